@@ -1,0 +1,85 @@
+"""The one typed settings object, read from the environment and `.env`.
+
+Every variable is listed, with a comment, in `.env.example`.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """phototalk's configuration; field names are the environment variables, case-insensitive."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    # Telegram
+    telegram_bot_token: SecretStr | None = None
+    telegram_api_base_url: str = "https://api.telegram.org"
+    webhook_url: str | None = None
+    webhook_secret: SecretStr | None = None
+    webhook_listen: str = "0.0.0.0"
+    webhook_port: int = 8443
+    admin_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
+
+    # Storage
+    database_url: str = "sqlite+aiosqlite:///data/phototalk.db"
+    data_dir: Path = Path("data")
+    retention_days: int = 7
+
+    # Quotas and queue
+    daily_quota: int = 5
+    quota_timezone: str = "UTC"
+    max_queued_per_user: int = 3
+    max_queue: int = 200
+
+    # Rendering
+    max_clip_seconds: float = 15.0
+    output_max_side: int = 1280
+    render_workers: int = 1
+    embedded_worker: bool = True
+    job_lease_seconds: int = 90
+    job_max_attempts: int = 3
+    engine: Literal["cpu", "gpu"] = "cpu"
+
+    # Conversation
+    default_tts_voice: str = "en-US-AriaNeural"
+    photo_memory_minutes: int = 120
+    scene_idle_minutes: int = 30
+    max_text_chars: int = 300
+
+    log_level: str = "INFO"
+
+    @field_validator("admin_ids", mode="before")
+    @classmethod
+    def _split_ids(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [int(part) for part in value.replace(";", ",").split(",") if part.strip()]
+        if isinstance(value, int):
+            return [value]
+        return value
+
+    @property
+    def bot_api_url(self) -> str:
+        """Base URL of Bot API methods, in the form python-telegram-bot expects."""
+        return self.telegram_api_base_url.rstrip("/") + "/bot"
+
+    @property
+    def bot_file_url(self) -> str:
+        """Base URL of Bot API file downloads."""
+        return self.telegram_api_base_url.rstrip("/") + "/file/bot"
+
+    @property
+    def media_dir(self) -> Path:
+        return self.data_dir / "media"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Reads the settings once per process."""
+    return Settings()

@@ -1,0 +1,140 @@
+"""Typed inputs and outputs of the render library, and its one exception.
+
+This module is the contract between `generator/` and its callers (the bot's worker, the CLI,
+benchmarks); stage modules fill these in. It imports nothing heavy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+
+import numpy as np
+
+#: Output frame rate, defined once.
+FPS = 25
+#: Longest clip, seconds.
+MAX_SECONDS = 15.0
+#: Longest output side, pixels.
+MAX_SIDE = 1280
+
+#: Source of an image or a sound: a path or the file's bytes.
+Source = Path | str | bytes
+#: Progress callback: fraction done in [0, 1].
+ProgressCallback = Callable[[float], None]
+
+
+class ErrorCode(StrEnum):
+    """Stable codes for input the generator cannot use; callers map them to user messages."""
+
+    NO_FACE = "NO_FACE"
+    FACE_TOO_SMALL = "FACE_TOO_SMALL"
+    FACE_TURNED_AWAY = "FACE_TURNED_AWAY"
+    MOUTH_NOT_VISIBLE = "MOUTH_NOT_VISIBLE"
+    FACE_NOT_FOUND = "FACE_NOT_FOUND"  # a track names a face index the photo does not have
+    NO_SPEECH = "NO_SPEECH"
+    IMAGE_UNREADABLE = "IMAGE_UNREADABLE"
+    IMAGE_TOO_LARGE = "IMAGE_TOO_LARGE"
+    AUDIO_UNREADABLE = "AUDIO_UNREADABLE"
+    AUDIO_TOO_LONG = "AUDIO_TOO_LONG"
+
+
+class GeneratorError(Exception):
+    """Input the generator cannot use; `code` is stable, `details` says what was measured."""
+
+    def __init__(self, code: ErrorCode, message: str, **details: object) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.details = details
+
+
+@dataclass(frozen=True)
+class FaceAnalysis:
+    """One face found in a photo, in the photo's own pixel coordinates (EXIF-rotated)."""
+
+    index: int  # 0-based, faces ordered left to right
+    box: tuple[int, int, int, int]  # x, y, width, height
+    score: float  # detector confidence
+    landmarks: np.ndarray  # (478, 3) float32: x, y in pixels, z relative depth (same scale as x)
+    yaw: float  # degrees, + = subject turned to their left (our right)
+    pitch: float  # degrees, + = looking up
+    roll: float  # degrees, + = head tilted clockwise in the image
+    mouth_open: float  # inner-lip gap over mouth width, as photographed
+    usable: bool
+    reason: ErrorCode | None = None  # why not usable
+
+    def to_dict(self) -> dict[str, object]:
+        """A JSON-ready view without the landmark array."""
+        return {
+            "index": self.index,
+            "box": list(self.box),
+            "score": round(self.score, 3),
+            "yaw": round(self.yaw, 1),
+            "pitch": round(self.pitch, 1),
+            "roll": round(self.roll, 1),
+            "mouth_open": round(self.mouth_open, 3),
+            "usable": self.usable,
+            "reason": str(self.reason) if self.reason else None,
+        }
+
+
+@dataclass(frozen=True)
+class ImageAnalysis:
+    """Everything found in a photo: its size and its faces, usable or not."""
+
+    width: int
+    height: int
+    faces: list[FaceAnalysis]
+
+    @property
+    def usable_faces(self) -> list[FaceAnalysis]:
+        return [face for face in self.faces if face.usable]
+
+    def to_dict(self) -> dict[str, object]:
+        return {"width": self.width, "height": self.height, "faces": [f.to_dict() for f in self.faces]}
+
+
+@dataclass(frozen=True)
+class AudioTrack:
+    """One speech recording and the face that speaks it.
+
+    `face` is a face index from `analyze()`; None means the largest usable face, or, with
+    `chorus=True` on the request, every usable face. `start` (seconds) places the track on the
+    clip's timeline; None plays it right after the previous track ends.
+    """
+
+    audio: Source
+    face: int | None = None
+    start: float | None = None
+
+
+@dataclass(frozen=True)
+class RenderRequest:
+    """One render: a photo, one or more speech tracks, output limits and a seed."""
+
+    image: Source
+    tracks: list[AudioTrack]
+    max_seconds: float = MAX_SECONDS
+    max_side: int = MAX_SIDE
+    fps: int = FPS
+    seed: int = 0
+    trim: bool = True  # cut audio longer than max_seconds instead of raising AUDIO_TOO_LONG
+    chorus: bool = False  # tracks with face=None drive every usable face
+
+
+@dataclass(frozen=True)
+class RenderResult:
+    """A finished clip on disk and what a caller needs to send it."""
+
+    path: Path
+    width: int
+    height: int
+    duration: float  # seconds
+    fps: int
+    trimmed: bool  # the audio was cut to max_seconds
+    speech_seconds: float  # total voiced time found
+    faces: list[int] = field(default_factory=list)  # face indexes that speak
+    thumbnail: bytes = b""  # JPEG, longest side <= 320, for Telegram's sendVideo
