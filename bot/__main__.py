@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import signal
 import sys
 
-from bot.settings import get_settings
+from bot.logs import configure_logging
+from bot.settings import Settings, get_settings
 
 NO_TOKEN = """\
 phototalk needs a Telegram bot token to talk to Telegram.
@@ -24,7 +27,48 @@ def main(argv: list[str] | None = None) -> int:
     if args.command in ("run", "worker") and settings.telegram_bot_token is None:
         print(NO_TOKEN, file=sys.stderr)
         return 2
-    raise SystemExit(f"{args.command}: not wired yet")
+    secrets = tuple(
+        secret.get_secret_value()
+        for secret in (settings.telegram_bot_token, settings.webhook_secret)
+        if secret is not None
+    )
+    configure_logging(settings.log_level, secrets=secrets)
+    if args.command == "migrate":
+        from storage.db import run_migrations
+
+        run_migrations(settings.database_url)
+        print("migrations applied", file=sys.stderr)
+        return 0
+    if args.command == "worker":
+        asyncio.run(_until_signal(settings, worker_only=True))
+        return 0
+    if settings.webhook_url:
+        asyncio.run(_until_signal(settings, worker_only=False))
+        return 0
+    from telegram import Update
+
+    from bot.app import build_application
+
+    # Migrations run in post_init, before the first update is handled.
+    build_application(settings).run_polling(allowed_updates=Update.ALL_TYPES)
+    return 0
+
+
+async def _until_signal(settings: Settings, *, worker_only: bool) -> None:
+    """Runs webhook mode or the standalone worker until SIGINT or SIGTERM."""
+    from bot.app import build_application, running
+    from bot.webhook import serve_webhook
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    application = build_application(settings, worker_only=worker_only)
+    if worker_only:
+        async with running(application):
+            await stop.wait()
+    else:
+        await serve_webhook(application, settings, stop)
 
 
 if __name__ == "__main__":

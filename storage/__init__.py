@@ -1,0 +1,84 @@
+"""Persistence for phototalk: models, every query, quotas, the durable job queue and its worker loop.
+
+    from storage import Database, JobQueue, QuotaPolicy, JobSpec, Status, Job, Worker
+    from storage import users, media, quotas, retention, scenes
+
+It never reads the bot's settings: callers pass URLs, policies and limits in.
+"""
+
+from storage import media, quotas, retention, scenes, users
+from storage.db import Database, alembic_config, run_migrations
+from storage.errors import (
+    AlreadyQueued,
+    FaceTaken,
+    JobNotFound,
+    JobRejected,
+    LeaseExpired,
+    QueueFull,
+    QuotaExceeded,
+    StorageError,
+    TooManyQueued,
+    UserBanned,
+)
+from storage.jobs import LEASE_EXPIRED, JobQueue, JobSpec
+from storage.models import (
+    AuditEntry,
+    Base,
+    Chat,
+    Job,
+    LedgerReason,
+    Media,
+    PhotoAnalysis,
+    QuotaEntry,
+    Scene,
+    SceneClaim,
+    SceneLine,
+    SceneStatus,
+    Status,
+    User,
+    utcnow,
+)
+from storage.quotas import QuotaPolicy, QuotaStatus
+from storage.worker import Worker
+
+__all__ = [
+    "LEASE_EXPIRED",
+    "AlreadyQueued",
+    "AuditEntry",
+    "Base",
+    "Chat",
+    "Database",
+    "FaceTaken",
+    "Job",
+    "JobNotFound",
+    "JobQueue",
+    "JobRejected",
+    "JobSpec",
+    "LeaseExpired",
+    "LedgerReason",
+    "Media",
+    "PhotoAnalysis",
+    "QueueFull",
+    "QuotaEntry",
+    "QuotaExceeded",
+    "QuotaPolicy",
+    "QuotaStatus",
+    "Scene",
+    "SceneClaim",
+    "SceneLine",
+    "SceneStatus",
+    "Status",
+    "StorageError",
+    "TooManyQueued",
+    "User",
+    "UserBanned",
+    "Worker",
+    "alembic_config",
+    "media",
+    "quotas",
+    "retention",
+    "run_migrations",
+    "scenes",
+    "users",
+    "utcnow",
+]

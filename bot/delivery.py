@@ -1,0 +1,214 @@
+"""The render job handler the storage `Worker` runs: fetch, synthesise, render, deliver.
+
+Everything a job needs travels in its payload as Telegram file ids, so a worker on another machine
+(`python -m bot worker`) fetches the photo and recordings through the Bot API just as the embedded
+worker does. The render itself runs in the process pool; its progress crosses the process
+boundary through a small file the render process rewrites and the event loop polls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from telegram import Bot, ReplyParameters
+from telegram.constants import ChatAction
+from telegram.error import TelegramError
+
+import generator
+from bot.runtime import Runtime
+from bot.texts import t
+from generator import AudioTrack, ErrorCode, GeneratorError, RenderRequest, RenderResult
+from storage import Job
+from storage.errors import JobRejected
+
+log = logging.getLogger(__name__)
+
+#: Seconds between status message edits (Telegram allows about one edit per second per chat).
+EDIT_EVERY = 3.0
+#: Seconds between "sending video" chat actions; Telegram shows one for about five seconds.
+ACTION_EVERY = 4.0
+#: Seconds between looks at the render's progress file.
+POLL_EVERY = 0.5
+
+
+def render_in_process(request: RenderRequest, output: Path, progress_file: Path) -> RenderResult:
+    """Renders in a pool process, writing the fraction done to `progress_file` as it advances."""
+    last = -1.0
+
+    def report(fraction: float) -> None:
+        nonlocal last
+        if fraction - last < 0.01 and fraction < 1.0:
+            return
+        last = fraction
+        partial = progress_file.with_suffix(".part")
+        partial.write_text(f"{fraction:.3f}")
+        os.replace(partial, progress_file)  # atomic: the reader never sees half a number
+
+    return generator.render(request, output, progress=report)
+
+
+def read_progress(progress_file: Path) -> float:
+    """The fraction a render reported so far (0 before its first report)."""
+    try:
+        return float(progress_file.read_text())
+    except (OSError, ValueError):
+        return 0.0
+
+
+class Delivery:
+    """The storage worker's job handler and give-up hook, bound to a Bot and the runtime."""
+
+    def __init__(self, bot: Bot, rt: Runtime) -> None:
+        self.bot = bot
+        self.rt = rt
+
+    async def __call__(self, job: Job) -> str | None:
+        """Makes the job's video and sends it as a reply; returns the sent video's file id."""
+        payload = job.payload
+        lang = payload.get("language", "en")
+        status_id = payload.get("status_message_id") or job.status_message_id
+        if job.delivered:  # a restart after sending: never send the same video twice
+            await self._delete(job.chat_id, status_id)
+            return job.result_file_id
+        workdir = self.rt.settings.data_dir / "jobs" / str(job.id)
+        workdir.mkdir(parents=True, exist_ok=True)
+        try:
+            try:
+                request = await self._prepare(job, workdir)
+                result = await self._render(job, request, workdir, status_id, lang)
+            except GeneratorError as exc:
+                log.info("job %s refused by the generator: %s", job.id, exc)
+                await self._say(job, t(str(exc.code), lang, seconds=round(self.rt.settings.max_clip_seconds)))
+                await self._delete(job.chat_id, status_id)
+                raise JobRejected(str(exc.code), exc.message) from exc
+            file_id = await self._send(job, result, lang, status_id)
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+        await self._delete(job.chat_id, status_id)
+        return file_id
+
+    async def on_give_up(self, job: Job, exc: BaseException) -> None:
+        """Apologises once a job failed for good; storage has refunded the quota."""
+        log.error("job %s failed for good", job.id, exc_info=exc)
+        payload = job.payload or {}
+        await self._say(job, t("internal_error", payload.get("language", "en")))
+        await self._delete(job.chat_id, payload.get("status_message_id") or job.status_message_id)
+
+    # --- stages ---------------------------------------------------------------------------------
+
+    async def _prepare(self, job: Job, workdir: Path) -> RenderRequest:
+        """Fetches the photo and recordings (synthesising typed text) into `workdir`."""
+        payload = job.payload
+        lang = payload.get("language", "en")
+        photo = await self._fetch(payload["photo"]["file_id"], workdir / "photo")
+        tracks = []
+        for number, track in enumerate(payload["tracks"]):
+            if track["source"] == "text":
+                from bot import tts  # imported on first use: only text tracks need edge-tts and piper
+
+                voice = track.get("voice") or self.rt.settings.default_tts_voice
+                try:
+                    speech = await tts.synthesize(track["text"], voice, lang)
+                except tts.NothingToSay as exc:
+                    raise GeneratorError(ErrorCode.NO_SPEECH, "the text has nothing to speak") from exc
+                audio: Path = workdir / f"track{number}{speech.suffix}"
+                await asyncio.to_thread(audio.write_bytes, speech.data)
+            else:
+                audio = await self._fetch(track["file_id"], workdir / f"track{number}")
+            face = track.get("face")
+            tracks.append(AudioTrack(audio=audio, face=payload.get("face") if face is None else face))
+        return RenderRequest(
+            image=photo,
+            tracks=tracks,
+            max_seconds=self.rt.settings.max_clip_seconds,
+            max_side=self.rt.settings.output_max_side,
+            seed=job.id,
+            chorus=bool(payload.get("chorus")),
+        )
+
+    async def _fetch(self, file_id: str, stem: Path) -> Path:
+        """Downloads a Telegram file next to `stem`, keeping the extension Telegram gave it."""
+        tg_file = await self.bot.get_file(file_id)
+        path = stem.with_suffix(Path(tg_file.file_path or "").suffix)
+        await tg_file.download_to_drive(path)
+        return path
+
+    async def _render(
+        self, job: Job, request: RenderRequest, workdir: Path, status_id: int | None, lang: str
+    ) -> RenderResult:
+        """Renders in the pool, editing the status message and keeping the chat action alive."""
+        progress_file = workdir / "progress"
+        output = workdir / "video.mp4"
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(self.rt.pool, render_in_process, request, output, progress_file)
+        last_edit = last_action = 0.0
+        shown = -1
+        while True:
+            now = time.monotonic()
+            if now - last_action >= ACTION_EVERY:
+                last_action = now
+                await self._quietly(self.bot.send_chat_action(job.chat_id, ChatAction.UPLOAD_VIDEO))
+            percent = int(read_progress(progress_file) * 100)
+            if status_id and percent != shown and now - last_edit >= EDIT_EVERY:
+                last_edit, shown = now, percent
+                await self._quietly(
+                    self.bot.edit_message_text(t("rendering", lang, percent=percent), job.chat_id, status_id)
+                )
+            done, _ = await asyncio.wait({future}, timeout=POLL_EVERY)
+            if done:
+                return future.result()
+
+    async def _send(self, job: Job, result: RenderResult, lang: str, status_id: int | None) -> str:
+        """Sends the video as a reply to the request and marks the job delivered right away."""
+        caption = None
+        if result.trimmed:
+            caption = t("trimmed", lang, seconds=f"{result.duration:.0f}")
+        await self._quietly(self.bot.send_chat_action(job.chat_id, ChatAction.UPLOAD_VIDEO))
+        with result.path.open("rb") as video:
+            message = await self.bot.send_video(
+                job.chat_id,
+                video,
+                duration=max(1, round(result.duration)),
+                width=result.width,
+                height=result.height,
+                thumbnail=result.thumbnail or None,
+                supports_streaming=True,
+                caption=caption,
+                reply_parameters=self._reply_to(job),
+                filename="phototalk.mp4",
+            )
+        file_id = message.video.file_id if message.video else ""
+        await self.rt.queue.mark_delivered(job.id, file_id)
+        return file_id
+
+    # --- small helpers --------------------------------------------------------------------------
+
+    @staticmethod
+    def _reply_to(job: Job) -> ReplyParameters | None:
+        """Reply parameters pointing at the request message, if the payload names one."""
+        message_id = job.payload.get("reply_to_message_id")
+        if not message_id:
+            return None
+        return ReplyParameters(message_id=message_id, allow_sending_without_reply=True)
+
+    async def _say(self, job: Job, text: str) -> None:
+        """Sends the user a message about the job, as a reply to the request."""
+        await self._quietly(self.bot.send_message(job.chat_id, text, reply_parameters=self._reply_to(job)))
+
+    async def _delete(self, chat_id: int, message_id: int | None) -> None:
+        """Removes the status message once the job has ended, however it ended."""
+        if message_id:
+            await self._quietly(self.bot.delete_message(chat_id, message_id))
+
+    @staticmethod
+    async def _quietly(call: Any) -> None:
+        """Awaits a cosmetic Bot API call; its failure (message gone, not modified) must not fail the job."""
+        with contextlib.suppress(TelegramError):
+            await call

@@ -1,0 +1,89 @@
+"""The resources one bot process shares between handlers: database, job queue, render pool.
+
+They are created in `post_init` (bot/app.py) and kept in `application.bot_data["runtime"]`;
+handlers reach them through `runtime(context)`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import multiprocessing
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from telegram.ext import CallbackContext
+
+from bot.settings import Settings
+from storage import Database, JobQueue, QuotaPolicy
+from storage.worker import Worker
+
+T = TypeVar("T")
+
+
+@dataclass
+class Runtime:
+    """Everything a handler or the job handler needs besides the Bot API."""
+
+    settings: Settings
+    db: Database
+    queue: JobQueue
+    policy: QuotaPolicy
+    pool: ProcessPoolExecutor
+    worker: Worker | None = None  # the embedded render worker, woken right after an enqueue
+    background: set[asyncio.Task[Any]] = field(default_factory=set)
+
+    async def in_pool(self, fn: Callable[..., T], *args: Any) -> T:
+        """Runs CPU-bound `fn(*args)` in the render process pool, off the event loop."""
+        return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
+
+
+def runtime(context: CallbackContext[Any, Any, Any, Any]) -> Runtime:
+    """The process's shared resources, from the application's bot_data."""
+    return context.application.bot_data["runtime"]
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware."""
+    return datetime.now(UTC)
+
+
+def quota_policy(settings: Settings) -> QuotaPolicy:
+    """The storage quota policy the settings describe."""
+    return QuotaPolicy(
+        daily=settings.daily_quota,
+        timezone=settings.quota_timezone,
+        max_queued_per_user=settings.max_queued_per_user,
+        max_queue=settings.max_queue,
+    )
+
+
+def _warm_up() -> None:
+    """Loads the generator and its face models in a pool process, so the first photo is quick."""
+    import cv2
+    import numpy as np
+
+    import generator
+
+    _, blank = cv2.imencode(".jpg", np.full((256, 256, 3), 127, np.uint8))
+    # A blank picture has nothing to find; what matters is that the first analysis builds
+    # MediaPipe's graphs (about 2 s), here rather than while a user waits.
+    with contextlib.suppress(Exception):
+        generator.analyze(blank.tobytes())
+
+
+def make_pool(render_workers: int) -> ProcessPoolExecutor:
+    """A process pool for generator calls, warmed up in the background.
+
+    It holds one process more than the renders that may run at once (the worker's concurrency),
+    so analysing a new photo never waits behind a long render.
+    """
+    size = max(1, render_workers) + 1
+    # spawn, not fork: the parent runs threads (asyncio, httpx, mediapipe) that fork would copy mid-flight.
+    pool = ProcessPoolExecutor(max_workers=size, mp_context=multiprocessing.get_context("spawn"))
+    for _ in range(size):
+        pool.submit(_warm_up)
+    return pool

@@ -1,0 +1,273 @@
+"""The one catalog of user-facing text, keyed by message id, English and Simplified Chinese side by side.
+
+`t(key, lang, **kw)` formats a message; `language_of(code)` maps Telegram's `language_code` to a
+catalog language. No handler holds a user-facing string of its own.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+#: Catalog languages; the first is the fallback.
+LANGUAGES: Final = ("en", "zh")
+
+CATALOG: Final[dict[str, dict[str, str]]] = {
+    # --- /start, /help -------------------------------------------------------------------------
+    "help": {
+        "en": (
+            "Hi! I turn a photo into a talking video.\n\n"
+            "1. Send a photo with a face (as a photo or as an image file).\n"
+            "2. Send a voice note, an audio file, a video or round video, or just type what the "
+            "photo should say.\n"
+            "You can also send the voice first and the photo second, or put the words in the "
+            "photo's caption. Reply to an earlier photo to use it again.\n\n"
+            "/voice — choose the voice that reads typed text\n"
+            "/quota — videos left today\n"
+            "/cancel — cancel a waiting video\n"
+            "/privacy — what I store and for how long\n"
+            "/forget — delete everything I store about you"
+        ),
+        "zh": (
+            "你好！我能把照片变成会说话的视频。\n\n"
+            "1. 发送一张有人脸的照片（照片或图片文件均可）。\n"
+            "2. 发送语音、音频文件、视频或圆形视频，或者直接输入照片要说的话。\n"
+            "也可以先发语音再发照片，或把要说的话写在照片说明里。回复之前的照片即可再次使用它。\n\n"
+            "/voice — 选择朗读文字的声音\n"
+            "/quota — 今天剩余的视频数\n"
+            "/cancel — 取消排队中的视频\n"
+            "/privacy — 我保存什么、保存多久\n"
+            "/forget — 删除我保存的关于你的一切"
+        ),
+    },
+    "unsupported": {
+        "en": "Send me a photo with a face, then a voice note, an audio file or some text.",
+        "zh": "请先发送一张有人脸的照片，再发送语音、音频文件或文字。",
+    },
+    # --- photo intake --------------------------------------------------------------------------
+    "one_face": {
+        "en": "1 face found — now send a voice note, an audio file, or type what the photo should say.",
+        "zh": "找到 1 张人脸 —— 现在请发送语音、音频文件，或输入照片要说的话。",
+    },
+    "many_faces": {
+        "en": "I found {count} faces. Who should speak? Pick a number:",
+        "zh": "我找到了 {count} 张人脸。谁来说话？请选择编号：",
+    },
+    "face_button": {"en": "Face {number}", "zh": "第 {number} 张脸"},
+    "chorus_button": {"en": "All together", "zh": "一起说"},
+    "face_chosen": {
+        "en": "Face {number} will speak — now send a voice note, an audio file, or type what it should say.",
+        "zh": "第 {number} 张脸来说话 —— 现在请发送语音、音频文件，或输入要说的话。",
+    },
+    "chorus_chosen": {
+        "en": "Everyone will speak together — now send a voice note, an audio file, or type the words.",
+        "zh": "大家一起说 —— 现在请发送语音、音频文件，或输入要说的话。",
+    },
+    "photo_gone": {
+        "en": "I no longer have that photo. Please send it again.",
+        "zh": "那张照片已经不在了，请重新发送。",
+    },
+    "NO_FACE": {
+        "en": "I couldn't find a face in this photo.",
+        "zh": "这张照片里没有找到人脸。",
+    },
+    "FACE_TOO_SMALL": {
+        "en": "The face in this photo is too small for me to animate.",
+        "zh": "照片中的人脸太小，无法生成动画。",
+    },
+    "FACE_TURNED_AWAY": {
+        "en": "The face in this photo is turned too far away from the camera.",
+        "zh": "照片中的人脸侧得太厉害，没有正对镜头。",
+    },
+    "MOUTH_NOT_VISIBLE": {
+        "en": "The mouth in this photo is hidden, so I can't make it talk.",
+        "zh": "照片中的嘴被挡住了，所以无法让它说话。",
+    },
+    "FACE_NOT_FOUND": {
+        "en": "That face is not in the photo any more. Please send the photo again.",
+        "zh": "照片里没有这张脸了，请重新发送照片。",
+    },
+    "photo_tip": {
+        "en": (
+            "What works best: one person looking roughly at the camera, the face at least a fifth "
+            "of the picture wide, the mouth clearly visible (no hand, mask or microphone in front)."
+        ),
+        "zh": (
+            "效果最好的照片：人物大致面向镜头，脸部至少占画面宽度的五分之一，"
+            "嘴巴清晰可见（没有手、口罩或麦克风遮挡）。"
+        ),
+    },
+    "IMAGE_UNREADABLE": {
+        "en": "I couldn't open this picture. Please send it as a normal photo (JPEG or PNG).",
+        "zh": "无法打开这张图片，请以普通照片（JPEG 或 PNG）发送。",
+    },
+    "IMAGE_TOO_LARGE": {
+        "en": "This picture has too many pixels for me. Please send a smaller photo.",
+        "zh": "这张图片像素太多，请发送小一点的照片。",
+    },
+    "file_too_big": {
+        "en": "This file is {size_mb:.0f} MB; Telegram lets bots download files up to 20 MB. "
+        "Please send a shorter or smaller one.",
+        "zh": (
+            "这个文件有 {size_mb:.0f} MB，Telegram 只允许机器人下载 20 MB 以内的文件。"
+            "请发送更短或更小的文件。"
+        ),
+    },
+    "not_an_image": {
+        "en": "This file is not a picture I can use. Please send a photo.",
+        "zh": "这个文件不是可用的图片，请发送照片。",
+    },
+    # --- requests ------------------------------------------------------------------------------
+    "need_photo": {
+        "en": "Got it! Now send the photo that should say this.",
+        "zh": "收到！现在请发送要说这段话的照片。",
+    },
+    "text_cut": {
+        "en": "Your text was longer than {limit} characters, so I cut it there.",
+        "zh": "你的文字超过了 {limit} 个字符，我在那里截断了。",
+    },
+    "empty_text": {
+        "en": "There is no text to speak. Type what the photo should say.",
+        "zh": "没有可以朗读的文字，请输入照片要说的话。",
+    },
+    "queued": {
+        "en": "Got it — you are number {position} in the queue.",
+        "zh": "收到 —— 你在队列中排第 {position} 位。",
+    },
+    "queued_next": {
+        "en": "Got it — your video is next.",
+        "zh": "收到 —— 下一个就是你的视频。",
+    },
+    "already_queued": {
+        "en": "I'm already working on that one.",
+        "zh": "这个请求已经在处理中了。",
+    },
+    "rendering": {"en": "Making your video… {percent}%", "zh": "正在生成视频… {percent}%"},
+    "preparing": {"en": "Preparing the speech…", "zh": "正在准备语音…"},
+    "uploading": {"en": "Sending the video…", "zh": "正在发送视频…"},
+    "trimmed": {"en": "Trimmed to {seconds} s", "zh": "已截取为 {seconds} 秒"},
+    "NO_SPEECH": {
+        "en": "I couldn't hear any speech in that recording. Please record again, closer to the microphone.",
+        "zh": "录音里没有听到说话声。请靠近麦克风重新录制。",
+    },
+    "AUDIO_UNREADABLE": {
+        "en": (
+            "I couldn't read that recording. "
+            "Please send a voice note or a common audio file (OGG, MP3, M4A, WAV)."
+        ),
+        "zh": "无法读取这段录音。请发送语音或常见音频文件（OGG、MP3、M4A、WAV）。",
+    },
+    "AUDIO_TOO_LONG": {
+        "en": "That recording is too long. Please keep it under {seconds} seconds.",
+        "zh": "录音太长了，请控制在 {seconds} 秒以内。",
+    },
+    "quota_exceeded": {
+        "en": "You've used all your videos for today. New ones at {time} ({timezone}).",
+        "zh": "你今天的视频次数已用完。{time}（{timezone}）恢复。",
+    },
+    "too_many_queued": {
+        "en": "You already have {limit} videos waiting. Wait for them, or /cancel one.",
+        "zh": "你已有 {limit} 个视频在排队。请等待完成，或用 /cancel 取消一个。",
+    },
+    "queue_full": {
+        "en": "I'm very busy right now. Please try again in a few minutes.",
+        "zh": "我现在非常忙，请几分钟后再试。",
+    },
+    "banned": {
+        "en": "Sorry, you can't make videos with this bot.",
+        "zh": "抱歉，你无法使用此机器人制作视频。",
+    },
+    "internal_error": {
+        "en": "Sorry, something went wrong on my side and I couldn't make that video. "
+        "It didn't count against your quota — please try again.",
+        "zh": "抱歉，我这边出了问题，没能生成这个视频。本次不计入你的次数，请再试一次。",
+    },
+    "error": {
+        "en": "Sorry, something went wrong. Please try again.",
+        "zh": "抱歉，出了点问题，请再试一次。",
+    },
+    # --- commands ------------------------------------------------------------------------------
+    "quota": {
+        "en": "Today: {used} of {limit} videos used, {left} left. Resets at {time} ({timezone}).",
+        "zh": "今天：已用 {used}/{limit} 个视频，剩余 {left} 个。{time}（{timezone}）重置。",
+    },
+    "cancelled": {
+        "en": "Cancelled your waiting video. It didn't count against your quota.",
+        "zh": "已取消排队中的视频，不计入你的次数。",
+    },
+    "nothing_to_cancel": {
+        "en": "You have no video waiting.",
+        "zh": "你没有排队中的视频。",
+    },
+    "voice_menu": {
+        "en": "Choose the voice that reads your typed text (now: {voice}):",
+        "zh": "选择朗读文字的声音（当前：{voice}）：",
+    },
+    "voice_set": {"en": "Voice set: {voice}.", "zh": "已设置声音：{voice}。"},
+    "privacy": {
+        "en": (
+            "What I store:\n"
+            "• your Telegram id, name, language, chosen voice and daily video count;\n"
+            "• the photos and recordings you send, and the videos I make, for up to {days} days;\n"
+            "• the last photo in each chat is remembered for {minutes} minutes for your next message.\n"
+            "Nothing is shared with anyone. /forget deletes everything about you at once."
+        ),
+        "zh": (
+            "我保存的内容：\n"
+            "• 你的 Telegram ID、名字、语言、所选声音和每日视频次数；\n"
+            "• 你发送的照片、录音以及生成的视频，最多保存 {days} 天；\n"
+            "• 每个聊天中的最后一张照片会保留 {minutes} 分钟，以便用于你的下一条消息。\n"
+            "不会与任何人分享。/forget 可立即删除关于你的一切。"
+        ),
+    },
+    "forget_confirm": {
+        "en": (
+            "Delete everything I store about you — photos, recordings, videos and settings? "
+            "This can't be undone."
+        ),
+        "zh": "删除我保存的关于你的一切（照片、录音、视频和设置）？此操作无法撤销。",
+    },
+    "forget_yes": {"en": "Yes, delete everything", "zh": "是的，全部删除"},
+    "forget_no": {"en": "No, keep it", "zh": "不，保留"},
+    "forgotten": {
+        "en": "Done — I deleted everything I stored about you ({files} files).",
+        "zh": "完成 —— 已删除我保存的关于你的一切（{files} 个文件）。",
+    },
+    "forget_kept": {"en": "OK, nothing was deleted.", "zh": "好的，没有删除任何内容。"},
+    # --- admin ---------------------------------------------------------------------------------
+    "admin_only": {"en": "This command is for admins.", "zh": "此命令仅限管理员使用。"},
+    "stats": {"en": "Queue and usage:\n{lines}", "zh": "队列与使用情况：\n{lines}"},
+    "grant_usage": {"en": "Usage: /grant USER_ID N", "zh": "用法：/grant 用户ID 数量"},
+    "ban_usage": {"en": "Usage: /{command} USER_ID", "zh": "用法：/{command} 用户ID"},
+    "granted": {
+        "en": "Granted {count} extra videos today to {user}.",
+        "zh": "已为 {user} 增加今天的 {count} 个视频。",
+    },
+    "user_banned": {"en": "User {user} is banned.", "zh": "用户 {user} 已被封禁。"},
+    "user_unbanned": {"en": "User {user} is unbanned.", "zh": "用户 {user} 已解除封禁。"},
+    # --- command menu (setMyCommands) ----------------------------------------------------------
+    "cmd_start": {"en": "Start and see how it works", "zh": "开始并查看用法"},
+    "cmd_help": {"en": "How to use the bot", "zh": "使用说明"},
+    "cmd_voice": {"en": "Choose the voice for typed text", "zh": "选择朗读文字的声音"},
+    "cmd_quota": {"en": "Videos left today", "zh": "今天剩余的视频数"},
+    "cmd_cancel": {"en": "Cancel a waiting video", "zh": "取消排队中的视频"},
+    "cmd_privacy": {"en": "What is stored and for how long", "zh": "保存什么、保存多久"},
+    "cmd_forget": {"en": "Delete everything stored about you", "zh": "删除关于你的一切"},
+    "cmd_stats": {"en": "Queue and usage statistics", "zh": "队列与使用统计"},
+    "cmd_grant": {"en": "Grant extra videos: USER N", "zh": "增加视频次数：用户 数量"},
+    "cmd_ban": {"en": "Ban a user: USER", "zh": "封禁用户：用户"},
+    "cmd_unban": {"en": "Unban a user: USER", "zh": "解除封禁：用户"},
+}
+
+
+def language_of(language_code: str | None) -> str:
+    """Maps Telegram's `language_code` to a catalog language: zh* → zh, anything else → en."""
+    if language_code and language_code.lower().startswith("zh"):
+        return "zh"
+    return "en"
+
+
+def t(key: str, lang: str, /, **kw: object) -> str:
+    """Formats the catalog message `key` in `lang`, falling back to English."""
+    entry = CATALOG[key]
+    text = entry.get(lang) or entry["en"]
+    return text.format(**kw) if kw else text

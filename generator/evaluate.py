@@ -1,0 +1,304 @@
+"""The project's own lip-sync evaluator: does the mouth in a video follow its sound?
+
+It knows nothing about how the video was made. It decodes the frames, re-detects one face on every
+frame (MediaPipe's face mesh on a crop that follows the face), measures the inner-lip gap in units
+of the distance between the outer eye corners, and compares it with the sound's loudness around
+each frame:
+
+- lip sync: Pearson r between lip gap and loudness at lag 0, and the lag in ±5 frames where r
+  peaks (positive lag: the mouth follows the sound late). A still photo scores r ≈ 0.
+- mouth at rest: mean lip gap in the silences vs during speech, and on the first frame.
+- blinks: dips of the eye aspect ratio below 60 % of its median, counted as events.
+- head motion: spread of the face's centre (in eye-distances) and of its yaw/pitch/roll (degrees).
+
+Loudness is the RMS of the sound in an 80 ms window centred on the middle of each frame's display
+interval, in dB; frames more than 45 dB below the clip's loud frames count as silence.
+
+    python -m generator.evaluate VIDEO [--face N] [--json] [--check]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import av
+import numpy as np
+
+from generator import landmarks as lm
+from generator.analysis import _Detection, _fit_mesh, analyze_image, head_pose
+from generator.intake import SAMPLE_RATE, load_audio
+from generator.types import ErrorCode, GeneratorError
+
+#: Lags tried, in frames, each way.
+MAX_LAG = 5
+#: Loudness window around each frame, seconds.
+ENERGY_WINDOW = 0.08
+#: Loudness floor below the clip's loud frames (95th percentile): quieter is silence, in dB.
+SILENCE_DB = 45.0
+#: Frames within this many dB of the loud frames count as speech.
+SPEECH_DB = 25.0
+#: A blink is an eye aspect ratio below this fraction of the clip's median.
+BLINK_FRACTION = 0.6
+#: A lip gap that varies less than this (eye-distances; ~0.1 px on a phone portrait) is not moving.
+STILL_MOUTH = 0.002
+#: The issue's bar for lip sync.
+MIN_R = 0.6
+MAX_BEST_LAG = 1
+
+
+@dataclass
+class EvaluationReport:
+    """What the evaluator measured in one video, for one face."""
+
+    path: str
+    face: int  # which face (left to right on the first frame)
+    frames: int
+    fps: float
+    duration: float
+    tracked: float  # fraction of frames where the face mesh was found
+    lip_sync_r: float  # Pearson r, lip gap vs loudness, lag 0
+    best_lag: int  # frames; + = mouth late
+    best_lag_r: float
+    r_by_lag: dict[int, float]
+    mouth_first_frame: float  # lip gap on the first frame (the photo itself), eye-distances
+    mouth_silence: float  # mean lip gap in silent frames
+    mouth_speech: float  # mean lip gap in speech frames
+    mouth_silence_motion: float  # std of the lip gap in silent frames: a mouth at rest stays still
+    silence_frames: int
+    speech_frames: int
+    blinks: int
+    blink_times: list[float]
+    head_translation: float  # std of the face centre, eye-distances
+    head_rotation: float  # largest std of yaw, pitch, roll, degrees
+    lip_gap: list[float] = field(default_factory=list, repr=False)
+    loudness_db: list[float] = field(default_factory=list, repr=False)
+
+    def checks(self) -> dict[str, bool]:
+        """The issue's quality bar, one named verdict each."""
+        return {
+            "lip_sync_r": self.lip_sync_r >= MIN_R,
+            "best_lag": abs(self.best_lag) <= MAX_BEST_LAG,
+            # Back to the photo's own mouth (or closer) in silences: at most 30 % of the way to speech.
+            "mouth_rests_in_silence": self.silence_frames == 0
+            or self.mouth_silence - self.mouth_first_frame
+            <= 0.3 * max(self.mouth_speech - self.mouth_first_frame, 0.01),
+            "blinks": self.blinks > 0 or self.duration < 3.0,
+            "head_moves": self.head_rotation > 0.3 or self.head_translation > 0.005,
+            "head_motion_subtle": self.head_rotation < 8.0 and self.head_translation < 0.25,
+        }
+
+    def summary(self) -> dict[str, object]:
+        """A JSON-ready view without the per-frame series."""
+        view = asdict(self)
+        view.pop("lip_gap")
+        view.pop("loudness_db")
+        view["checks"] = self.checks()
+        return {k: round(v, 4) if isinstance(v, float) else v for k, v in view.items()}
+
+
+def evaluate_video(path: Path | str, face: int | None = None) -> EvaluationReport:
+    """Measures lip sync, mouth rest, blinks and head motion of one face in a video.
+
+    `face` picks a face by its left-to-right index on the first frame; None picks the largest
+    usable one. Raises GeneratorError FACE_NOT_FOUND / NO_FACE when the first frame lacks it.
+    """
+    frames = _decode_frames(Path(path))
+    first = next(frames, None)
+    if first is None:
+        raise GeneratorError(ErrorCode.NO_FACE, "the video has no frames")
+    fps, image = first
+    start = _pick_face(image, face)
+    index = start.index
+    box = start.box
+    gaps: list[float] = []
+    ears: list[float] = []
+    centres: list[tuple[float, float]] = []
+    angles: list[tuple[float, float, float]] = []
+    for rgb in _chain(image, (frame for _, frame in frames)):
+        points = _fit_mesh(rgb, _Detection(*map(float, box), score=1.0))
+        if points is None:
+            gaps.append(math.nan)
+            ears.append(math.nan)
+            centres.append((math.nan, math.nan))
+            angles.append((math.nan, math.nan, math.nan))
+            continue
+        eyes = float(np.linalg.norm(points[263, :2] - points[33, :2]))
+        gap = float(np.linalg.norm(points[lm.LOWER_LIP_INNER_MID, :2] - points[lm.UPPER_LIP_INNER_MID, :2]))
+        gaps.append(gap / max(eyes, 1e-6))
+        ears.append((_eye_aspect(points, lm.RIGHT_EYE_EAR) + _eye_aspect(points, lm.LEFT_EYE_EAR)) / 2)
+        centre = points[:, :2].mean(axis=0) / max(eyes, 1e-6)
+        centres.append((float(centre[0]), float(centre[1])))
+        angles.append(head_pose(points))
+        box = _follow(box, points)
+
+    n = len(gaps)
+    gap = np.array(gaps)
+    tracked = float(np.mean(~np.isnan(gap)))
+    loudness = _loudness_db(Path(path), n, fps)
+    r_by_lag = {lag: _lagged_r(gap, loudness, lag) for lag in range(-MAX_LAG, MAX_LAG + 1)}
+    best_lag = max(r_by_lag, key=lambda k: (r_by_lag[k], -abs(k)))
+    loud = float(np.percentile(loudness, 95))
+    silent = loudness < loud - SILENCE_DB
+    speech = loudness > loud - SPEECH_DB
+    ear = np.array(ears)
+    blink_frames = _blink_onsets(ear)
+    centre_std = np.nanstd(np.array(centres), axis=0) if tracked > 0 else np.zeros(2)
+    angle_std = np.nanstd(np.array(angles), axis=0) if tracked > 0 else np.zeros(3)
+    return EvaluationReport(
+        path=str(path),
+        face=index,
+        frames=n,
+        fps=fps,
+        duration=n / fps,
+        tracked=tracked,
+        lip_sync_r=r_by_lag[0],
+        best_lag=best_lag,
+        best_lag_r=r_by_lag[best_lag],
+        r_by_lag=r_by_lag,
+        mouth_first_frame=_nan_to_zero(gap[0]),
+        mouth_silence=_nan_to_zero(np.nanmean(gap[silent])) if np.any(silent) else 0.0,
+        mouth_speech=_nan_to_zero(np.nanmean(gap[speech])) if np.any(speech) else 0.0,
+        mouth_silence_motion=_nan_to_zero(np.nanstd(gap[silent])) if np.any(silent) else 0.0,
+        silence_frames=int(np.sum(silent)),
+        speech_frames=int(np.sum(speech)),
+        blinks=len(blink_frames),
+        blink_times=[round(i / fps, 2) for i in blink_frames],
+        head_translation=float(np.hypot(*centre_std)),
+        head_rotation=float(np.max(angle_std)),
+        lip_gap=[float(v) for v in gap],
+        loudness_db=[float(v) for v in loudness],
+    )
+
+
+def _decode_frames(path: Path):  # type: ignore[no-untyped-def]
+    """Yields (fps, RGB frame) for every frame of the video's first video stream."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        fps = float(stream.average_rate or stream.guessed_rate or 25)
+        for frame in container.decode(stream):
+            yield fps, frame.to_ndarray(format="rgb24")
+
+
+def _chain(first: np.ndarray, rest):  # type: ignore[no-untyped-def]
+    yield first
+    yield from rest
+
+
+def _pick_face(rgb: np.ndarray, face: int | None):  # type: ignore[no-untyped-def]
+    """The face to follow, found on the first frame."""
+    analysis = analyze_image(rgb)
+    if face is not None:
+        if not 0 <= face < len(analysis.faces):
+            raise GeneratorError(
+                ErrorCode.FACE_NOT_FOUND,
+                f"the first frame has {len(analysis.faces)} faces, not a face {face}",
+                faces=len(analysis.faces),
+            )
+        return analysis.faces[face]
+    candidates = analysis.usable_faces or analysis.faces
+    if not candidates:
+        raise GeneratorError(ErrorCode.NO_FACE, "no face on the first frame")
+    return max(candidates, key=lambda f: f.box[2] * f.box[3])
+
+
+def _follow(box: tuple[int, int, int, int], points: np.ndarray) -> tuple[int, int, int, int]:
+    """The crop box for the next frame: moved only when the face has left it noticeably.
+
+    A crop that shifts by a pixel every frame would make the mesh jitter by itself, and that
+    jitter, not the video, would then correlate with the sound.
+    """
+    x0, y0 = points[:, :2].min(axis=0)
+    x1, y1 = points[:, :2].max(axis=0)
+    found = (round(float(x0)), round(float(y0)), round(float(x1 - x0)), round(float(y1 - y0)))
+    side = max(box[2], box[3], 1)
+    shift = math.hypot(found[0] + found[2] / 2 - box[0] - box[2] / 2, found[1] + found[3] / 2 - box[1] - box[3] / 2)
+    resize = abs(max(found[2], found[3]) - side)
+    return found if shift > 0.1 * side or resize > 0.1 * side else box
+
+
+def _eye_aspect(points: np.ndarray, idx: tuple[int, ...]) -> float:
+    """Eye aspect ratio: mean lid gap over eye width (≈0.3 open, under 0.1 closed)."""
+    p = points[list(idx), :2]
+    width = np.linalg.norm(p[1] - p[0])
+    gaps = np.linalg.norm(p[2::2] - p[3::2], axis=1)
+    return float(gaps.mean() / max(width, 1e-6))
+
+
+def _loudness_db(path: Path, frames: int, fps: float) -> np.ndarray:
+    """RMS loudness in dB of the sound around the middle of each frame."""
+    try:
+        audio, _ = load_audio(path)
+    except GeneratorError:
+        audio = np.zeros(1, np.float32)  # a video without sound: loudness is flat, r is 0
+    half = round(ENERGY_WINDOW * SAMPLE_RATE / 2)
+    padded = np.concatenate([np.zeros(half, np.float32), audio, np.zeros(half + SAMPLE_RATE, np.float32)])
+    power = np.concatenate([[0.0], np.cumsum(padded.astype(np.float64) ** 2)])
+    centres = np.round((np.arange(frames) + 0.5) / fps * SAMPLE_RATE).astype(int) + half
+    lo = np.clip(centres - half, 0, len(padded))
+    hi = np.clip(centres + half, 0, len(padded))
+    mean_power = (power[hi] - power[lo]) / np.maximum(hi - lo, 1)
+    return 10.0 * np.log10(mean_power + 1e-10)
+
+
+def _lagged_r(gap: np.ndarray, loudness: np.ndarray, lag: int) -> float:
+    """Pearson r between gap[t] and loudness[t - lag] over frames where both exist."""
+    if lag > 0:
+        a, b = gap[lag:], loudness[:-lag]
+    elif lag < 0:
+        a, b = gap[:lag], loudness[-lag:]
+    else:
+        a, b = gap, loudness
+    ok = ~np.isnan(a) & ~np.isnan(b)
+    a, b = a[ok], b[ok]
+    # A mouth that never moves (a still photo) correlates with nothing: its gap wobbles only by the
+    # mesh's own noise and the encoder's, far under `STILL_MOUTH`.
+    if a.size < 3 or np.std(a) < STILL_MOUTH or np.std(b) < 1e-6:
+        return 0.0
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def _blink_onsets(ear: np.ndarray) -> list[int]:
+    """Frames where the eyes start to close: the eye aspect ratio drops below a fraction of its median."""
+    if np.all(np.isnan(ear)):
+        return []
+    closed = ear < BLINK_FRACTION * np.nanmedian(ear)
+    return [i for i in range(len(closed)) if closed[i] and (i == 0 or not closed[i - 1])]
+
+
+def _nan_to_zero(value: float) -> float:
+    return 0.0 if value is None or math.isnan(float(value)) else float(value)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line: prints the report (or JSON); with --check, exits 1 when the quality bar is missed."""
+    parser = argparse.ArgumentParser(prog="python -m generator.evaluate", description=__doc__.splitlines()[0])
+    parser.add_argument("video", type=Path)
+    parser.add_argument("--face", type=int, default=None, help="face index, left to right (default: largest)")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument("--check", action="store_true", help="exit 1 when a quality check fails")
+    args = parser.parse_args(argv)
+    try:
+        report = evaluate_video(args.video, face=args.face)
+    except GeneratorError as exc:
+        print(f"error: {exc.code}: {exc.message}", file=sys.stderr)
+        return 2
+    except (OSError, av.error.FFmpegError) as exc:
+        print(f"error: cannot read {args.video}: {exc}", file=sys.stderr)
+        return 2
+    summary = report.summary()
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        for key, value in summary.items():
+            print(f"{key:>22}: {value}")
+    return 1 if args.check and not all(report.checks().values()) else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,614 @@
+"""Stage 5, render: the photo and a motion plan in, video frames out, one at a time.
+
+The default engine is a 2D rig that runs in real time on a CPU. Each frame is two warps of the
+photo and two small composites:
+
+1. Local, per face, inside a crop around the face: every expression (jaw, lips, blinks, gaze,
+   brows, the 2.5D parallax of a small head turn from the mesh's depth) is a displacement of the
+   478 mesh points, with a ring of fixed anchors around the face so nothing beyond it moves. The
+   sparse displacements become a dense field through barycentric weights over a Delaunay
+   triangulation, computed once per face as a sparse matrix: a frame costs one mat-vec on a coarse
+   grid, a blur, a two-step inversion (the field is forward, a remap needs it backward) and one
+   `cv2.remap` of the crop.
+2. The mouth interior (cavity, upper teeth, tongue) is painted inside the warped inner-lip polygon
+   when the mouth opens further than in the photo; a blink shades the closed eye with lid skin.
+3. Global, over the whole frame: head translation and roll, neck and shoulders, breathing and the
+   camera's drift are a handful of smooth fields (weighted by the person mask and by distance from
+   the head) on a coarse grid, combined per frame and upsampled into one remap. The background only
+   gets the camera's drift, so it never wobbles with the jaw.
+
+Only the mouth interior and a closed eye are ever painted; everything else is the photo's own
+pixels, moved. An engine is anything with `prepare(image, analysis, plan, person_mask)` returning
+frames, so a GPU engine can replace this one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Protocol
+
+import cv2
+import numpy as np
+from scipy import sparse
+from scipy.spatial import Delaunay
+
+from generator import landmarks as lm
+from generator.motion import FaceMotion, MotionPlan
+from generator.types import FaceAnalysis, ImageAnalysis
+
+#: Extra inner-lip gap at jaw_open = 1, as a fraction of the mouth's width.
+JAW_GAP = 0.30
+#: A photographed mouth open wider than this (gap / width) is closed in silences; a smaller one is
+#: the speaker's own resting mouth.
+WIDE_OPEN = 0.28
+#: A photographed mouth open wider than this (gap / width) shows its own upper teeth.
+PHOTO_TEETH = 0.06
+#: Cells across the face height of the local deformation grid.
+LOCAL_GRID_CELLS = 128
+#: Cells along the longer side of the global motion grid.
+GLOBAL_GRID_CELLS = 128
+
+
+class Engine(Protocol):
+    """Turns a photo, its faces and a motion plan into frames (RGB uint8), streamed."""
+
+    name: str
+
+    def prepare(
+        self, image: np.ndarray, analysis: ImageAnalysis, plan: MotionPlan, person_mask: np.ndarray | None
+    ) -> Iterator[np.ndarray]: ...
+
+
+class CpuRigEngine:
+    """The default engine: mesh-driven warps and a painted mouth interior, real time on a CPU."""
+
+    name = "cpu-rig"
+
+    def prepare(
+        self, image: np.ndarray, analysis: ImageAnalysis, plan: MotionPlan, person_mask: np.ndarray | None
+    ) -> Iterator[np.ndarray]:
+        """Precomputes every face's rig and the global fields, then yields one frame per plan frame."""
+        image = np.ascontiguousarray(image, dtype=np.uint8)
+        height, width = image.shape[:2]
+        mask = (
+            np.asarray(person_mask, dtype=np.float32)
+            if person_mask is not None
+            else np.zeros((height, width), np.float32)
+        )
+        by_index = {face.index: face for face in analysis.faces}
+        rigs = [(FaceRig(image, by_index[m.face]), m) for m in plan.faces if m.face in by_index]
+        scene = SceneRig(image.shape, mask, [rig for rig, _ in rigs], plan.parallax)
+        return self._frames(image, plan, rigs, scene)
+
+    def _frames(
+        self, image: np.ndarray, plan: MotionPlan, rigs: list[tuple[FaceRig, FaceMotion]], scene: SceneRig
+    ) -> Iterator[np.ndarray]:
+        work = image.copy()  # the photo with this frame's expressions, before global motion
+        for i in range(plan.n_frames):
+            for rig, _ in rigs:
+                rig.restore(work, image)
+            for rig, motion in rigs:
+                rig.apply(work, motion, i)
+            yield scene.apply(work, plan, [motion for _, motion in rigs], i)
+
+
+def render_frames(
+    image: np.ndarray,
+    analysis: ImageAnalysis,
+    plan: MotionPlan,
+    person_mask: np.ndarray | None = None,
+    engine: Engine | None = None,
+) -> Iterator[np.ndarray]:
+    """Yields the clip's frames one at a time (RGB uint8, the image's size); never holds the clip."""
+    return (engine or CpuRigEngine()).prepare(image, analysis, plan, person_mask)
+
+
+# --- geometry helpers ----------------------------------------------------------------------------
+
+
+def _smoothstep(edge0: float, edge1: float, x: np.ndarray) -> np.ndarray:
+    t = np.clip((x - edge0) / (edge1 - edge0), 0.0, 1.0)
+    return t * t * (3.0 - 2.0 * t)
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    return v / max(float(np.linalg.norm(v)), 1e-6)
+
+
+@dataclass(frozen=True)
+class _Grid:
+    """A coarse grid over a w x h area whose cell centres line up with `cv2.resize` upsampling."""
+
+    w: int
+    h: int
+    gw: int
+    gh: int
+
+    @property
+    def xy(self) -> np.ndarray:
+        """(gh, gw, 2) float32: each cell centre in the fine area's pixel coordinates."""
+        xs = (np.arange(self.gw) + 0.5) * self.w / self.gw - 0.5
+        ys = (np.arange(self.gh) + 0.5) * self.h / self.gh - 0.5
+        gx, gy = np.meshgrid(xs, ys)
+        return np.dstack([gx, gy]).astype(np.float32)
+
+    def to_cells(self, xy: np.ndarray) -> np.ndarray:
+        """Fine pixel coordinates to (fractional) cell coordinates."""
+        out = np.empty_like(xy)
+        out[..., 0] = (xy[..., 0] + 0.5) * self.gw / self.w - 0.5
+        out[..., 1] = (xy[..., 1] + 0.5) * self.gh / self.h - 0.5
+        return out
+
+    def backward(self, forward: np.ndarray, cells: np.ndarray, steps: int = 2) -> np.ndarray:
+        """Inverts a smooth forward displacement field on this grid by fixed-point iteration.
+
+        Output point q came from p with p + f(p) = q, so p = q - f(p): start with p = q - f(q).
+        """
+        back = -forward
+        for _ in range(steps):
+            at = cells + self.to_cells_delta(back)
+            back = -cv2.remap(forward, at, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        return back
+
+    def to_cells_delta(self, d: np.ndarray) -> np.ndarray:
+        """A displacement in fine pixels, in cells."""
+        return d * np.array([self.gw / self.w, self.gh / self.h], dtype=np.float32)
+
+    def upsample(self, absolute: np.ndarray) -> np.ndarray:
+        """A coarse map of absolute source coordinates, at the fine area's full resolution."""
+        return cv2.resize(absolute, (self.w, self.h), interpolation=cv2.INTER_LINEAR)
+
+
+# --- a face --------------------------------------------------------------------------------------
+
+
+class FaceRig:
+    """One face's local deformation rig, built once: crop, triangulation, per-control bases."""
+
+    def __init__(self, image: np.ndarray, face: FaceAnalysis) -> None:
+        height, width = image.shape[:2]
+        pts = np.asarray(face.landmarks, dtype=np.float64)
+        xy, z = pts[:, :2], pts[:, 2]
+        self.face = face
+        eye_r = xy[list(lm.RIGHT_EYE)].mean(axis=0)
+        eye_l = xy[list(lm.LEFT_EYE)].mean(axis=0)
+        ex = _unit(eye_l - eye_r)  # image right, along the eye line
+        ey = np.array([-ex[1], ex[0]])  # image down, across it
+        self.ex, self.ey = ex, ey
+        self.face_h = float(np.linalg.norm(xy[lm.CHIN] - xy[lm.FOREHEAD]))
+        self.face_w = float(np.linalg.norm(xy[lm.CHEEK_LEFT] - xy[lm.CHEEK_RIGHT]))
+        self.mouth_w = float(np.linalg.norm(xy[lm.MOUTH_CORNER_LEFT] - xy[lm.MOUTH_CORNER_RIGHT]))
+        oval = xy[list(lm.FACE_OVAL)]
+        self.center = oval.mean(axis=0)
+        self.chin = xy[lm.CHIN]
+
+        # The crop: the face, a ring of fixed anchors around it, and a margin.
+        ring = self._anchor_ring(oval)
+        lo = np.floor(np.minimum(ring.min(axis=0), xy.min(axis=0)) - 4).astype(int)
+        hi = np.ceil(np.maximum(ring.max(axis=0), xy.max(axis=0)) + 4).astype(int)
+        x0, y0 = max(0, lo[0]), max(0, lo[1])
+        x1, y1 = min(width, hi[0] + 1), min(height, hi[1] + 1)
+        self.box = (x0, y0, x1, y1)
+        cw, ch = x1 - x0, y1 - y0
+        self.origin = np.array([x0, y0], dtype=np.float64)
+        local = xy - self.origin
+        self.points = local  # mesh points in crop coordinates
+
+        # Control points: the mesh (tiny jitter so coincident lip points survive triangulation),
+        # the ring, and the crop's border.
+        border = _border_points(cw, ch, step=max(8.0, self.face_h / 6.0))
+        ring_local = ring - self.origin
+        inside = (
+            (ring_local[:, 0] > 1) & (ring_local[:, 0] < cw - 2) & (ring_local[:, 1] > 1) & (ring_local[:, 1] < ch - 2)
+        )
+        jitter = np.random.default_rng(0).uniform(-0.02, 0.02, local.shape)
+        teeth_points = self._teeth_points(local)
+        controls = np.vstack([local + jitter, teeth_points, ring_local[inside], border])
+        self.n_mesh = len(local)
+        self.n_moving = len(local) + len(teeth_points)
+        self.n_controls = len(controls)
+
+        cells_h = max(8, min(ch, int(round(ch * LOCAL_GRID_CELLS / max(self.face_h, 1.0)))))
+        cells_w = max(8, min(cw, int(round(cw * cells_h / ch))))
+        self.grid = _Grid(cw, ch, cells_w, cells_h)
+        self.cells_xy = self.grid.xy
+        self.cells_uv = self.grid.to_cells(self.cells_xy)
+        self.weights = _barycentric_matrix(controls, self.cells_xy.reshape(-1, 2))
+        self.blur = 0.6  # cells: rounds off the triangulation's creases, keeps thin lips intact
+
+        self.bases = self._bases(local, z)
+        # The photo's teeth ride with the upper lip (the jaw carries the lower teeth out of sight).
+        n_teeth = len(teeth_points)
+        for name, basis in self.bases.items():
+            extra = np.repeat(basis[[lm.UPPER_LIP_INNER_MID]], n_teeth, axis=0) if name == "upper" else np.zeros((n_teeth, 2))
+            if name in ("yaw", "pitch"):
+                extra = np.repeat(basis[[lm.UPPER_LIP_INNER_MID]], n_teeth, axis=0)
+            self.bases[name] = np.vstack([basis, extra])
+        self.points = np.vstack([local, teeth_points])
+        self._mouth_setup(image, local, face)
+        self._eyes_setup(image, local)
+
+    # -- setup --
+
+    def _anchor_ring(self, oval: np.ndarray) -> np.ndarray:
+        """Fixed points around the face: wider below the chin so the jaw can pull the neck smoothly."""
+        rel = oval - self.center
+        down = rel @ self.ey
+        scale = 1.35 + 0.35 * _smoothstep(0.0, 1.0, down / (0.5 * self.face_h))
+        ring = self.center + rel * scale[:, None]
+        # A second, sparser ring further out so the falloff is gentle.
+        outer = self.center + rel[::3] * (scale[::3, None] + 0.45)
+        return np.vstack([ring, outer])
+
+    def _teeth_points(self, p: np.ndarray) -> np.ndarray:
+        """Where the photo's visible upper teeth end, below the upper inner lip; empty if none show.
+
+        Pinned to the upper lip, they keep the photo's teeth from being stretched when the jaw
+        drops; the opening below them is painted.
+        """
+        self.gap0 = float(np.linalg.norm(p[lm.UPPER_LIP_INNER_MID] - p[lm.LOWER_LIP_INNER_MID]))
+        self.photo_teeth = self.gap0 / max(self.mouth_w, 1.0) > PHOTO_TEETH
+        if not self.photo_teeth:
+            return np.zeros((0, 2))
+        upper = p[list(lm.LIPS_INNER_UPPER[2:-2])]
+        lower = p[list(lm.LIPS_INNER_LOWER[2:-2])]
+        lo_s, lo_t = lower @ self.ex, lower @ self.ey
+        order = np.argsort(lo_s)
+        below = np.interp(upper @ self.ex, lo_s[order], lo_t[order]) - upper @ self.ey
+        depth = np.minimum(np.clip(below, 0.0, None) * 0.85, 0.16 * self.mouth_w)
+        return upper + depth[:, None] * self.ey
+
+    def _bases(self, p: np.ndarray, z: np.ndarray) -> dict[str, np.ndarray]:
+        """Per-control displacement (n_mesh, 2) per unit of each motion parameter."""
+        ex, ey = self.ex, self.ey
+        mouth_c = 0.5 * (p[lm.UPPER_LIP_INNER_MID] + p[lm.LOWER_LIP_INNER_MID])
+        self.mouth_c = mouth_c
+        rel = p - mouth_c
+        s = (rel @ ex) / (0.5 * self.face_w)
+        chin_t = float((p[lm.CHIN] - mouth_c) @ ey)
+        t = (rel @ ey) / max(chin_t, 1.0)
+
+        lower = _smoothstep(-0.05, 0.35, t) * (1.0 - _smoothstep(0.5, 1.05, np.abs(s)))
+        upper = np.zeros(len(p))
+        lower_lip = set(lm.LIPS_INNER_LOWER[1:-1]) | set(lm.LIPS_OUTER_LOWER[1:-1])
+        upper_lip = set(lm.LIPS_INNER_UPPER[1:-1]) | set(lm.LIPS_OUTER_UPPER[1:-1])
+        corners = [lm.MOUTH_CORNER_LEFT, lm.MOUTH_CORNER_RIGHT, lm.MOUTH_INNER_CORNER_LEFT, lm.MOUTH_INNER_CORNER_RIGHT]
+        lower[list(lower_lip)] = 1.0
+        lower[list(upper_lip)] = 0.0
+        upper[list(upper_lip)] = 1.0
+        lower[corners] = 0.45
+        upper[corners] = 0.0
+
+        dist = np.linalg.norm(rel, axis=1) / self.mouth_w
+        near_mouth = 1.0 - _smoothstep(0.55, 1.3, dist)
+        width = (near_mouth * (rel @ ex))[:, None] * ex
+
+        bases: dict[str, np.ndarray] = {
+            "lower": lower[:, None] * ey,  # per pixel of lower-lip travel
+            "upper": upper[:, None] * -ey,  # per pixel of upper-lip travel (up)
+            "width": width,  # per unit of relative mouth-width change
+        }
+        for name, upper_ids, lower_ids, iris in (
+            ("blink_r", lm.RIGHT_EYE_UPPER, lm.RIGHT_EYE_LOWER, lm.RIGHT_IRIS),
+            ("blink_l", lm.LEFT_EYE_UPPER, lm.LEFT_EYE_LOWER, lm.LEFT_IRIS),
+        ):
+            bases[name] = self._blink_basis(p, upper_ids, lower_ids, iris)
+        eye_w = np.linalg.norm(p[lm.RIGHT_EYE_EAR[0]] - p[lm.RIGHT_EYE_EAR[1]])
+        iris = np.zeros(len(p))
+        iris[list(lm.RIGHT_IRIS) + list(lm.LEFT_IRIS)] = eye_w
+        bases["gaze_x"] = iris[:, None] * ex
+        bases["gaze_y"] = iris[:, None] * ey
+        brow = np.zeros(len(p))
+        brow_ids = list(lm.RIGHT_BROW) + list(lm.LEFT_BROW)
+        brow[brow_ids] = 1.0
+        brow_line = float(np.mean((p[brow_ids] - self.center) @ ey))
+        above = (p - self.center) @ ey < brow_line
+        brow[above & (brow == 0)] = 0.45
+        bases["brow"] = brow[:, None] * -ey * (0.035 * self.face_h)
+        # A small head turn seen in 2D: points nearer the camera (negative z) move further.
+        oval_z = float(np.mean(z[list(lm.FACE_OVAL)]))
+        depth = np.clip(z - oval_z, -self.face_w, 0.0) * 1.4
+        bases["yaw"] = -depth[:, None] * ex  # per sin(yaw)
+        bases["pitch"] = depth[:, None] * ey  # per sin(pitch)
+        return bases
+
+    def _blink_basis(
+        self, p: np.ndarray, upper_ids: tuple[int, ...], lower_ids: tuple[int, ...], iris: tuple[int, ...]
+    ) -> np.ndarray:
+        """Displacement at full closure: the upper lid meets the lower lid, which rises a little."""
+        basis = np.zeros((len(p), 2))
+        low = p[list(lower_ids)]
+        order = np.argsort(low @ self.ex)
+        low_s, low_t = (low @ self.ex)[order], (low @ self.ey)[order]
+        up = p[list(upper_ids)]
+        up_t = up @ self.ey
+        meet = np.interp(up @ self.ex, low_s, low_t)
+        gap = np.maximum(meet - up_t, 0.0)
+        # Close at 80 % of the way down: lids meet a little below the middle.
+        basis[list(upper_ids)] = (0.82 * gap)[:, None] * self.ey
+        low_gap = np.interp(low @ self.ex, up @ self.ex, gap, left=0.0, right=0.0) if len(up) > 1 else 0.0
+        basis[list(lower_ids)] += (-0.15 * np.asarray(low_gap))[:, None] * self.ey
+        # Corners stay put.
+        basis[[upper_ids[0], upper_ids[-1]]] = 0.0
+        # The iris slides down under the lid a little instead of being squashed flat.
+        iris_gap = float(np.max(gap)) if gap.size else 0.0
+        basis[list(iris)] = 0.3 * iris_gap * self.ey
+        return basis
+
+    def _mouth_setup(self, image: np.ndarray, p: np.ndarray, face: FaceAnalysis) -> None:
+        """Measures the photo's mouth and samples the colours the interior is painted with."""
+        x0, y0, x1, y1 = self.box
+        crop = image[y0:y1, x0:x1]
+        ratio = self.gap0 / max(self.mouth_w, 1.0)
+        self.gap_rest = self.gap0 if ratio <= WIDE_OPEN else 0.04 * self.mouth_w
+        outer = np.zeros(crop.shape[:2], np.uint8)
+        inner = np.zeros(crop.shape[:2], np.uint8)
+        cv2.fillPoly(outer, [np.round(p[list(lm.LIPS_OUTER)]).astype(np.int32)], 1)
+        cv2.fillPoly(inner, [np.round(p[list(lm.LIPS_INNER)]).astype(np.int32)], 1)
+        lips = crop[(outer > 0) & (inner == 0)].astype(np.float32)
+        self.lip_rgb = np.median(lips, axis=0) if len(lips) else np.array([150.0, 80.0, 80.0])
+        skin_pts = np.round(p[[lm.NOSE_TIP, 50, 280, 205, 425]]).astype(int)
+        skin_pts = np.clip(skin_pts, 0, [crop.shape[1] - 1, crop.shape[0] - 1])
+        self.skin_rgb = np.median(crop[skin_pts[:, 1], skin_pts[:, 0]].astype(np.float32), axis=0)
+        # Teeth: the photo's own if it shows them (bright, low-saturation pixels inside the lips).
+        shown = crop[inner > 0].astype(np.float32)
+        teeth = np.array([226.0, 222.0, 212.0]) * np.clip(self.skin_rgb.mean() / 170.0, 0.6, 1.05)
+        if len(shown) > 8:
+            bright = shown[(shown.mean(axis=1) > np.percentile(shown.mean(axis=1), 70)) & (np.ptp(shown, axis=1) < 60)]
+            if len(bright) > 4:
+                teeth = np.median(bright, axis=0)
+        self.teeth_rgb = teeth
+
+    def _eyes_setup(self, image: np.ndarray, p: np.ndarray) -> None:
+        """Samples each eye's lid skin from just above the upper lid, for closed eyes."""
+        x0, y0, x1, y1 = self.box
+        crop = image[y0:y1, x0:x1].astype(np.float32)
+        self.lid_rgb = []
+        for upper_ids in (lm.RIGHT_EYE_UPPER, lm.LEFT_EYE_UPPER):
+            eye_h = max(2.0, 0.08 * self.face_h)
+            pts = p[list(upper_ids)][2:-2] - 0.6 * eye_h * self.ey
+            pts = np.clip(np.round(pts).astype(int), 0, [crop.shape[1] - 1, crop.shape[0] - 1])
+            samples = crop[pts[:, 1], pts[:, 0]]
+            self.lid_rgb.append(np.median(samples, axis=0) * 0.92)
+
+    # -- per frame --
+
+    def restore(self, work: np.ndarray, image: np.ndarray) -> None:
+        """Puts the photo's pixels back in this face's crop before the frame's warps."""
+        x0, y0, x1, y1 = self.box
+        work[y0:y1, x0:x1] = image[y0:y1, x0:x1]
+
+    def displacements(self, m: FaceMotion, i: int) -> tuple[np.ndarray, float]:
+        """Every mesh point's forward displacement on frame i, and the inner-lip gap it makes."""
+        b = self.bases
+        jaw, width, rnd, press = (float(m.jaw_open[i]), float(m.lip_width[i]), float(m.lip_round[i]), float(m.lips_pressed[i]))
+        engage = float(m.engage[i])
+        rest = self.gap0 + (self.gap_rest - self.gap0) * engage
+        open_px = (jaw * JAW_GAP + 0.05 * rnd) * self.mouth_w
+        gap = max(0.0, (rest + open_px) * (1.0 - press))
+        delta = gap - self.gap0
+        d = b["lower"] * (0.72 * delta) + b["upper"] * (0.28 * delta)
+        d += b["width"] * (0.09 * width - 0.16 * rnd - 0.06 * jaw)
+        blink = float(m.blink[i])
+        if blink > 0:
+            d += (b["blink_r"] + b["blink_l"]) * blink
+        gx, gy = float(m.gaze[i, 0]), float(m.gaze[i, 1])
+        d += b["gaze_x"] * gx + b["gaze_y"] * gy
+        d += b["brow"] * float(m.brow[i])
+        yaw, pitch = np.radians(m.head[i, 0]), np.radians(m.head[i, 1])
+        d += b["yaw"] * np.sin(yaw) + b["pitch"] * np.sin(pitch)
+        return d, gap
+
+    def apply(self, work: np.ndarray, m: FaceMotion, i: int) -> None:
+        """Warps this face's crop of `work` in place and paints the mouth interior and closed eyes."""
+        d, gap = self.displacements(m, i)
+        if not np.any(np.abs(d) > 1e-3):
+            return
+        x0, y0, x1, y1 = self.box
+        g = self.grid
+        controls = np.zeros((self.n_controls, 2), np.float64)
+        controls[: self.n_moving] = d
+        field = (self.weights @ controls).astype(np.float32).reshape(g.gh, g.gw, 2)
+        field = cv2.GaussianBlur(field, (0, 0), self.blur)
+        back = g.backward(field, self.cells_uv)
+        source_map = g.upsample(self.cells_xy + back)
+        src = work[y0:y1, x0:x1].copy()
+        out = cv2.remap(src, source_map, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        moved = self.points + d
+        self._paint_mouth(out, moved, gap, m, i)
+        blink = float(m.blink[i])
+        if blink > 0.35:
+            self._paint_eyes(out, moved, blink)
+        work[y0:y1, x0:x1] = out
+
+    def _paint_mouth(self, out: np.ndarray, moved: np.ndarray, gap: float, m: FaceMotion, i: int) -> None:
+        """Paints the cavity, upper teeth and tongue inside the warped lips when they part.
+
+        Only the opening beyond the photo's own is new. A photo that shows its upper teeth keeps
+        them (they moved with the upper lip) and only the space below them is painted.
+        """
+        extra = gap - self.gap0
+        strength = float(_smoothstep(0.01 * self.mouth_w, 0.07 * self.mouth_w, np.array(extra)))
+        if strength <= 0.01 or gap < 1.0:
+            return
+        lower = moved[list(lm.LIPS_INNER_LOWER)]  # right corner -> left corner
+        if self.photo_teeth:
+            upper = moved[self.n_mesh :]  # the photo's teeth edge, left -> right
+        else:
+            upper = moved[list(lm.LIPS_INNER_UPPER[1:-1])]
+        poly_pts = np.vstack([lower, upper])
+        lo = np.maximum(np.floor(poly_pts.min(axis=0) - 3).astype(int), 0)
+        hi = np.minimum(np.ceil(poly_pts.max(axis=0) + 3).astype(int), [out.shape[1], out.shape[0]])
+        if np.any(hi - lo < 3):
+            return
+        pw, ph = hi - lo
+        mask = np.zeros((ph, pw), np.float32)
+        cv2.fillPoly(mask, [np.round((poly_pts - lo) * 8).astype(np.int32)], 1.0, cv2.LINE_AA, shift=3)
+        feather = max(0.5, 0.015 * self.mouth_w)
+        # Blur, then keep the inner part: soft edges that stay inside the lips.
+        mask = _smoothstep(0.05, 0.6, cv2.GaussianBlur(mask, (0, 0), feather))
+
+        ys, xs = np.mgrid[lo[1] : hi[1], lo[0] : hi[0]].astype(np.float32)
+        rel_x, rel_y = xs - self.mouth_c[0], ys - self.mouth_c[1]
+        s_coord = rel_x * self.ex[0] + rel_y * self.ex[1]
+        t_coord = rel_x * self.ey[0] + rel_y * self.ey[1]
+        up_s, up_t = (upper - self.mouth_c) @ self.ex, (upper - self.mouth_c) @ self.ey
+        lo_s, lo_t = (lower - self.mouth_c) @ self.ex, (lower - self.mouth_c) @ self.ey
+        o_up, o_lo = np.argsort(up_s), np.argsort(lo_s)
+        below_upper = t_coord - np.interp(s_coord, up_s[o_up], up_t[o_up])
+        above_lower = np.interp(s_coord, lo_s[o_lo], lo_t[o_lo]) - t_coord
+        half_w = 0.5 * float(np.ptp(lo_s)) + 1e-3
+        across = np.clip(np.abs(s_coord) / half_w, 0.0, 1.0)
+        opening = max(float(np.max(lo_t)) - float(np.min(up_t)), 1.0)
+
+        # Cavity: the lip colour in shadow; darkest at the back of the throat (top middle),
+        # lighter where the inner lips catch light and towards the tongue.
+        lip = self.lip_rgb.astype(np.float32)
+        throat = 1.0 - np.clip(below_upper / opening, 0.0, 1.0)
+        shade = 0.16 + 0.10 * (1.0 - throat) + 0.08 * across**2
+        colour = lip[None, None, :] * shade[..., None]
+
+        if not self.photo_teeth:
+            # Upper teeth: a band under the upper lip, not reaching the corners.
+            tooth_h = min(0.11 * self.mouth_w, 0.5 * gap)
+            teeth = 1.0 - _smoothstep(0.7 * tooth_h, tooth_h, below_upper)
+            teeth *= 1.0 - _smoothstep(0.5, 0.8, across)
+            tshade = (0.8 + 0.2 * (1.0 - across)) * (1.0 - 0.2 * np.clip(below_upper / max(tooth_h, 1.0), 0, 1))
+            tcol = self.teeth_rgb.astype(np.float32)[None, None, :] * tshade[..., None]
+            colour = colour * (1.0 - teeth[..., None]) + tcol * teeth[..., None]
+
+        # Tongue: a soft hump low in the mouth, once it opens enough to show.
+        tongue_on = float(_smoothstep(0.1 * self.mouth_w, 0.22 * self.mouth_w, np.array(gap)))
+        if tongue_on > 0:
+            tongue_h = 0.35 * opening
+            tongue = (1.0 - _smoothstep(0.4 * tongue_h, tongue_h, above_lower)) * (1.0 - _smoothstep(0.3, 0.7, across))
+            tcol = lip * np.array([0.66, 0.5, 0.52], np.float32)
+            tshade = 0.75 + 0.25 * np.clip(above_lower / max(tongue_h, 1.0), 0.0, 1.0)
+            a = (tongue * tongue_on)[..., None]
+            colour = colour * (1.0 - a) + tcol[None, None, :] * tshade[..., None] * a
+
+        alpha = (mask * strength)[..., None]
+        region = out[lo[1] : hi[1], lo[0] : hi[0]]
+        blended = region.astype(np.float32) * (1.0 - alpha) + colour * alpha
+        region[:] = np.clip(blended, 0.0, 255.0).astype(np.uint8)
+
+    def _paint_eyes(self, out: np.ndarray, moved: np.ndarray, blink: float) -> None:
+        """Shades a closing eye with lid skin and draws the lash line where the lids meet."""
+        strength = float(_smoothstep(0.35, 0.95, np.array(blink)))
+        for loop, upper_ids, lid in ((lm.RIGHT_EYE, lm.RIGHT_EYE_UPPER, self.lid_rgb[0]), (lm.LEFT_EYE, lm.LEFT_EYE_UPPER, self.lid_rgb[1])):
+            pts = moved[list(loop)]
+            lo = np.maximum(np.floor(pts.min(axis=0) - 3).astype(int), 0)
+            hi = np.minimum(np.ceil(pts.max(axis=0) + 3).astype(int), [out.shape[1], out.shape[0]])
+            if np.any(hi - lo < 3):
+                continue
+            mask = np.zeros((hi[1] - lo[1], hi[0] - lo[0]), np.float32)
+            cv2.fillPoly(mask, [np.round((pts - lo) * 8).astype(np.int32)], 1.0, cv2.LINE_AA, shift=3)
+            lash = np.zeros_like(mask)
+            line = np.round((moved[list(upper_ids)] - lo) * 8).astype(np.int32)
+            thick = max(1, int(round(0.012 * self.face_h)))
+            cv2.polylines(lash, [line], False, 1.0, thick, cv2.LINE_AA, shift=3)
+            mask = cv2.GaussianBlur(mask, (0, 0), max(0.6, 0.01 * self.face_h))
+            lash = cv2.GaussianBlur(lash, (0, 0), 0.5)
+            region = out[lo[1] : hi[1], lo[0] : hi[0]].astype(np.float32)
+            a = (mask * strength * 0.92)[..., None]
+            region = region * (1.0 - a) + lid[None, None, :] * a
+            la = (lash * strength * 0.55)[..., None]
+            region = region * (1.0 - la) + (lid * 0.35)[None, None, :] * la
+            out[lo[1] : hi[1], lo[0] : hi[0]] = np.clip(region, 0, 255).astype(np.uint8)
+
+
+def _face_coords(v: np.ndarray, ex: np.ndarray, ey: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return v @ ex, v @ ey
+
+
+def _border_points(w: int, h: int, step: float) -> np.ndarray:
+    """Points along a w x h rectangle's edge (pixel centres' outer bound), corners included."""
+    xs = np.linspace(-0.5, w - 0.5, max(2, int(np.ceil(w / step)) + 1))
+    ys = np.linspace(-0.5, h - 0.5, max(2, int(np.ceil(h / step)) + 1))[1:-1]
+    top = np.stack([xs, np.full_like(xs, -0.5)], axis=1)
+    bottom = np.stack([xs, np.full_like(xs, h - 0.5)], axis=1)
+    left = np.stack([np.full_like(ys, -0.5), ys], axis=1)
+    right = np.stack([np.full_like(ys, w - 0.5), ys], axis=1)
+    return np.vstack([top, bottom, left, right])
+
+
+def _barycentric_matrix(controls: np.ndarray, targets: np.ndarray) -> sparse.csr_matrix:
+    """Sparse (targets x controls) weights: each target as a barycentric mix of its triangle."""
+    tri = Delaunay(controls)
+    simplex = tri.find_simplex(targets)
+    outside = simplex < 0
+    if outside.any():  # rounding at the very border: use the nearest triangle
+        simplex[outside] = tri.find_simplex(np.clip(targets[outside], controls.min(0) + 1e-3, controls.max(0) - 1e-3))
+        simplex[simplex < 0] = 0
+    transform = tri.transform[simplex]
+    b = np.einsum("nij,nj->ni", transform[:, :2], targets - transform[:, 2])
+    bary = np.column_stack([b, 1.0 - b.sum(axis=1)])
+    bary = np.clip(bary, 0.0, 1.0)
+    bary /= bary.sum(axis=1, keepdims=True)
+    rows = np.repeat(np.arange(len(targets)), 3)
+    cols = tri.simplices[simplex].reshape(-1)
+    return sparse.csr_matrix((bary.reshape(-1), (rows, cols)), shape=(len(targets), len(controls)))
+
+
+# --- the whole picture ---------------------------------------------------------------------------
+
+
+class SceneRig:
+    """Global motion fields: heads, necks and shoulders, breathing, and the camera's drift."""
+
+    def __init__(self, shape: tuple[int, ...], person_mask: np.ndarray, faces: list[FaceRig], parallax: float) -> None:
+        height, width = shape[:2]
+        self.width, self.height = width, height
+        scale = GLOBAL_GRID_CELLS / max(width, height)
+        self.grid = _Grid(width, height, max(4, int(round(width * scale))), max(4, int(round(height * scale))))
+        g = self.grid
+        self.cells_xy = g.xy
+        self.cells_uv = g.to_cells(self.cells_xy)
+        x, y = self.cells_xy[..., 0], self.cells_xy[..., 1]
+        person = cv2.resize(person_mask, (g.gw, g.gh), interpolation=cv2.INTER_AREA).astype(np.float32)
+        self.face_fields: list[dict[str, np.ndarray | float]] = []
+        covered = np.zeros_like(person)
+        for face in faces:
+            rel_x, rel_y = x - face.center[0], y - face.center[1]
+            s = rel_x * face.ex[0] + rel_y * face.ex[1]
+            t = rel_x * face.ey[0] + rel_y * face.ey[1]
+            # Head and hair: an ellipse a little above the face centre, cut off below the chin.
+            r = np.hypot(s / (1.05 * face.face_w), (t + 0.12 * face.face_h) / (0.9 * face.face_h))
+            chin_t = float((face.chin - face.center) @ face.ey)
+            region = (1.0 - _smoothstep(0.85, 1.45, r)) * (1.0 - _smoothstep(chin_t, chin_t + 0.5 * face.face_h, t))
+            core = 1.0 - _smoothstep(0.55, 0.8, np.hypot(s / (0.55 * face.face_w), t / (0.55 * face.face_h)))
+            head = np.clip(np.maximum(person, core) * region, 0.0, 1.0).astype(np.float32)
+            below = _smoothstep(chin_t, chin_t + 0.6 * face.face_h, t)
+            near = 1.0 - _smoothstep(1.6 * face.face_w, 3.2 * face.face_w, np.abs(s))
+            body = np.clip(np.maximum(person, 0.5 * core) * below * near * (1.0 - head), 0.0, 1.0).astype(np.float32)
+            pivot = face.chin + 0.3 * face.face_h * face.ey
+            roll = np.dstack([-(y - pivot[1]), x - pivot[0]]).astype(np.float32) * head[..., None]
+            self.face_fields.append({"head": head, "body": body, "roll": roll, "face_h": face.face_h})
+            covered = np.maximum(covered, head)
+        # The camera: everything drifts and zooms a little; the person (nearer) a little more.
+        near_factor = (1.0 + parallax * np.maximum(person, covered)).astype(np.float32)
+        self.cam_x = near_factor
+        self.cam_zoom = np.dstack([x - width / 2.0, y - height / 2.0]).astype(np.float32) * near_factor[..., None]
+        self.short_side = float(min(width, height))
+
+    def apply(self, work: np.ndarray, plan: MotionPlan, motions: list[FaceMotion], i: int) -> np.ndarray:
+        """The frame: `work` moved by this frame's global fields."""
+        g = self.grid
+        field = np.zeros((g.gh, g.gw, 2), np.float32)
+        cam = plan.camera[i]
+        field[..., 0] += float(cam[0]) * self.short_side * self.cam_x
+        field[..., 1] += float(cam[1]) * self.short_side * self.cam_x
+        field += float(cam[2]) * self.cam_zoom
+        for fields, m in zip(self.face_fields, motions, strict=True):
+            fh = float(fields["face_h"])
+            head, body = fields["head"], fields["body"]
+            assert isinstance(head, np.ndarray) and isinstance(body, np.ndarray)
+            field[..., 0] += float(m.shift[i, 0]) * fh * head + float(m.body[i, 0]) * fh * body
+            field[..., 1] += float(m.shift[i, 1]) * fh * head + float(m.body[i, 1]) * fh * body
+            field += float(np.radians(m.head[i, 2])) * fields["roll"]  # type: ignore[operator]
+        if not np.any(np.abs(field) > 1e-3):
+            return work.copy()
+        back = g.backward(field, self.cells_uv)
+        source_map = g.upsample(self.cells_xy + back)
+        return cv2.remap(work, source_map, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101)

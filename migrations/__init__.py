@@ -1,0 +1,1 @@
+"""Alembic migrations of phototalk's schema (run through `storage.Database.migrate`)."""

@@ -1,0 +1,416 @@
+"""The one gateway for jobs: enqueue (with quota), claim, heartbeat, finish, fail, reclaim.
+
+Life of a job: queued → running → done | failed | cancelled. A running job holds a lease
+(`lease_until`) that its worker renews by heartbeat; when a worker dies the lease runs out,
+`reclaim_expired` puts the job back in the queue, or fails and refunds it after `max_attempts`.
+
+Claim order (fair round-robin across users):
+  1. round: a user's oldest queued job is in round 1, their second in round 2, and so on —
+     so one user's batch of ten never runs ahead of another user's first job;
+  2. within a round, users with fewer jobs running right now go first;
+  3. then the user whose last job started longest ago (never: first);
+  4. then the oldest job.
+On PostgreSQL the chosen row is locked with `FOR UPDATE SKIP LOCKED`, so concurrent workers each
+take a different job without waiting; on SQLite every transaction is `BEGIN IMMEDIATE`, so claims
+are serialised by the file lock (see storage.db.Database).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Select, case, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage import quotas
+from storage._sql import ensure_user
+from storage.db import Database
+from storage.errors import AlreadyQueued, JobNotFound, QueueFull, QuotaExceeded, TooManyQueued, UserBanned
+from storage.models import FINISHED, PENDING, Job, Status, User, utcnow
+from storage.quotas import QuotaPolicy
+
+# error_code of a job whose worker vanished on its last allowed attempt
+LEASE_EXPIRED = "lease_expired"
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """What the bot asks for: who, where, the update's idempotency key, and the render payload."""
+
+    user_id: int
+    chat_id: int
+    idempotency_key: str
+    payload: dict[str, Any] = field(default_factory=dict)
+    # False for renders that cost nothing (e.g. an admin's test); they are never debited or refunded
+    charge: bool = True
+
+
+async def _clock(s: AsyncSession, now: datetime | None) -> datetime:
+    """`now` if given, else the time once this transaction holds its lock (SQLite may queue for it).
+
+    Taking the time after the wait matters: a lease computed before a long wait for SQLite's
+    write lock would already be half spent when it is written.
+    """
+    await s.connection()
+    return now or utcnow()
+
+
+def _fair_order(now: datetime) -> Select[tuple[Job]]:
+    """Queued jobs that may run now, in claim order (see the module docstring)."""
+    queued = (
+        select(
+            Job.id,
+            Job.user_id,
+            func.row_number().over(partition_by=Job.user_id, order_by=Job.id).label("round"),
+        )
+        .where(Job.status == Status.QUEUED, or_(Job.run_after.is_(None), Job.run_after <= now))
+        .cte("queued")
+    )
+    per_user = (
+        select(
+            Job.user_id,
+            func.sum(case((Job.status == Status.RUNNING, 1), else_=0)).label("running"),
+            func.max(Job.started_at).label("last_start"),
+        )
+        .where(Job.user_id.in_(select(queued.c.user_id)))
+        .group_by(Job.user_id)
+        .cte("per_user")
+    )
+    return (
+        select(Job)
+        .join(queued, queued.c.id == Job.id)
+        .join(per_user, per_user.c.user_id == Job.user_id)
+        # repeated outside the CTE so PostgreSQL re-checks it on the row it locks (EvalPlanQual)
+        .where(Job.status == Status.QUEUED)
+        .order_by(
+            queued.c.round,
+            per_user.c.running,
+            per_user.c.last_start.asc().nulls_first(),
+            Job.id,
+        )
+    )
+
+
+class JobQueue:
+    """Named queries over the jobs table; each method is one short transaction of its own."""
+
+    def __init__(self, db: Database, *, max_attempts: int = 3) -> None:
+        self.db = db
+        self.max_attempts = max_attempts
+
+    # -- the bot's side -------------------------------------------------------------------------
+
+    async def enqueue(self, spec: JobSpec, policy: QuotaPolicy, now: datetime | None = None) -> Job:
+        """Checks ban, caps and quota, debits and inserts — all in one transaction.
+
+        Raises UserBanned, AlreadyQueued(job_id), TooManyQueued(limit), QueueFull,
+        QuotaExceeded(resets_at); nothing is written when it raises.
+        """
+        try:
+            async with self.db.session() as s, s.begin():
+                now = await _clock(s, now)
+                return await self._enqueue(s, spec, policy, now)
+        except IntegrityError:
+            # a concurrent copy of the same update won the race to the unique key
+            existing = await self._job_id_for_key(spec.idempotency_key)
+            if existing is None:
+                raise
+            raise AlreadyQueued(existing) from None
+
+    async def _enqueue(self, s: AsyncSession, spec: JobSpec, policy: QuotaPolicy, now: datetime) -> Job:
+        await ensure_user(s, spec.user_id)
+        # Locking the user row serialises one user's requests on PostgreSQL, so a burst can never
+        # slip past the per-user cap or the quota (SQLite is serialised by BEGIN IMMEDIATE).
+        user = await s.scalar(select(User).where(User.id == spec.user_id).with_for_update())
+        assert user is not None
+        if user.banned:
+            raise UserBanned(spec.user_id)
+        existing = await s.scalar(select(Job.id).where(Job.idempotency_key == spec.idempotency_key))
+        if existing is not None:
+            raise AlreadyQueued(existing)
+        pending = await s.scalar(
+            select(func.count()).where(Job.user_id == spec.user_id, Job.status.in_(PENDING))
+        )
+        if (pending or 0) >= policy.max_queued_per_user:
+            raise TooManyQueued(policy.max_queued_per_user)
+        # A soft cap: two users racing at the very edge may overshoot it by one each.
+        waiting = await s.scalar(select(func.count()).where(Job.status == Status.QUEUED))
+        if (waiting or 0) >= policy.max_queue:
+            raise QueueFull(policy.max_queue)
+        if spec.charge:
+            standing = await quotas.status(s, spec.user_id, policy, now)
+            if standing.left <= 0:
+                raise QuotaExceeded(standing.resets_at, standing.limit)
+        job = Job(
+            user_id=spec.user_id,
+            chat_id=spec.chat_id,
+            idempotency_key=spec.idempotency_key,
+            payload=spec.payload,
+            status=Status.QUEUED,
+            attempts=0,
+            max_attempts=self.max_attempts,
+            charged=spec.charge,
+            refunded=False,
+            delivered=False,
+            created_at=now,
+            updated_at=now,
+        )
+        s.add(job)
+        await s.flush()
+        if spec.charge:
+            await quotas.debit(s, job, now)
+        return job
+
+    async def _job_id_for_key(self, key: str) -> int | None:
+        async with self.db.read_session() as s:
+            return await s.scalar(select(Job.id).where(Job.idempotency_key == key))
+
+    async def get(self, job_id: int) -> Job | None:
+        """One job by id, as stored now."""
+        async with self.db.read_session() as s:
+            return await s.get(Job, job_id)
+
+    async def position(self, job_id: int, now: datetime | None = None) -> int:
+        """Where the job stands in the fair order: 1 = next to run; 0 = running or finished."""
+        now = now or utcnow()
+        async with self.db.read_session() as s, s.begin():
+            status = await s.scalar(select(Job.status).where(Job.id == job_id))
+            if status is None:
+                raise JobNotFound(job_id)
+            if status != Status.QUEUED:
+                return 0
+            order = _fair_order(now).with_only_columns(Job.id)
+            ids = list(await s.scalars(order))
+        # A job waiting for its retry delay is not in the order yet: it goes after the others.
+        return ids.index(job_id) + 1 if job_id in ids else len(ids) + 1
+
+    async def cancel(
+        self, user_id: int, job_id: int | None = None, now: datetime | None = None
+    ) -> Job | None:
+        """Cancels one of the user's jobs (default: their newest queued one) and refunds it.
+
+        A running job is cancelled too: its worker's next heartbeat fails and stops the handler.
+        Returns the cancelled job, or None if there was nothing to cancel.
+        """
+        async with self.db.session() as s, s.begin():
+            now = await _clock(s, now)
+            query = select(Job).where(Job.user_id == user_id)
+            if job_id is None:
+                query = query.where(Job.status == Status.QUEUED).order_by(Job.id.desc()).limit(1)
+            else:
+                query = query.where(Job.id == job_id, Job.status.in_(PENDING))
+            job = await s.scalar(query.with_for_update())
+            if job is None:
+                return None
+            job.status, job.finished_at, job.lease_until, job.error_code = (
+                Status.CANCELLED,
+                now,
+                None,
+                "cancelled",
+            )
+            await s.flush()
+            await quotas.refund(s, job.id, now)
+            await s.refresh(job)
+            return job
+
+    async def set_status_message(self, job_id: int, message_id: int) -> None:
+        """Remembers the "queued / rendering…" message, so the worker can edit it."""
+        async with self.db.session() as s, s.begin():
+            await s.execute(update(Job).where(Job.id == job_id).values(status_message_id=message_id))
+
+    async def mark_delivered(self, job_id: int, file_id: str | None, now: datetime | None = None) -> bool:
+        """Records that the video reached the user; False if it had been recorded before."""
+        async with self.db.session() as s, s.begin():
+            now = await _clock(s, now)
+            result = await s.execute(
+                update(Job)
+                .where(Job.id == job_id, Job.delivered.is_(False))
+                .values(delivered=True, delivered_at=now, result_file_id=file_id)
+            )
+            return result.rowcount == 1  # type: ignore[attr-defined]
+
+    async def stats(self) -> dict[str, Any]:
+        """Counts by status, busy workers and the oldest wait, for /stats and monitoring."""
+        async with self.db.read_session() as s, s.begin():
+            counts = {str(st): 0 for st in Status}
+            for st, n in await s.execute(select(Job.status, func.count()).group_by(Job.status)):
+                counts[str(st)] = int(n)
+            workers = await s.scalar(
+                select(func.count(func.distinct(Job.worker_id))).where(Job.status == Status.RUNNING)
+            )
+            oldest = await s.scalar(select(func.min(Job.created_at)).where(Job.status == Status.QUEUED))
+        waited = (utcnow() - oldest).total_seconds() if oldest is not None else 0.0
+        return {**counts, "workers": int(workers or 0), "oldest_queued_seconds": round(waited, 1)}
+
+    # -- the worker's side ----------------------------------------------------------------------
+
+    async def claim(self, worker_id: str, lease_seconds: float, now: datetime | None = None) -> Job | None:
+        """Takes the next job in fair order and leases it to `worker_id`; None if none is waiting."""
+        async with self.db.session() as s, s.begin():
+            now = await _clock(s, now)
+            job = await s.scalar(_fair_order(now).limit(1).with_for_update(skip_locked=True, of=Job))
+            if job is None:
+                return None
+            job.status = Status.RUNNING
+            job.worker_id = worker_id
+            job.lease_until = now + timedelta(seconds=lease_seconds)
+            job.attempts += 1
+            job.started_at = now
+            job.run_after = None
+            job.updated_at = now
+            await s.flush()
+            return job
+
+    async def heartbeat(
+        self, job_id: int, worker_id: str, lease_seconds: float, now: datetime | None = None
+    ) -> bool:
+        """Renews the lease; False when it was lost (reclaimed) or the job was cancelled."""
+        async with self.db.session() as s, s.begin():
+            now = await _clock(s, now)
+            result = await s.execute(
+                update(Job)
+                .where(Job.id == job_id, Job.worker_id == worker_id, Job.status == Status.RUNNING)
+                .values(lease_until=now + timedelta(seconds=lease_seconds))
+            )
+            return result.rowcount == 1  # type: ignore[attr-defined]
+
+    async def finish(
+        self, job_id: int, worker_id: str, result_file_id: str | None = None, now: datetime | None = None
+    ) -> bool:
+        """Marks the job done; False if this worker no longer held it."""
+        async with self.db.session() as s, s.begin():
+            now = await _clock(s, now)
+            values: dict[str, Any] = {"status": Status.DONE, "finished_at": now, "lease_until": None}
+            if result_file_id is not None:
+                values["result_file_id"] = result_file_id
+            result = await s.execute(
+                update(Job)
+                .where(Job.id == job_id, Job.worker_id == worker_id, Job.status == Status.RUNNING)
+                .values(**values)
+            )
+            return result.rowcount == 1  # type: ignore[attr-defined]
+
+    async def fail(
+        self,
+        job_id: int,
+        worker_id: str | None,
+        error_code: str,
+        refund: bool = True,
+        now: datetime | None = None,
+    ) -> bool:
+        """Marks the job failed (refunding it unless told not to); False if the worker lost it.
+
+        `worker_id=None` fails the job whoever holds it (an admin or a clean-up task).
+        """
+        async with self.db.session() as s, s.begin():
+            now = await _clock(s, now)
+            query = select(Job).where(Job.id == job_id, Job.status.in_(PENDING))
+            if worker_id is not None:
+                query = query.where(Job.worker_id == worker_id, Job.status == Status.RUNNING)
+            job = await s.scalar(query.with_for_update())
+            if job is None:
+                return False
+            await self._fail(s, job, error_code[:64], refund, now)
+            return True
+
+    async def _fail(self, s: AsyncSession, job: Job, error_code: str, refund: bool, now: datetime) -> None:
+        job.status, job.error_code, job.finished_at, job.lease_until = Status.FAILED, error_code, now, None
+        await s.flush()
+        if refund:
+            await quotas.refund(s, job.id, now)
+            await s.refresh(job)
+
+    async def retry_later(
+        self,
+        job_id: int,
+        worker_id: str,
+        delay_seconds: float = 0.0,
+        error_code: str | None = None,
+        now: datetime | None = None,
+    ) -> bool:
+        """Puts a failed attempt back in the queue (the attempt stays counted), after a delay."""
+        return await self._requeue(job_id, worker_id, delay=delay_seconds, error_code=error_code, now=now)
+
+    async def release(self, job_id: int, worker_id: str) -> bool:
+        """Gives a job back untouched (worker shutting down): queued again, attempt not counted."""
+        return await self._requeue(job_id, worker_id, delay=0.0, error_code=None, uncount=True)
+
+    async def _requeue(
+        self,
+        job_id: int,
+        worker_id: str,
+        *,
+        delay: float,
+        error_code: str | None,
+        uncount: bool = False,
+        now: datetime | None = None,
+    ) -> bool:
+        async with self.db.session() as s, s.begin():
+            now = await _clock(s, now)
+            values: dict[str, Any] = {
+                "status": Status.QUEUED,
+                "worker_id": None,
+                "lease_until": None,
+                "run_after": now + timedelta(seconds=delay) if delay > 0 else None,
+            }
+            if error_code is not None:
+                values["error_code"] = error_code[:64]
+            if uncount:
+                values["attempts"] = case((Job.attempts > 0, Job.attempts - 1), else_=0)
+            result = await s.execute(
+                update(Job)
+                .where(Job.id == job_id, Job.worker_id == worker_id, Job.status == Status.RUNNING)
+                .values(**values)
+            )
+            return result.rowcount == 1  # type: ignore[attr-defined]
+
+    async def reclaim_expired(self, now: datetime | None = None) -> list[Job]:
+        """Jobs whose worker stopped heartbeating: back to queued, or failed + refunded at the last attempt.
+
+        Returns the jobs it touched, with their new status, so the caller can apologise for the
+        failed ones (status FAILED, error_code LEASE_EXPIRED).
+        """
+        async with self.db.session() as s, s.begin():
+            now = await _clock(s, now)
+            expired = list(
+                await s.scalars(
+                    select(Job)
+                    .where(Job.status == Status.RUNNING, Job.lease_until < now)
+                    .order_by(Job.id)
+                    .with_for_update(skip_locked=True)
+                )
+            )
+            for job in expired:
+                if job.attempts >= job.max_attempts:
+                    await self._fail(s, job, LEASE_EXPIRED, True, now)
+                else:
+                    job.status, job.worker_id, job.lease_until = Status.QUEUED, None, None
+            await s.flush()
+            return expired
+
+    async def pending_for_user(self, user_id: int) -> list[Job]:
+        """The user's queued and running jobs, oldest first."""
+        async with self.db.read_session() as s:
+            return list(
+                await s.scalars(
+                    select(Job).where(Job.user_id == user_id, Job.status.in_(PENDING)).order_by(Job.id)
+                )
+            )
+
+    async def undelivered_done(self, limit: int = 100) -> list[Job]:
+        """Finished jobs whose video was never recorded as delivered (for a restart's check)."""
+        async with self.db.read_session() as s:
+            return list(
+                await s.scalars(
+                    select(Job)
+                    .where(Job.status == Status.DONE, Job.delivered.is_(False))
+                    .order_by(Job.id)
+                    .limit(limit)
+                )
+            )
+
+
+__all__ = ["FINISHED", "LEASE_EXPIRED", "PENDING", "JobQueue", "JobSpec"]

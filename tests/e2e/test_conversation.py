@@ -1,0 +1,217 @@
+"""Conversation flows that need no render: replies, refusals, commands, language, rate limits."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+from bot.texts import t
+from storage import media, users
+from tests.e2e.conftest import ADMIN_ID, BotFactory
+from tests.e2e.media import astronaut_portrait, cat, voice_note
+from tests.fake_bot_api import Call, FakeBotApi
+
+
+def to_chat(chat_id: int) -> object:
+    """A wait_for predicate: a call addressed to this chat."""
+    return lambda call: call.params.get("chat_id") == chat_id
+
+
+async def reply(fake: FakeBotApi, chat_id: int) -> Call:
+    """The bot's next successful sendMessage to the chat."""
+    return await fake.wait_for("sendMessage", lambda c: c.ok and c.params.get("chat_id") == chat_id)
+
+
+def is_file(path: str | None) -> bool:
+    """Whether a stored path names a file on disk."""
+    return path is not None and Path(path).is_file()
+
+
+async def test_start_explains_how_to_use_and_menus_are_set_per_language(
+    fake: FakeBotApi, make_bot: BotFactory
+) -> None:
+    await make_bot()
+    alice = fake.user(1001, "Alice", "en")
+    fake.send_command(alice, None, "start")
+    assert (await reply(fake, 1001)).params["text"] == t("help", "en")
+
+    scopes = {(scope, lang): [c["command"] for c in cmds] for (scope, lang), cmds in fake.commands.items()}
+    default = '{"type": "default"}'
+    admin = f'{{"chat_id": {ADMIN_ID}, "type": "chat"}}'
+    assert scopes[(default, "")] == ["start", "help", "voice", "quota", "cancel", "privacy", "forget"]
+    assert scopes[(default, "zh")] == scopes[(default, "")]
+    assert {"stats", "grant", "ban", "unban"} <= set(scopes[(admin, "")])
+    assert {"stats", "grant", "ban", "unban"} <= set(scopes[(admin, "zh")])
+    zh_menu = fake.commands[(default, "zh")]
+    assert zh_menu[0]["description"] == t("cmd_start", "zh")
+
+
+async def test_photo_with_one_face_is_answered_at_once(fake: FakeBotApi, make_bot: BotFactory) -> None:
+    rt = await make_bot()
+    alice = fake.user(1001, "Alice", "en")
+    sent = time.monotonic()
+    photo = fake.send_photo(alice, None, astronaut_portrait())
+    answer = await reply(fake, 1001)
+    elapsed = time.monotonic() - sent
+    assert answer.params["text"] == t("one_face", "en")
+    assert answer.result["reply_to_message"]["message_id"] == photo["message_id"]
+    # The pool is warm after the first analysis; the issue asks for "a second or two".
+    photo = fake.send_photo(alice, None, astronaut_portrait())
+    sent = time.monotonic()
+    await reply(fake, 1001)
+    warm = time.monotonic() - sent
+    print(f"first photo answered in {elapsed:.2f} s, second in {warm:.2f} s")
+    assert warm < 3.0
+    async with rt.db.session() as s:
+        stored = await media.last_photo(s, 1001, 1001)
+    assert stored is not None and stored.message_id == photo["message_id"]
+    assert is_file(stored.path)
+
+
+async def test_cat_photo_gets_the_no_face_reply_and_a_tip(fake: FakeBotApi, make_bot: BotFactory) -> None:
+    await make_bot()
+    alice = fake.user(1001, "Alice", "en")
+    fake.send_photo(alice, None, cat())
+    text = (await reply(fake, 1001)).params["text"]
+    assert text.startswith(t("NO_FACE", "en"))
+    assert t("photo_tip", "en") in text
+    # A voice note after it: the bot says the photo has no face again instead of queueing.
+    fake.send_voice(alice, None, voice_note(), duration=2)
+    assert (await reply(fake, 1001)).params["text"].startswith(t("NO_FACE", "en"))
+    assert not fake.calls_to("sendVideo")
+
+
+async def test_image_sent_as_a_file_is_used_like_a_photo(fake: FakeBotApi, make_bot: BotFactory) -> None:
+    await make_bot()
+    alice = fake.user(1001, "Alice", "en")
+    fake.send_document(alice, None, astronaut_portrait(), "me.jpg", "image/jpeg")
+    assert (await reply(fake, 1001)).params["text"] == t("one_face", "en")
+
+
+async def test_files_above_the_download_limit_are_refused_before_downloading(
+    fake: FakeBotApi, make_bot: BotFactory
+) -> None:
+    await make_bot()
+    alice = fake.user(1001, "Alice", "en")
+    fake.send_document(alice, None, astronaut_portrait(), "huge.png", "image/png", file_size=25 * 2**20)
+    assert (await reply(fake, 1001)).params["text"] == t("file_too_big", "en", size_mb=25)
+    fake.send_voice(alice, None, voice_note(), duration=900, file_size=21 * 2**20)
+    assert (await reply(fake, 1001)).params["text"] == t("file_too_big", "en", size_mb=21)
+    assert not fake.calls_to("getFile")
+
+
+async def test_quota_used_up_is_refused_with_the_reset_time(fake: FakeBotApi, make_bot: BotFactory) -> None:
+    await make_bot(daily_quota=0, quota_timezone="Asia/Shanghai")
+    alice = fake.user(1001, "Alice", "en")
+    fake.send_photo(alice, None, astronaut_portrait())
+    await reply(fake, 1001)
+    fake.send_text(alice, None, "Hello there")
+    ack = await reply(fake, 1001)
+    edited = await fake.wait_for("editMessageText", to_chat(1001))
+    assert edited.params["message_id"] == ack.result["message_id"]
+    text = edited.params["text"]
+    assert text.startswith("You've used all your videos for today.")
+    assert "00:00 (Asia/Shanghai)" in text
+    fake.send_command(alice, None, "quota")
+    assert "0 of 0 videos used, 0 left" in (await reply(fake, 1001)).params["text"]
+    await asyncio.sleep(0.5)
+    assert not fake.calls_to("sendVideo")
+
+
+async def test_forget_deletes_the_users_rows_and_files(fake: FakeBotApi, make_bot: BotFactory) -> None:
+    rt = await make_bot()
+    alice = fake.user(1001, "Alice", "en")
+    fake.send_photo(alice, None, astronaut_portrait())
+    await reply(fake, 1001)
+    async with rt.db.session() as s:
+        photo = await media.last_photo(s, 1001, 1001)
+    assert photo is not None and is_file(photo.path)
+
+    fake.send_command(alice, None, "forget")
+    confirm = await reply(fake, 1001)
+    assert confirm.params["text"] == t("forget_confirm", "en")
+    fake.press_button(alice, None, confirm.result["message_id"], "forget:yes")
+    done = await fake.wait_for("editMessageText", to_chat(1001))
+    assert done.params["text"] == t("forgotten", "en", files=1)
+    assert not is_file(photo.path)
+    async with rt.db.session() as s:
+        assert await media.last_photo(s, 1001, 1001) is None
+        assert await users.get_user(s, 1001) is None
+
+
+async def test_forget_can_be_declined(fake: FakeBotApi, make_bot: BotFactory) -> None:
+    rt = await make_bot()
+    alice = fake.user(1001, "Alice", "en")
+    fake.send_photo(alice, None, astronaut_portrait())
+    await reply(fake, 1001)
+    fake.send_command(alice, None, "forget")
+    confirm = await reply(fake, 1001)
+    fake.press_button(alice, None, confirm.result["message_id"], "forget:no")
+    assert (await fake.wait_for("editMessageText", to_chat(1001))).params["text"] == t("forget_kept", "en")
+    async with rt.db.session() as s:
+        assert await media.last_photo(s, 1001, 1001) is not None
+
+
+async def test_chinese_language_code_gets_chinese_replies(fake: FakeBotApi, make_bot: BotFactory) -> None:
+    await make_bot()
+    li = fake.user(2002, "李", "zh-hans")
+    fake.send_command(li, None, "help")
+    assert (await reply(fake, 2002)).params["text"] == t("help", "zh")
+    fake.send_photo(li, None, cat())
+    text = (await reply(fake, 2002)).params["text"]
+    assert text == f"{t('NO_FACE', 'zh')}\n\n{t('photo_tip', 'zh')}"
+    fake.send_command(li, None, "privacy")
+    assert (await reply(fake, 2002)).params["text"].startswith("我保存的内容")
+
+
+async def test_voice_choice_is_stored_per_user(fake: FakeBotApi, make_bot: BotFactory) -> None:
+    rt = await make_bot()
+    alice = fake.user(1001, "Alice", "en")
+    fake.send_command(alice, None, "voice")
+    menu = await reply(fake, 1001)
+    buttons = [b["callback_data"] for row in menu.params["reply_markup"]["inline_keyboard"] for b in row]
+    assert "voice:zh-CN-XiaoxiaoNeural" in buttons and "voice:en-US-GuyNeural" in buttons
+    fake.press_button(alice, None, menu.result["message_id"], "voice:en-GB-RyanNeural")
+    edited = await fake.wait_for("editMessageText", to_chat(1001))
+    assert edited.params["text"] == t("voice_set", "en", voice="Ryan (UK)")
+    async with rt.db.session() as s:
+        assert (await users.get_user(s, 1001)).voice == "en-GB-RyanNeural"  # type: ignore[union-attr]
+
+
+async def test_admin_commands_grant_ban_and_unban(fake: FakeBotApi, make_bot: BotFactory) -> None:
+    await make_bot(daily_quota=0)
+    boss = fake.user(ADMIN_ID, "Boss", "en")
+    alice = fake.user(1001, "Alice", "en")
+    fake.send_command(alice, None, "stats")
+    assert (await reply(fake, 1001)).params["text"] == t("admin_only", "en")
+
+    fake.send_command(boss, None, "grant", "1001 2")
+    assert (await reply(fake, ADMIN_ID)).params["text"] == t("granted", "en", count=2, user=1001)
+    fake.send_command(alice, None, "quota")
+    assert "0 of 2 videos used, 2 left" in (await reply(fake, 1001)).params["text"]
+
+    fake.send_command(boss, None, "ban", "1001")
+    assert (await reply(fake, ADMIN_ID)).params["text"] == t("user_banned", "en", user=1001)
+    fake.send_photo(alice, None, astronaut_portrait())
+    assert (await reply(fake, 1001)).params["text"] == t("banned", "en")
+    fake.send_command(boss, None, "unban", "1001")
+    assert (await reply(fake, ADMIN_ID)).params["text"] == t("user_unbanned", "en", user=1001)
+    fake.send_command(boss, None, "stats")
+    assert "queued: 0" in (await reply(fake, ADMIN_ID)).params["text"]
+    fake.send_command(boss, None, "grant", "nobody")
+    assert (await reply(fake, ADMIN_ID)).params["text"] == t("grant_usage", "en")
+
+
+async def test_a_429_from_the_server_makes_the_bot_wait_and_succeed(
+    fake: FakeBotApi, make_bot: BotFactory
+) -> None:
+    await make_bot()
+    alice = fake.user(1001, "Alice", "en")
+    fake.fail_next("sendMessage", times=1, retry_after=1)
+    fake.send_command(alice, None, "start")
+    refused = await fake.wait_for("sendMessage", lambda c: not c.ok)
+    assert refused.status == 429
+    answered = await reply(fake, 1001)
+    assert answered.params["text"] == t("help", "en")
+    assert answered.time - refused.time >= 0.9  # it waited the retry_after second

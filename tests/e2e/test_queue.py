@@ -1,0 +1,67 @@
+"""Queue answers without a render worker in the process (EMBEDDED_WORKER=false): positions, caps, /cancel."""
+
+from __future__ import annotations
+
+from bot.texts import t
+from tests.e2e.conftest import BotFactory
+from tests.e2e.media import astronaut_portrait
+from tests.fake_bot_api import Call, FakeBotApi
+
+
+async def reply(fake: FakeBotApi, chat_id: int) -> Call:
+    """The bot's next successful sendMessage to the chat."""
+    return await fake.wait_for("sendMessage", lambda c: c.ok and c.params.get("chat_id") == chat_id)
+
+
+async def edit(fake: FakeBotApi, chat_id: int) -> Call:
+    """The bot's next successful editMessageText in the chat."""
+    return await fake.wait_for("editMessageText", lambda c: c.ok and c.params.get("chat_id") == chat_id)
+
+
+async def test_positions_caps_and_cancel(fake: FakeBotApi, make_bot: BotFactory) -> None:
+    rt = await make_bot(embedded_worker=False, max_queued_per_user=2, daily_quota=5)
+    alice = fake.user(1001, "Alice", "en")
+    fake.send_photo(alice, None, astronaut_portrait())
+    await reply(fake, 1001)
+
+    fake.send_text(alice, None, "One")
+    first = await reply(fake, 1001)
+    assert first.params["text"] == t("queued_next", "en")
+    fake.send_text(alice, None, "Two")
+    second = await reply(fake, 1001)
+    assert (await edit(fake, 1001)).params["text"] == t("queued", "en", position=2)
+    fake.send_text(alice, None, "Three")
+    await reply(fake, 1001)
+    assert (await edit(fake, 1001)).params["text"] == t("too_many_queued", "en", limit=2)
+
+    fake.send_command(alice, None, "quota")
+    assert "2 of 5 videos used, 3 left" in (await reply(fake, 1001)).params["text"]
+    fake.send_command(alice, None, "cancel")
+    assert (await reply(fake, 1001)).params["text"] == t("cancelled", "en")
+    await fake.wait_for("deleteMessage", lambda c: c.ok)
+    assert fake.is_deleted(1001, second.result["message_id"])  # the newest waiting one went
+    assert not fake.is_deleted(1001, first.result["message_id"])
+    fake.send_command(alice, None, "quota")
+    assert "1 of 5 videos used, 4 left" in (await reply(fake, 1001)).params["text"]
+    assert (await rt.queue.stats())["queued"] == 1
+
+
+async def test_a_full_queue_answers_busy(fake: FakeBotApi, make_bot: BotFactory) -> None:
+    await make_bot(embedded_worker=False, max_queue=1)
+    alice = fake.user(1001, "Alice", "en")
+    bob = fake.user(1002, "Bob", "en")
+    for user in (alice, bob):
+        fake.send_photo(user, None, astronaut_portrait())
+        await reply(fake, user["id"])
+    fake.send_text(alice, None, "First in line")
+    assert (await reply(fake, 1001)).params["text"] == t("queued_next", "en")
+    fake.send_text(bob, None, "Me too")
+    await reply(fake, 1002)
+    assert (await edit(fake, 1002)).params["text"] == t("queue_full", "en")
+
+
+async def test_cancel_with_nothing_waiting(fake: FakeBotApi, make_bot: BotFactory) -> None:
+    await make_bot(embedded_worker=False)
+    alice = fake.user(1001, "Alice", "en")
+    fake.send_command(alice, None, "cancel")
+    assert (await reply(fake, 1001)).params["text"] == t("nothing_to_cancel", "en")

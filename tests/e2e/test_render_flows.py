@@ -1,0 +1,144 @@
+"""Whole flows that end in a real render: the video arrives as a reply, playable, the right shape."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from bot.texts import t
+from tests.e2e.conftest import BotFactory
+from tests.e2e.media import astronaut_portrait, probe_mp4, speech_wav, two_astronauts, voice_note, wav_seconds
+from tests.fake_bot_api import Call, FakeBotApi
+
+pytestmark = pytest.mark.slow
+
+#: A render of a 2–3 s clip at 480 px takes seconds on a free core; a busy shared machine is slower.
+RENDER_TIMEOUT = 180.0
+
+
+async def reply(fake: FakeBotApi, chat_id: int) -> Call:
+    """The bot's next successful sendMessage to the chat."""
+    return await fake.wait_for("sendMessage", lambda c: c.ok and c.params.get("chat_id") == chat_id)
+
+
+async def delivered_video(fake: FakeBotApi, chat_id: int) -> Call:
+    """The bot's next successful sendVideo to the chat."""
+    return await fake.wait_for(
+        "sendVideo", lambda c: c.ok and c.params.get("chat_id") == chat_id, timeout=RENDER_TIMEOUT
+    )
+
+
+def check_video(
+    fake: FakeBotApi, call: Call, *, reply_to: int, aspect: float, seconds: float | None = None
+) -> dict[str, Any]:
+    """Asserts what a user sees: a playable MP4 replying to their request, with the photo's shape."""
+    message = call.result
+    assert message["reply_to_message"]["message_id"] == reply_to
+    width, height, duration, playable = probe_mp4(fake.video_bytes(message))
+    assert playable
+    assert abs(width / height - aspect) < 0.03, (width, height)
+    assert max(width, height) <= 480
+    if seconds is not None:
+        assert abs(duration - seconds) < 0.25, (duration, seconds)
+    # What Telegram needs to show it well: size, length, a thumbnail, streaming.
+    assert (call.params["width"], call.params["height"]) == (width, height)
+    assert call.params["duration"] == max(1, round(duration))
+    assert call.params["supports_streaming"] is True
+    assert "thumbnail" in call.files or "thumbnail" in message["video"]
+    return message
+
+
+def status_finished(fake: FakeBotApi, chat_id: int, ack: Call) -> bool:
+    """Whether the acknowledgement / status message was removed once the video arrived."""
+    return fake.is_deleted(chat_id, ack.result["message_id"])
+
+
+async def test_photo_then_voice_note_becomes_a_reply_video(
+    fake: FakeBotApi, make_bot: BotFactory, database_url: str
+) -> None:
+    await make_bot(database_url=database_url)
+    alice = fake.user(1001, "Alice", "en")
+    fake.send_photo(alice, None, astronaut_portrait())
+    assert (await reply(fake, 1001)).params["text"] == t("one_face", "en")
+
+    voice = fake.send_voice(alice, None, voice_note(), duration=2)
+    ack = await reply(fake, 1001)
+    assert ack.params["text"] == t("queued_next", "en")
+    assert ack.result["reply_to_message"]["message_id"] == voice["message_id"]
+    video = await delivered_video(fake, 1001)
+    check_video(
+        fake, video, reply_to=voice["message_id"], aspect=420 / 560, seconds=wav_seconds(speech_wav())
+    )
+    assert "upload_video" in fake.chat_actions(1001)
+    assert status_finished(fake, 1001, ack)
+
+
+async def test_photo_with_a_caption_is_spoken_by_tts_right_away(
+    fake: FakeBotApi, make_bot: BotFactory
+) -> None:
+    await make_bot()
+    alice = fake.user(1001, "Alice", "en")
+    photo = fake.send_photo(alice, None, astronaut_portrait(), caption="Good morning, everyone!")
+    ack = await reply(fake, 1001)
+    assert ack.params["text"] == t("queued_next", "en")
+    video = await delivered_video(fake, 1001)
+    message = check_video(fake, video, reply_to=photo["message_id"], aspect=420 / 560)
+    assert 0.8 < message["video"]["duration"] < 6
+    assert status_finished(fake, 1001, ack)
+
+
+async def test_text_after_a_photo_is_spoken_and_long_text_is_cut(
+    fake: FakeBotApi, make_bot: BotFactory
+) -> None:
+    await make_bot(max_text_chars=20)
+    alice = fake.user(1001, "Alice", "en")
+    fake.send_photo(alice, None, astronaut_portrait())
+    await reply(fake, 1001)
+    text = fake.send_text(alice, None, "Hello there, my friend. This part is never spoken at all.")
+    assert (await reply(fake, 1001)).params["text"] == t("text_cut", "en", limit=20)
+    ack = await reply(fake, 1001)
+    video = await delivered_video(fake, 1001)
+    check_video(fake, video, reply_to=text["message_id"], aspect=420 / 560)
+    assert video.result["video"]["duration"] < 4  # only the first 20 characters were spoken
+    assert status_finished(fake, 1001, ack)
+
+
+async def test_voice_before_photo_is_rendered_when_the_photo_arrives(
+    fake: FakeBotApi, make_bot: BotFactory
+) -> None:
+    await make_bot()
+    alice = fake.user(1001, "Alice", "en")
+    voice = fake.send_voice(alice, None, voice_note(), duration=2)
+    assert (await reply(fake, 1001)).params["text"] == t("need_photo", "en")
+    fake.send_photo(alice, None, astronaut_portrait())
+    ack = await reply(fake, 1001)
+    assert ack.params["text"] == t("queued_next", "en")
+    video = await delivered_video(fake, 1001)
+    check_video(
+        fake, video, reply_to=voice["message_id"], aspect=420 / 560, seconds=wav_seconds(speech_wav())
+    )
+
+
+async def test_two_faces_are_offered_and_the_picked_one_speaks(
+    fake: FakeBotApi, make_bot: BotFactory
+) -> None:
+    await make_bot()
+    alice = fake.user(1001, "Alice", "en")
+    fake.send_photo(alice, None, two_astronauts())
+    picker = await fake.wait_for("sendPhoto", lambda c: c.ok)
+    assert picker.params["caption"] == t("many_faces", "en", count=2)
+    keyboard = picker.params["reply_markup"]["inline_keyboard"]
+    labels = [button["text"] for row in keyboard for button in row]
+    assert labels == ["Face 1", "Face 2", "All together"]
+    second = keyboard[0][1]["callback_data"]
+
+    fake.press_button(alice, None, picker.result["message_id"], second)
+    chosen = await fake.wait_for("editMessageCaption", lambda c: c.ok)
+    assert chosen.params["caption"] == t("face_chosen", "en", number=2)
+    assert fake.callback_answers
+
+    voice = fake.send_voice(alice, None, voice_note(), duration=2)
+    await reply(fake, 1001)
+    video = await delivered_video(fake, 1001)
+    check_video(fake, video, reply_to=voice["message_id"], aspect=680 / 400)

@@ -1,0 +1,257 @@
+"""Stage 1: every photo and recording a user can send decodes the same way; everything else is refused
+with the code the bot turns into a message."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
+from PIL import Image
+
+from generator.intake import SAMPLE_RATE, fit_size, load_audio, load_image
+from generator.types import ErrorCode, GeneratorError
+from tests.generator.media import jpeg_bytes, write_audio
+
+# --- photos ---------------------------------------------------------------------------------------
+
+
+def test_jpeg_path_and_bytes_decode_to_the_same_rgb_pixels(astronaut_path: Path) -> None:
+    from_path = load_image(astronaut_path)
+    from_bytes = load_image(astronaut_path.read_bytes())
+    assert from_path.shape == (512, 512, 3)
+    assert from_path.dtype == np.uint8
+    assert np.array_equal(from_path, from_bytes)
+
+
+def test_png_and_webp_decode_like_the_original(astronaut_rgb: np.ndarray, tmp_path: Path) -> None:
+    png = tmp_path / "a.png"
+    Image.fromarray(astronaut_rgb).save(png)
+    assert np.array_equal(load_image(png), astronaut_rgb)
+    webp = io.BytesIO()
+    Image.fromarray(astronaut_rgb).save(webp, format="WEBP", quality=90)
+    decoded = load_image(webp.getvalue()).astype(int)
+    assert np.abs(decoded - astronaut_rgb).mean() < 4
+
+
+def test_exif_orientation_turns_the_photo_upright() -> None:
+    # A phone stores a portrait shot as landscape pixels plus "rotate 90° clockwise to display".
+    stored = np.zeros((100, 200, 3), np.uint8)
+    stored[:20, :20] = (255, 0, 0)  # red square at the stored top-left
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    out = io.BytesIO()
+    Image.fromarray(stored).save(out, format="JPEG", quality=95, exif=exif)
+    upright = load_image(out.getvalue())
+    assert upright.shape == (200, 100, 3)
+    # After turning clockwise the stored top-left corner is at the top-right.
+    assert upright[5, 95, 0] > 200 and upright[5, 95, 1] < 60
+    assert upright[5, 5, 0] < 60
+
+
+def test_transparency_is_flattened_on_white() -> None:
+    rgba = np.zeros((10, 10, 4), np.uint8)
+    rgba[:5] = (0, 0, 255, 255)  # opaque blue on top, fully transparent below
+    out = io.BytesIO()
+    Image.fromarray(rgba, mode="RGBA").save(out, format="PNG")
+    rgb = load_image(out.getvalue())
+    assert rgb.shape == (10, 10, 3)
+    assert tuple(rgb[2, 2]) == (0, 0, 255)
+    assert tuple(rgb[8, 8]) == (255, 255, 255)
+
+
+def test_grayscale_and_16_bit_photos_become_rgb() -> None:
+    gray = (np.arange(64, dtype=np.uint8).reshape(8, 8) * 4).astype(np.uint8)
+    out = io.BytesIO()
+    Image.fromarray(gray, mode="L").save(out, format="PNG")
+    rgb = load_image(out.getvalue())
+    assert rgb.shape == (8, 8, 3)
+    assert np.array_equal(rgb[..., 0], gray) and np.array_equal(rgb[..., 2], gray)
+
+    deep = (np.arange(64, dtype=np.uint16).reshape(8, 8) * 1000).astype(np.uint16)
+    out = io.BytesIO()
+    Image.fromarray(deep).save(out, format="PNG")
+    rgb = load_image(out.getvalue())
+    # 16-bit values are scaled, not clipped: the brightest pixel is near white, the darkest black.
+    assert rgb[-1, -1, 0] > 230 and rgb[0, 0, 0] == 0
+
+
+def test_photo_with_too_many_pixels_is_refused_from_its_header(tmp_path: Path) -> None:
+    path = tmp_path / "huge.png"
+    Image.new("1", (8000, 6000)).save(path)  # 48 MP of one bit each: a small file, a huge photo
+    with pytest.raises(GeneratorError) as caught:
+        load_image(path)
+    assert caught.value.code == ErrorCode.IMAGE_TOO_LARGE
+    assert caught.value.details == {"width": 8000, "height": 6000, "limit": 40_000_000}
+
+
+def test_decompression_bomb_beyond_pillows_own_limit_is_too_large(tmp_path: Path) -> None:
+    path = tmp_path / "bomb.png"
+    Image.new("1", (15000, 15000)).save(path)  # 225 MP: Pillow itself refuses to open it
+    with pytest.raises(GeneratorError) as caught:
+        load_image(path)
+    assert caught.value.code == ErrorCode.IMAGE_TOO_LARGE
+
+
+def test_pixel_limit_is_a_parameter(astronaut_path: Path) -> None:
+    with pytest.raises(GeneratorError) as caught:
+        load_image(astronaut_path, max_pixels=512 * 511)
+    assert caught.value.code == ErrorCode.IMAGE_TOO_LARGE
+    assert load_image(astronaut_path, max_pixels=512 * 512).shape == (512, 512, 3)
+
+
+@pytest.mark.parametrize(
+    "fixture", ["truncated_jpeg_path", "not_an_image_path", "corrupt_audio_path", "english_speech"]
+)
+def test_files_that_are_not_whole_photos_are_unreadable(fixture: str, request: pytest.FixtureRequest) -> None:
+    with pytest.raises(GeneratorError) as caught:
+        load_image(request.getfixturevalue(fixture))
+    assert caught.value.code == ErrorCode.IMAGE_UNREADABLE
+
+
+@pytest.mark.parametrize("source", [b"", b"\xff\xd8\xff", "/nonexistent/photo.jpg"])
+def test_empty_or_missing_photos_are_unreadable(source: bytes | str) -> None:
+    with pytest.raises(GeneratorError) as caught:
+        load_image(source)
+    assert caught.value.code == ErrorCode.IMAGE_UNREADABLE
+
+
+# --- recordings -------------------------------------------------------------------------------------
+
+
+def test_voice_note_decodes_to_16khz_mono_float(
+    english_speech: Path, english_pcm: tuple[np.ndarray, int]
+) -> None:
+    samples, trimmed = load_audio(english_speech)
+    assert samples.dtype == np.float32 and samples.ndim == 1
+    assert not trimmed
+    expected_seconds = len(english_pcm[0]) / english_pcm[1]
+    assert abs(len(samples) / SAMPLE_RATE - expected_seconds) < 0.03
+    assert np.abs(samples).max() <= 1.0
+    assert np.sqrt(np.mean(samples**2)) > 0.01  # the speech survived, not silence
+
+
+@pytest.mark.parametrize("kind", ["wav", "flac", "mp3", "m4a"])
+def test_every_container_gives_the_same_speech(
+    kind: str, english_speech_files: dict[str, Path], english_pcm: tuple[np.ndarray, int]
+) -> None:
+    reference, rate = english_pcm
+    samples, _ = load_audio(english_speech_files[kind])
+    # MP3 and AAC add up to a few dozen milliseconds of encoder padding.
+    assert abs(len(samples) / SAMPLE_RATE - len(reference) / rate) < 0.08
+    ref_rms = np.sqrt(np.mean(reference**2))
+    assert abs(np.sqrt(np.mean(samples**2)) - ref_rms) < 0.2 * ref_rms
+
+
+def test_sound_track_of_a_video_is_read(speech_video_path: Path, english_pcm: tuple[np.ndarray, int]) -> None:
+    samples, _ = load_audio(speech_video_path)
+    assert abs(len(samples) / SAMPLE_RATE - len(english_pcm[0]) / english_pcm[1]) < 0.08
+    assert np.sqrt(np.mean(samples**2)) > 0.01
+
+
+def test_stereo_is_mixed_down_and_rate_is_a_parameter(tmp_path: Path) -> None:
+    import av
+
+    path = tmp_path / "stereo.wav"
+    tone = (0.5 * np.sin(2 * np.pi * 440 * np.arange(44100) / 44100)).astype(np.float32)
+    with av.open(str(path), "w", format="wav") as out:
+        stream = out.add_stream("pcm_s16le", rate=44100)
+        stream.layout = "stereo"
+        pcm = (np.stack([tone, np.zeros_like(tone)]).T.reshape(1, -1) * 32767).astype(np.int16)
+        frame = av.AudioFrame.from_ndarray(pcm, format="s16", layout="stereo")
+        frame.sample_rate = 44100
+        for packet in stream.encode(frame):
+            out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    samples, _ = load_audio(path, sample_rate=8000)
+    assert abs(len(samples) - 8000) <= 64
+    assert samples.ndim == 1
+    assert 0.1 < np.abs(samples).max() < 0.5  # the tone, half as loud once mixed with a silent channel
+
+
+def test_long_audio_is_trimmed_to_the_limit(long_speech_path: Path) -> None:
+    samples, trimmed = load_audio(long_speech_path, max_seconds=15.0)
+    assert trimmed
+    assert len(samples) == 15 * SAMPLE_RATE
+
+
+def test_long_audio_without_trimming_is_too_long(long_speech_path: Path) -> None:
+    with pytest.raises(GeneratorError) as caught:
+        load_audio(long_speech_path, max_seconds=15.0, trim=False)
+    assert caught.value.code == ErrorCode.AUDIO_TOO_LONG
+    assert caught.value.details["limit_seconds"] == 15.0
+
+
+def test_audio_within_the_limit_is_untouched(english_speech: Path) -> None:
+    full, _ = load_audio(english_speech)
+    samples, trimmed = load_audio(english_speech, max_seconds=15.0, trim=False)
+    assert not trimmed
+    assert np.array_equal(samples, full)
+
+
+@pytest.mark.parametrize(
+    "fixture", ["corrupt_audio_path", "truncated_audio_path", "not_an_image_path", "astronaut_path"]
+)
+def test_files_without_decodable_sound_are_unreadable(fixture: str, request: pytest.FixtureRequest) -> None:
+    with pytest.raises(GeneratorError) as caught:
+        load_audio(request.getfixturevalue(fixture))
+    assert caught.value.code == ErrorCode.AUDIO_UNREADABLE
+
+
+@pytest.mark.parametrize("source", [b"", b"OggS", "/nonexistent/voice.ogg"])
+def test_empty_or_missing_recordings_are_unreadable(source: bytes | str) -> None:
+    with pytest.raises(GeneratorError) as caught:
+        load_audio(source)
+    assert caught.value.code == ErrorCode.AUDIO_UNREADABLE
+
+
+def test_recording_bytes_decode_like_the_file(english_speech: Path) -> None:
+    assert np.array_equal(load_audio(english_speech.read_bytes())[0], load_audio(english_speech)[0])
+
+
+def test_write_audio_helper_round_trips_a_silent_file(tmp_path: Path) -> None:
+    # Guards the fixtures themselves: a silent voice note decodes to (near) silence of the same length.
+    path = write_audio(
+        tmp_path / "s.ogg", np.zeros(48000, np.float32), 48000, codec="libopus", container="ogg"
+    )
+    samples, _ = load_audio(path)
+    assert abs(len(samples) - SAMPLE_RATE) < 400 and np.abs(samples).max() < 1e-3
+
+
+# --- output size ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("size", "limit", "expected"),
+    [
+        ((512, 512), 1280, (512, 512)),  # never upscaled
+        ((1920, 1080), 1280, (1280, 720)),
+        ((1080, 1920), 1280, (720, 1280)),
+        ((4032, 3024), 1280, (1280, 960)),
+        ((333, 501), 1280, (332, 500)),  # odd sides rounded down to even
+    ],
+)
+def test_fit_size_keeps_aspect_with_even_sides(
+    size: tuple[int, int], limit: int, expected: tuple[int, int]
+) -> None:
+    assert fit_size(*size, limit) == expected
+
+
+@given(st.integers(16, 8000), st.integers(16, 8000), st.integers(64, 2000))
+def test_fit_size_is_even_within_limit_and_aspect_kept(width: int, height: int, limit: int) -> None:
+    assume(max(width, height) / min(width, height) <= 4)  # photos, not banners
+    out_w, out_h = fit_size(width, height, limit)
+    assert out_w % 2 == 0 and out_h % 2 == 0
+    assert max(out_w, out_h) <= limit
+    assert out_w <= width and out_h <= height  # never upscaled
+    # Each side is the scaled side rounded down by less than one even step.
+    scale = min(1.0, limit / max(width, height))
+    assert (width * scale - 2) / (height * scale) <= out_w / out_h <= width * scale / (height * scale - 2)
+
+
+def test_jpeg_bytes_helper_makes_a_readable_photo(astronaut_rgb: np.ndarray) -> None:
+    assert load_image(jpeg_bytes(astronaut_rgb)).shape == (512, 512, 3)
