@@ -7,6 +7,7 @@ stable `ErrorCode`.
 """
 
 from generator.analysis import analyze
+from generator.pipeline import render
 from generator.types import (
     FPS,
     AudioTrack,
@@ -28,4 +29,5 @@ __all__ = [
     "RenderRequest",
     "RenderResult",
     "analyze",
+    "render",
 ]

@@ -162,6 +162,20 @@ def mouth_openness(points: np.ndarray) -> float:
     return gap / max(width, 1e-6)
 
 
+def face_problem(
+    box: tuple[int, int, int, int], points: np.ndarray, yaw: float, pitch: float, width: int, height: int
+) -> ErrorCode | None:
+    """Why a meshed face cannot speak in a video, or None when it can (rules in the module docstring)."""
+    if _too_small(box, width, height):
+        return ErrorCode.FACE_TOO_SMALL
+    lips = points[list(lm.LIPS), :2]
+    if not np.all((lips >= 0) & (lips <= [width - 1, height - 1])):
+        return ErrorCode.MOUTH_NOT_VISIBLE
+    if abs(yaw) > MAX_YAW or abs(pitch) > MAX_PITCH:
+        return ErrorCode.FACE_TURNED_AWAY
+    return None
+
+
 # --- faces ---------------------------------------------------------------------------------------
 
 
@@ -244,15 +258,7 @@ def _measure_face(rgb: np.ndarray, detection: _Detection) -> FaceAnalysis | None
     x1, y1 = points[:, 0].max(), points[:, 1].max()
     box = _clip_box(x0, y0, x1 - x0, y1 - y0, width, height)
     yaw, pitch, roll = head_pose(points)
-    lips = points[list(lm.LIPS), :2]
-    lips_inside = bool(np.all((lips >= 0) & (lips <= [width - 1, height - 1])))
-    reason: ErrorCode | None = None
-    if _too_small(box, width, height):
-        reason = ErrorCode.FACE_TOO_SMALL
-    elif not lips_inside:
-        reason = ErrorCode.MOUTH_NOT_VISIBLE
-    elif abs(yaw) > MAX_YAW or abs(pitch) > MAX_PITCH:
-        reason = ErrorCode.FACE_TURNED_AWAY
+    reason = face_problem(box, points, yaw, pitch, width, height)
     return FaceAnalysis(
         index=0,
         box=box,

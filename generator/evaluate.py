@@ -97,6 +97,7 @@ class EvaluationReport:
         view = asdict(self)
         view.pop("lip_gap")
         view.pop("loudness_db")
+        view["r_by_lag"] = {lag: round(r, 4) for lag, r in self.r_by_lag.items()}
         view["checks"] = self.checks()
         return {k: round(v, 4) if isinstance(v, float) else v for k, v in view.items()}
 
@@ -217,7 +218,9 @@ def _follow(box: tuple[int, int, int, int], points: np.ndarray) -> tuple[int, in
     x1, y1 = points[:, :2].max(axis=0)
     found = (round(float(x0)), round(float(y0)), round(float(x1 - x0)), round(float(y1 - y0)))
     side = max(box[2], box[3], 1)
-    shift = math.hypot(found[0] + found[2] / 2 - box[0] - box[2] / 2, found[1] + found[3] / 2 - box[1] - box[3] / 2)
+    shift = math.hypot(
+        found[0] + found[2] / 2 - box[0] - box[2] / 2, found[1] + found[3] / 2 - box[1] - box[3] / 2
+    )
     resize = abs(max(found[2], found[3]) - side)
     return found if shift > 0.1 * side or resize > 0.1 * side else box
 

@@ -96,7 +96,7 @@ def plan_motion(
 
 def fade_envelope(n_frames: int, fps: int, frames: int | None = None) -> np.ndarray:
     """0 on the first and last frame, easing to 1 within FADE_SECONDS (or `frames`)."""
-    ramp = max(1, int(round(FADE_SECONDS * fps)) if frames is None else frames)
+    ramp = max(1, round(FADE_SECONDS * fps) if frames is None else frames)
     i = np.arange(n_frames, dtype=np.float64)
     t = np.clip(np.minimum(i, n_frames - 1 - i) / ramp, 0.0, 1.0)
     return (t * t * (3.0 - 2.0 * t)).astype(np.float32)
@@ -141,7 +141,7 @@ def _plan_face(
     breath = np.sin(2 * np.pi * (breath_rate * np.arange(n) / fps + rng.uniform()))
 
     # Neck and shoulders follow the head late and softly, and rise with each breath.
-    lag = int(round(0.2 * fps))
+    lag = round(0.2 * fps)
     body = 0.35 * _smooth(np.roll(shift, lag, axis=0), 0.3 * fps, axis=0)
     body[:lag] = 0.0
     body[:, 1] -= 0.008 * breath
@@ -179,7 +179,16 @@ def _fit(track: SpeechTrack, n: int) -> SpeechTrack:
     pad = silent_track(n, track.fps)
     m = min(n, track.n_frames)
     fields = {}
-    for name in ("jaw_open", "lip_width", "lip_round", "lips_pressed", "speech", "energy", "pitch", "emphasis"):
+    for name in (
+        "jaw_open",
+        "lip_width",
+        "lip_round",
+        "lips_pressed",
+        "speech",
+        "energy",
+        "pitch",
+        "emphasis",
+    ):
         arr = getattr(pad, name).copy()
         arr[:m] = getattr(track, name)[:m]
         fields[name] = arr
@@ -196,10 +205,10 @@ def _blinks(rng: np.random.Generator, n: int, fps: int) -> tuple[np.ndarray, tup
     """Lid closure per frame and the first frame of each blink event."""
     closure = np.zeros(n, dtype=np.float64)
     starts: list[int] = []
-    fade = int(round(FADE_SECONDS * fps))
+    fade = round(FADE_SECONDS * fps)
     t = rng.uniform(0.8, 2.5)
     while True:
-        start = int(round(t * fps))
+        start = round(t * fps)
         length = rng.uniform(*BLINK_LENGTH)
         double = rng.uniform() < DOUBLE_BLINK_CHANCE
         end = start + int(np.ceil((length * (2.3 if double else 1.0)) * fps)) + 1
@@ -251,7 +260,7 @@ def _noise(rng: np.random.Generator, n: int, fps: int, seconds: float) -> np.nda
 
 def _kernel_train(impulses: np.ndarray, fps: int, seconds: float) -> np.ndarray:
     """Each impulse becomes a smooth bump (rise then fall) peaking about a third of `seconds` later."""
-    length = max(3, int(round(seconds * fps)))
+    length = max(3, round(seconds * fps))
     u = np.linspace(0.0, 1.0, length)
     bump = np.sin(np.pi * u**0.7) ** 2
     out = np.convolve(np.asarray(impulses, dtype=np.float64), bump)[: len(impulses)]
@@ -259,4 +268,6 @@ def _kernel_train(impulses: np.ndarray, fps: int, seconds: float) -> np.ndarray:
 
 
 def _smooth(x: np.ndarray, sigma: float, axis: int = 0) -> np.ndarray:
-    return ndimage.gaussian_filter1d(np.asarray(x, dtype=np.float64), max(sigma, 1e-3), axis=axis, mode="nearest")
+    return ndimage.gaussian_filter1d(
+        np.asarray(x, dtype=np.float64), max(sigma, 1e-3), axis=axis, mode="nearest"
+    )

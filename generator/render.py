@@ -144,16 +144,15 @@ class _Grid:
         """Inverts a smooth forward displacement field on this grid by fixed-point iteration.
 
         Output point q came from p with p + f(p) = q, so p = q - f(p): start with p = q - f(q).
+        Returns the backward displacement (fine pixels) at each cell.
         """
+        per_cell = np.array([self.gw / self.w, self.gh / self.h], dtype=np.float32)
         back = -forward
         for _ in range(steps):
-            at = cells + self.to_cells_delta(back)
-            back = -cv2.remap(forward, at, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            at = cells + back * per_cell
+            back = cv2.remap(forward, at, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            np.negative(back, out=back)
         return back
-
-    def to_cells_delta(self, d: np.ndarray) -> np.ndarray:
-        """A displacement in fine pixels, in cells."""
-        return d * np.array([self.gw / self.w, self.gh / self.h], dtype=np.float32)
 
     def upsample(self, absolute: np.ndarray) -> np.ndarray:
         """A coarse map of absolute source coordinates, at the fine area's full resolution."""
@@ -200,7 +199,10 @@ class FaceRig:
         border = _border_points(cw, ch, step=max(8.0, self.face_h / 6.0))
         ring_local = ring - self.origin
         inside = (
-            (ring_local[:, 0] > 1) & (ring_local[:, 0] < cw - 2) & (ring_local[:, 1] > 1) & (ring_local[:, 1] < ch - 2)
+            (ring_local[:, 0] > 1)
+            & (ring_local[:, 0] < cw - 2)
+            & (ring_local[:, 1] > 1)
+            & (ring_local[:, 1] < ch - 2)
         )
         jitter = np.random.default_rng(0).uniform(-0.02, 0.02, local.shape)
         teeth_points = self._teeth_points(local)
@@ -209,8 +211,9 @@ class FaceRig:
         self.n_moving = len(local) + len(teeth_points)
         self.n_controls = len(controls)
 
-        cells_h = max(8, min(ch, int(round(ch * LOCAL_GRID_CELLS / max(self.face_h, 1.0)))))
-        cells_w = max(8, min(cw, int(round(cw * cells_h / ch))))
+        # Fine enough that a thin lip spans a few cells, never finer than 1.25 px.
+        cells_h = max(8, min(int(ch / 1.25), round(ch * LOCAL_GRID_CELLS / max(self.face_h, 1.0))))
+        cells_w = max(8, round(cw * cells_h / ch))
         self.grid = _Grid(cw, ch, cells_w, cells_h)
         self.cells_xy = self.grid.xy
         self.cells_uv = self.grid.to_cells(self.cells_xy)
@@ -221,7 +224,11 @@ class FaceRig:
         # The photo's teeth ride with the upper lip (the jaw carries the lower teeth out of sight).
         n_teeth = len(teeth_points)
         for name, basis in self.bases.items():
-            extra = np.repeat(basis[[lm.UPPER_LIP_INNER_MID]], n_teeth, axis=0) if name == "upper" else np.zeros((n_teeth, 2))
+            extra = (
+                np.repeat(basis[[lm.UPPER_LIP_INNER_MID]], n_teeth, axis=0)
+                if name == "upper"
+                else np.zeros((n_teeth, 2))
+            )
             if name in ("yaw", "pitch"):
                 extra = np.repeat(basis[[lm.UPPER_LIP_INNER_MID]], n_teeth, axis=0)
             self.bases[name] = np.vstack([basis, extra])
@@ -273,7 +280,12 @@ class FaceRig:
         upper = np.zeros(len(p))
         lower_lip = set(lm.LIPS_INNER_LOWER[1:-1]) | set(lm.LIPS_OUTER_LOWER[1:-1])
         upper_lip = set(lm.LIPS_INNER_UPPER[1:-1]) | set(lm.LIPS_OUTER_UPPER[1:-1])
-        corners = [lm.MOUTH_CORNER_LEFT, lm.MOUTH_CORNER_RIGHT, lm.MOUTH_INNER_CORNER_LEFT, lm.MOUTH_INNER_CORNER_RIGHT]
+        corners = [
+            lm.MOUTH_CORNER_LEFT,
+            lm.MOUTH_CORNER_RIGHT,
+            lm.MOUTH_INNER_CORNER_LEFT,
+            lm.MOUTH_INNER_CORNER_RIGHT,
+        ]
         lower[list(lower_lip)] = 1.0
         lower[list(upper_lip)] = 0.0
         upper[list(upper_lip)] = 1.0
@@ -325,10 +337,10 @@ class FaceRig:
         up_t = up @ self.ey
         meet = np.interp(up @ self.ex, low_s, low_t)
         gap = np.maximum(meet - up_t, 0.0)
-        # Close at 80 % of the way down: lids meet a little below the middle.
-        basis[list(upper_ids)] = (0.82 * gap)[:, None] * self.ey
+        # The upper lid does nearly all the travel; the lower one rises to meet it.
+        basis[list(upper_ids)] = (0.9 * gap)[:, None] * self.ey
         low_gap = np.interp(low @ self.ex, up @ self.ex, gap, left=0.0, right=0.0) if len(up) > 1 else 0.0
-        basis[list(lower_ids)] += (-0.15 * np.asarray(low_gap))[:, None] * self.ey
+        basis[list(lower_ids)] += (-0.1 * np.asarray(low_gap))[:, None] * self.ey
         # Corners stay put.
         basis[[upper_ids[0], upper_ids[-1]]] = 0.0
         # The iris slides down under the lid a little instead of being squashed flat.
@@ -355,7 +367,9 @@ class FaceRig:
         shown = crop[inner > 0].astype(np.float32)
         teeth = np.array([226.0, 222.0, 212.0]) * np.clip(self.skin_rgb.mean() / 170.0, 0.6, 1.05)
         if len(shown) > 8:
-            bright = shown[(shown.mean(axis=1) > np.percentile(shown.mean(axis=1), 70)) & (np.ptp(shown, axis=1) < 60)]
+            bright = shown[
+                (shown.mean(axis=1) > np.percentile(shown.mean(axis=1), 70)) & (np.ptp(shown, axis=1) < 60)
+            ]
             if len(bright) > 4:
                 teeth = np.median(bright, axis=0)
         self.teeth_rgb = teeth
@@ -382,7 +396,12 @@ class FaceRig:
     def displacements(self, m: FaceMotion, i: int) -> tuple[np.ndarray, float]:
         """Every mesh point's forward displacement on frame i, and the inner-lip gap it makes."""
         b = self.bases
-        jaw, width, rnd, press = (float(m.jaw_open[i]), float(m.lip_width[i]), float(m.lip_round[i]), float(m.lips_pressed[i]))
+        jaw, width, rnd, press = (
+            float(m.jaw_open[i]),
+            float(m.lip_width[i]),
+            float(m.lip_round[i]),
+            float(m.lips_pressed[i]),
+        )
         engage = float(m.engage[i])
         rest = self.gap0 + (self.gap_rest - self.gap0) * engage
         open_px = (jaw * JAW_GAP + 0.05 * rnd) * self.mouth_w
@@ -418,7 +437,7 @@ class FaceRig:
         moved = self.points + d
         self._paint_mouth(out, moved, gap, m, i)
         blink = float(m.blink[i])
-        if blink > 0.35:
+        if blink > 0.3:
             self._paint_eyes(out, moved, blink)
         work[y0:y1, x0:x1] = out
 
@@ -433,10 +452,8 @@ class FaceRig:
         if strength <= 0.01 or gap < 1.0:
             return
         lower = moved[list(lm.LIPS_INNER_LOWER)]  # right corner -> left corner
-        if self.photo_teeth:
-            upper = moved[self.n_mesh :]  # the photo's teeth edge, left -> right
-        else:
-            upper = moved[list(lm.LIPS_INNER_UPPER[1:-1])]
+        # The photo's own teeth edge (left -> right) when it shows teeth, else the upper inner lip.
+        upper = moved[self.n_mesh :] if self.photo_teeth else moved[list(lm.LIPS_INNER_UPPER[1:-1])]
         poly_pts = np.vstack([lower, upper])
         lo = np.maximum(np.floor(poly_pts.min(axis=0) - 3).astype(int), 0)
         hi = np.minimum(np.ceil(poly_pts.max(axis=0) + 3).astype(int), [out.shape[1], out.shape[0]])
@@ -474,7 +491,9 @@ class FaceRig:
             tooth_h = min(0.11 * self.mouth_w, 0.5 * gap)
             teeth = 1.0 - _smoothstep(0.7 * tooth_h, tooth_h, below_upper)
             teeth *= 1.0 - _smoothstep(0.5, 0.8, across)
-            tshade = (0.8 + 0.2 * (1.0 - across)) * (1.0 - 0.2 * np.clip(below_upper / max(tooth_h, 1.0), 0, 1))
+            tshade = (0.8 + 0.2 * (1.0 - across)) * (
+                1.0 - 0.2 * np.clip(below_upper / max(tooth_h, 1.0), 0, 1)
+            )
             tcol = self.teeth_rgb.astype(np.float32)[None, None, :] * tshade[..., None]
             colour = colour * (1.0 - teeth[..., None]) + tcol * teeth[..., None]
 
@@ -482,7 +501,9 @@ class FaceRig:
         tongue_on = float(_smoothstep(0.1 * self.mouth_w, 0.22 * self.mouth_w, np.array(gap)))
         if tongue_on > 0:
             tongue_h = 0.35 * opening
-            tongue = (1.0 - _smoothstep(0.4 * tongue_h, tongue_h, above_lower)) * (1.0 - _smoothstep(0.3, 0.7, across))
+            tongue = (1.0 - _smoothstep(0.4 * tongue_h, tongue_h, above_lower)) * (
+                1.0 - _smoothstep(0.3, 0.7, across)
+            )
             tcol = lip * np.array([0.66, 0.5, 0.52], np.float32)
             tshade = 0.75 + 0.25 * np.clip(above_lower / max(tongue_h, 1.0), 0.0, 1.0)
             a = (tongue * tongue_on)[..., None]
@@ -494,27 +515,32 @@ class FaceRig:
         region[:] = np.clip(blended, 0.0, 255.0).astype(np.uint8)
 
     def _paint_eyes(self, out: np.ndarray, moved: np.ndarray, blink: float) -> None:
-        """Shades a closing eye with lid skin and draws the lash line where the lids meet."""
-        strength = float(_smoothstep(0.35, 0.95, np.array(blink)))
-        for loop, upper_ids, lid in ((lm.RIGHT_EYE, lm.RIGHT_EYE_UPPER, self.lid_rgb[0]), (lm.LEFT_EYE, lm.LEFT_EYE_UPPER, self.lid_rgb[1])):
-            pts = moved[list(loop)]
-            lo = np.maximum(np.floor(pts.min(axis=0) - 3).astype(int), 0)
-            hi = np.minimum(np.ceil(pts.max(axis=0) + 3).astype(int), [out.shape[1], out.shape[0]])
+        """Covers what the lowering lid hides with lid skin, and draws the lash line along its edge."""
+        strength = float(_smoothstep(0.3, 0.9, np.array(blink)))
+        for loop, upper_ids, lid in (
+            (lm.RIGHT_EYE, lm.RIGHT_EYE_UPPER, self.lid_rgb[0]),
+            (lm.LEFT_EYE, lm.LEFT_EYE_UPPER, self.lid_rgb[1]),
+        ):
+            was, now = self.points[list(loop)], moved[list(loop)]
+            both = np.vstack([was, now])
+            lo = np.maximum(np.floor(both.min(axis=0) - 3).astype(int), 0)
+            hi = np.minimum(np.ceil(both.max(axis=0) + 3).astype(int), [out.shape[1], out.shape[0]])
             if np.any(hi - lo < 3):
                 continue
-            mask = np.zeros((hi[1] - lo[1], hi[0] - lo[0]), np.float32)
-            cv2.fillPoly(mask, [np.round((pts - lo) * 8).astype(np.int32)], 1.0, cv2.LINE_AA, shift=3)
-            lash = np.zeros_like(mask)
+            covered = np.zeros((hi[1] - lo[1], hi[0] - lo[0]), np.float32)
+            cv2.fillPoly(covered, [np.round((was - lo) * 8).astype(np.int32)], 1.0, cv2.LINE_AA, shift=3)
+            cv2.fillPoly(covered, [np.round((now - lo) * 8).astype(np.int32)], 0.0, cv2.LINE_AA, shift=3)
+            covered = cv2.GaussianBlur(covered, (0, 0), max(0.5, 0.006 * self.face_h))
+            lash = np.zeros_like(covered)
             line = np.round((moved[list(upper_ids)] - lo) * 8).astype(np.int32)
-            thick = max(1, int(round(0.012 * self.face_h)))
+            thick = max(1, round(0.01 * self.face_h))
             cv2.polylines(lash, [line], False, 1.0, thick, cv2.LINE_AA, shift=3)
-            mask = cv2.GaussianBlur(mask, (0, 0), max(0.6, 0.01 * self.face_h))
             lash = cv2.GaussianBlur(lash, (0, 0), 0.5)
             region = out[lo[1] : hi[1], lo[0] : hi[0]].astype(np.float32)
-            a = (mask * strength * 0.92)[..., None]
+            a = (covered * strength)[..., None]
             region = region * (1.0 - a) + lid[None, None, :] * a
-            la = (lash * strength * 0.55)[..., None]
-            region = region * (1.0 - la) + (lid * 0.35)[None, None, :] * la
+            la = (lash * strength * 0.6)[..., None]
+            region = region * (1.0 - la) + (lid * 0.3)[None, None, :] * la
             out[lo[1] : hi[1], lo[0] : hi[0]] = np.clip(region, 0, 255).astype(np.uint8)
 
 
@@ -539,7 +565,9 @@ def _barycentric_matrix(controls: np.ndarray, targets: np.ndarray) -> sparse.csr
     simplex = tri.find_simplex(targets)
     outside = simplex < 0
     if outside.any():  # rounding at the very border: use the nearest triangle
-        simplex[outside] = tri.find_simplex(np.clip(targets[outside], controls.min(0) + 1e-3, controls.max(0) - 1e-3))
+        simplex[outside] = tri.find_simplex(
+            np.clip(targets[outside], controls.min(0) + 1e-3, controls.max(0) - 1e-3)
+        )
         simplex[simplex < 0] = 0
     transform = tri.transform[simplex]
     b = np.einsum("nij,nj->ni", transform[:, :2], targets - transform[:, 2])
@@ -557,11 +585,13 @@ def _barycentric_matrix(controls: np.ndarray, targets: np.ndarray) -> sparse.csr
 class SceneRig:
     """Global motion fields: heads, necks and shoulders, breathing, and the camera's drift."""
 
-    def __init__(self, shape: tuple[int, ...], person_mask: np.ndarray, faces: list[FaceRig], parallax: float) -> None:
+    def __init__(
+        self, shape: tuple[int, ...], person_mask: np.ndarray, faces: list[FaceRig], parallax: float
+    ) -> None:
         height, width = shape[:2]
         self.width, self.height = width, height
         scale = GLOBAL_GRID_CELLS / max(width, height)
-        self.grid = _Grid(width, height, max(4, int(round(width * scale))), max(4, int(round(height * scale))))
+        self.grid = _Grid(width, height, max(4, round(width * scale)), max(4, round(height * scale)))
         g = self.grid
         self.cells_xy = g.xy
         self.cells_uv = g.to_cells(self.cells_xy)
@@ -576,12 +606,16 @@ class SceneRig:
             # Head and hair: an ellipse a little above the face centre, cut off below the chin.
             r = np.hypot(s / (1.05 * face.face_w), (t + 0.12 * face.face_h) / (0.9 * face.face_h))
             chin_t = float((face.chin - face.center) @ face.ey)
-            region = (1.0 - _smoothstep(0.85, 1.45, r)) * (1.0 - _smoothstep(chin_t, chin_t + 0.5 * face.face_h, t))
+            region = (1.0 - _smoothstep(0.85, 1.45, r)) * (
+                1.0 - _smoothstep(chin_t, chin_t + 0.5 * face.face_h, t)
+            )
             core = 1.0 - _smoothstep(0.55, 0.8, np.hypot(s / (0.55 * face.face_w), t / (0.55 * face.face_h)))
             head = np.clip(np.maximum(person, core) * region, 0.0, 1.0).astype(np.float32)
             below = _smoothstep(chin_t, chin_t + 0.6 * face.face_h, t)
             near = 1.0 - _smoothstep(1.6 * face.face_w, 3.2 * face.face_w, np.abs(s))
-            body = np.clip(np.maximum(person, 0.5 * core) * below * near * (1.0 - head), 0.0, 1.0).astype(np.float32)
+            body = np.clip(np.maximum(person, 0.5 * core) * below * near * (1.0 - head), 0.0, 1.0).astype(
+                np.float32
+            )
             pivot = face.chin + 0.3 * face.face_h * face.ey
             roll = np.dstack([-(y - pivot[1]), x - pivot[0]]).astype(np.float32) * head[..., None]
             self.face_fields.append({"head": head, "body": body, "roll": roll, "face_h": face.face_h})
@@ -589,7 +623,9 @@ class SceneRig:
         # The camera: everything drifts and zooms a little; the person (nearer) a little more.
         near_factor = (1.0 + parallax * np.maximum(person, covered)).astype(np.float32)
         self.cam_x = near_factor
-        self.cam_zoom = np.dstack([x - width / 2.0, y - height / 2.0]).astype(np.float32) * near_factor[..., None]
+        self.cam_zoom = (
+            np.dstack([x - width / 2.0, y - height / 2.0]).astype(np.float32) * near_factor[..., None]
+        )
         self.short_side = float(min(width, height))
 
     def apply(self, work: np.ndarray, plan: MotionPlan, motions: list[FaceMotion], i: int) -> np.ndarray:

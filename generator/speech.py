@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import librosa
 import numpy as np
 from scipy import ndimage, signal
 
@@ -69,7 +68,7 @@ def track_mouth(audio: np.ndarray, sample_rate: int, fps: int, n_frames: int | N
     audio = np.asarray(audio, dtype=np.float32).reshape(-1)
     if n_frames is None:
         n_frames = max(1, int(np.ceil(len(audio) * fps / sample_rate)))
-    hop = max(1, int(round(sample_rate / HOP_RATE)))
+    hop = max(1, round(sample_rate / HOP_RATE))
     bands = _band_energies(audio, sample_rate, hop)
     level_db = 10.0 * np.log10(bands["speech"] + 1e-10)
 
@@ -171,9 +170,10 @@ def _band_energies(audio: np.ndarray, sample_rate: int, hop: int) -> dict[str, n
     n_fft = 1 << int(np.ceil(np.log2(0.032 * sample_rate)))
     if audio.size == 0:
         audio = np.zeros(hop, dtype=np.float32)
-    spec = np.abs(librosa.stft(audio, n_fft=n_fft, hop_length=hop, window="hann", center=True)) ** 2
-    spec /= (n_fft / 2.0) ** 2  # a full-scale sine reads about 0 dB
-    freqs = librosa.fft_frequencies(sr=sample_rate, n_fft=n_fft)
+    frames = _frames(audio, n_fft, hop) * np.hanning(n_fft).astype(np.float32)
+    spec = (np.abs(np.fft.rfft(frames, axis=1)) ** 2).T
+    spec /= (n_fft / 4.0) ** 2  # a full-scale sine reads about 0 dB
+    freqs = np.fft.rfftfreq(n_fft, 1.0 / sample_rate)
     nyq = sample_rate / 2.0
 
     def band(lo: float, hi: float) -> np.ndarray:
@@ -264,19 +264,40 @@ def _vowel_shape(
 def _pitch_semitones(
     audio: np.ndarray, sample_rate: int, hop: int, n_hops: int, voiced: np.ndarray
 ) -> np.ndarray:
-    """Pitch per hop in semitones around the speaker's median; 0 where unvoiced. YIN is cheap."""
+    """Pitch per hop in semitones around the speaker's median; 0 where unvoiced.
+
+    Normalised autocorrelation of voiced hops only (computed through the FFT): cheap, and good
+    enough to find the rises and falls that drive nods; octave errors are smoothed away.
+    """
     out = np.zeros(n_hops, dtype=np.float32)
-    if voiced.sum() < 5 or audio.size < 2048:
+    idx = np.flatnonzero(voiced[:n_hops])
+    if idx.size < 5:
         return out
-    frame_length = 1 << int(np.ceil(np.log2(0.05 * sample_rate)))
-    f0 = librosa.yin(audio, fmin=70.0, fmax=450.0, sr=sample_rate, frame_length=frame_length, hop_length=hop)
-    f0 = f0[:n_hops]
-    valid = voiced[: len(f0)] & np.isfinite(f0) & (f0 > 70.5) & (f0 < 449.0)
-    if valid.sum() < 5:
+    length = 1 << int(np.ceil(np.log2(0.04 * sample_rate)))
+    frames = _frames(audio, length, hop)[idx] * np.hanning(length).astype(np.float32)
+    frames -= frames.mean(axis=1, keepdims=True)
+    spectrum = np.fft.rfft(frames, n=2 * length, axis=1)
+    acf = np.fft.irfft(np.abs(spectrum) ** 2, axis=1)[:, :length]
+    acf /= acf[:, :1] + 1e-12
+    lo, hi = int(sample_rate / 450.0), min(length - 1, int(sample_rate / 70.0))
+    lag = lo + np.argmax(acf[:, lo:hi], axis=1)
+    strength = acf[np.arange(len(idx)), lag]
+    f0 = sample_rate / lag
+    good = strength > 0.3
+    if good.sum() < 5:
         return out
-    semis = 12.0 * np.log2(f0 / np.median(f0[valid]))
-    out[: len(f0)] = np.where(valid, np.clip(semis, -12.0, 12.0), 0.0)
+    semis = 12.0 * np.log2(f0 / np.median(f0[good]))
+    out[idx[good]] = np.clip(semis[good], -12.0, 12.0)
     return ndimage.median_filter(out, size=5)
+
+
+def _frames(audio: np.ndarray, length: int, hop: int) -> np.ndarray:
+    """Overlapping windows centred on each hop (zero-padded at the ends): (hops, length)."""
+    n_hops = 1 + len(audio) // hop
+    padded = np.zeros(n_hops * hop + length, dtype=np.float32)
+    padded[length // 2 : length // 2 + len(audio)] = audio
+    view = np.lib.stride_tricks.sliding_window_view(padded, length)[::hop]
+    return view[:n_hops].astype(np.float32)
 
 
 def _emphasis(energy: np.ndarray, pitch: np.ndarray, speech: np.ndarray, fps: int) -> np.ndarray:
@@ -321,7 +342,9 @@ def _follow(x: np.ndarray, attack_ms: float, release_ms: float) -> np.ndarray:
 
 def _smooth(x: np.ndarray, sigma_ms: float, rate: int = HOP_RATE) -> np.ndarray:
     """Zero-phase Gaussian smoothing."""
-    return ndimage.gaussian_filter1d(np.asarray(x, dtype=np.float64), sigma_ms * rate / 1000.0, mode="nearest")
+    return ndimage.gaussian_filter1d(
+        np.asarray(x, dtype=np.float64), sigma_ms * rate / 1000.0, mode="nearest"
+    )
 
 
 def _zscore(x: np.ndarray, mask: np.ndarray) -> np.ndarray:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, case, func, or_, select, update
+from sqlalchemy import Subquery, bindparam, case, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -29,7 +29,7 @@ from storage import quotas
 from storage._sql import ensure_user
 from storage.db import Database
 from storage.errors import AlreadyQueued, JobNotFound, QueueFull, QuotaExceeded, TooManyQueued, UserBanned
-from storage.models import FINISHED, PENDING, Job, Status, User, utcnow
+from storage.models import FINISHED, PENDING, Job, Status, User, UTCDateTime, utcnow
 from storage.quotas import QuotaPolicy
 
 # error_code of a job whose worker vanished on its last allowed attempt
@@ -58,40 +58,56 @@ async def _clock(s: AsyncSession, now: datetime | None) -> datetime:
     return now or utcnow()
 
 
-def _fair_order(now: datetime) -> Select[tuple[Job]]:
-    """Queued jobs that may run now, in claim order (see the module docstring)."""
-    queued = (
-        select(
-            Job.id,
-            Job.user_id,
-            func.row_number().over(partition_by=Job.user_id, order_by=Job.id).label("round"),
-        )
-        .where(Job.status == Status.QUEUED, or_(Job.run_after.is_(None), Job.run_after <= now))
-        .cte("queued")
-    )
+# Claim looks at this many queued jobs in fair order and locks the first one no one else is
+# locking; only rows being claimed at this very moment are locked, so this bounds the number of
+# workers that can claim at the same instant, not the queue's length.
+CLAIM_CANDIDATES = 100
+
+
+def _fair_order(limit: int | None) -> Subquery:
+    """Queued jobs that may run at :now, ranked in claim order (see the module docstring)."""
     per_user = (
         select(
             Job.user_id,
             func.sum(case((Job.status == Status.RUNNING, 1), else_=0)).label("running"),
             func.max(Job.started_at).label("last_start"),
         )
-        .where(Job.user_id.in_(select(queued.c.user_id)))
+        .where(Job.user_id.in_(select(Job.user_id).where(Job.status == Status.QUEUED)))
         .group_by(Job.user_id)
-        .cte("per_user")
+        .subquery("per_user")
     )
-    return (
-        select(Job)
-        .join(queued, queued.c.id == Job.id)
+    round_ = func.row_number().over(partition_by=Job.user_id, order_by=Job.id).label("round")
+    ranked = (
+        select(Job.id, round_, per_user.c.running, per_user.c.last_start)
         .join(per_user, per_user.c.user_id == Job.user_id)
-        # repeated outside the CTE so PostgreSQL re-checks it on the row it locks (EvalPlanQual)
-        .where(Job.status == Status.QUEUED)
-        .order_by(
-            queued.c.round,
-            per_user.c.running,
-            per_user.c.last_start.asc().nulls_first(),
-            Job.id,
-        )
+        .where(Job.status == Status.QUEUED, or_(Job.run_after.is_(None), Job.run_after <= NOW))
+        .order_by(round_, per_user.c.running, per_user.c.last_start.asc().nulls_first(), Job.id)
+        .limit(limit)
     )
+    return ranked.subquery("ranked")
+
+
+NOW = bindparam("now", type_=UTCDateTime())
+_CANDIDATES = _fair_order(CLAIM_CANDIDATES)
+# Built once: constructing this statement costs more than running it.
+CLAIM = (
+    select(Job)
+    .join(_CANDIDATES, _CANDIDATES.c.id == Job.id)
+    # repeated outside the ranking so PostgreSQL re-checks it on the row it locks
+    .where(Job.status == Status.QUEUED)
+    .order_by(
+        _CANDIDATES.c.round,
+        _CANDIDATES.c.running,
+        _CANDIDATES.c.last_start.asc().nulls_first(),
+        _CANDIDATES.c.id,
+    )
+    .limit(1)
+    .with_for_update(skip_locked=True, of=Job)
+)
+_ALL = _fair_order(None)
+QUEUE_ORDER = select(_ALL.c.id).order_by(
+    _ALL.c.round, _ALL.c.running, _ALL.c.last_start.asc().nulls_first(), _ALL.c.id
+)
 
 
 class JobQueue:
@@ -182,8 +198,7 @@ class JobQueue:
                 raise JobNotFound(job_id)
             if status != Status.QUEUED:
                 return 0
-            order = _fair_order(now).with_only_columns(Job.id)
-            ids = list(await s.scalars(order))
+            ids = list(await s.scalars(QUEUE_ORDER, {"now": now}))
         # A job waiting for its retry delay is not in the order yet: it goes after the others.
         return ids.index(job_id) + 1 if job_id in ids else len(ids) + 1
 
@@ -251,7 +266,7 @@ class JobQueue:
         """Takes the next job in fair order and leases it to `worker_id`; None if none is waiting."""
         async with self.db.session() as s, s.begin():
             now = await _clock(s, now)
-            job = await s.scalar(_fair_order(now).limit(1).with_for_update(skip_locked=True, of=Job))
+            job = await s.scalar(CLAIM, {"now": now})
             if job is None:
                 return None
             job.status = Status.RUNNING

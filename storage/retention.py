@@ -47,7 +47,7 @@ async def purge(s: AsyncSession, now: datetime, days: float) -> list[str]:
     await s.execute(delete(QuotaEntry).where(QuotaEntry.counts_at < ledger_cutoff))
 
     closed = select(Scene.id).where(
-        Scene.status.in_([SceneStatus.DONE, SceneStatus.EXPIRED]), Scene.updated_at < cutoff
+        Scene.status.in_([SceneStatus.DONE, SceneStatus.EXPIRED]), Scene.last_activity_at < cutoff
     )
     closed_ids = list(await s.scalars(closed))
     if closed_ids:

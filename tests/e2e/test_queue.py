@@ -65,3 +65,32 @@ async def test_cancel_with_nothing_waiting(fake: FakeBotApi, make_bot: BotFactor
     alice = fake.user(1001, "Alice", "en")
     fake.send_command(alice, None, "cancel")
     assert (await reply(fake, 1001)).params["text"] == t("nothing_to_cancel", "en")
+
+
+async def test_replying_to_an_earlier_photo_uses_that_photo(fake: FakeBotApi, make_bot: BotFactory) -> None:
+    rt = await make_bot(embedded_worker=False)
+    alice = fake.user(1001, "Alice", "en")
+    first = fake.send_photo(alice, None, astronaut_portrait())
+    await reply(fake, 1001)
+    fake.send_photo(alice, None, astronaut_portrait())
+    await reply(fake, 1001)
+    fake.send_text(alice, None, "The newest photo says this")
+    await reply(fake, 1001)
+    fake.send_text(alice, None, "The first photo says this", reply_to=first)
+    await reply(fake, 1001)
+    assert (await edit(fake, 1001)).params["text"] == t("queued", "en", position=2)  # enqueued
+    jobs = sorted(await rt.queue.pending_for_user(1001), key=lambda job: job.id)
+    photos = [job.payload["photo"]["file_id"] for job in jobs]
+    assert photos[1] == first["photo"][-1]["file_id"]
+    assert photos[0] != photos[1]
+
+
+async def test_the_last_photo_is_forgotten_after_the_configured_time(
+    fake: FakeBotApi, make_bot: BotFactory
+) -> None:
+    await make_bot(embedded_worker=False, photo_memory_minutes=0)
+    alice = fake.user(1001, "Alice", "en")
+    fake.send_photo(alice, None, astronaut_portrait())
+    await reply(fake, 1001)
+    fake.send_text(alice, None, "Anyone there?")
+    assert (await reply(fake, 1001)).params["text"] == t("need_photo", "en")

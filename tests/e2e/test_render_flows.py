@@ -49,9 +49,14 @@ def check_video(
     return message
 
 
-def status_finished(fake: FakeBotApi, chat_id: int, ack: Call) -> bool:
-    """Whether the acknowledgement / status message was removed once the video arrived."""
-    return fake.is_deleted(chat_id, ack.result["message_id"])
+async def status_finished(fake: FakeBotApi, chat_id: int, ack: Call) -> bool:
+    """Whether the acknowledgement / status message is removed once the video has arrived."""
+    message_id = ack.result["message_id"]
+    await fake.wait_for(
+        "deleteMessage",
+        lambda c: c.params.get("chat_id") == chat_id and c.params.get("message_id") == message_id,
+    )
+    return fake.is_deleted(chat_id, message_id)
 
 
 async def test_photo_then_voice_note_becomes_a_reply_video(
@@ -71,7 +76,7 @@ async def test_photo_then_voice_note_becomes_a_reply_video(
         fake, video, reply_to=voice["message_id"], aspect=420 / 560, seconds=wav_seconds(speech_wav())
     )
     assert "upload_video" in fake.chat_actions(1001)
-    assert status_finished(fake, 1001, ack)
+    assert await status_finished(fake, 1001, ack)
 
 
 async def test_photo_with_a_caption_is_spoken_by_tts_right_away(
@@ -85,7 +90,7 @@ async def test_photo_with_a_caption_is_spoken_by_tts_right_away(
     video = await delivered_video(fake, 1001)
     message = check_video(fake, video, reply_to=photo["message_id"], aspect=420 / 560)
     assert 0.8 < message["video"]["duration"] < 6
-    assert status_finished(fake, 1001, ack)
+    assert await status_finished(fake, 1001, ack)
 
 
 async def test_text_after_a_photo_is_spoken_and_long_text_is_cut(
@@ -101,7 +106,7 @@ async def test_text_after_a_photo_is_spoken_and_long_text_is_cut(
     video = await delivered_video(fake, 1001)
     check_video(fake, video, reply_to=text["message_id"], aspect=420 / 560)
     assert video.result["video"]["duration"] < 4  # only the first 20 characters were spoken
-    assert status_finished(fake, 1001, ack)
+    assert await status_finished(fake, 1001, ack)
 
 
 async def test_voice_before_photo_is_rendered_when_the_photo_arrives(

@@ -107,10 +107,10 @@ def no_face_path(generator_dir: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_face_path(generator_dir: Path, astronaut_rgb: np.ndarray) -> Path:
-    """The astronaut pasted at 200x200 into a 2400x1600 scene: a face about 40 px tall, under 2 %."""
+    """The astronaut pasted at 220x220 into a 1600x1200 scene: a face about 45 px tall, under 3 %."""
     rng = np.random.default_rng(7)
-    canvas = (rng.integers(100, 140, (1600, 2400, 3))).astype(np.uint8)
-    canvas[600:800, 1300:1500] = cv2.resize(astronaut_rgb, (200, 200), interpolation=cv2.INTER_AREA)
+    canvas = (rng.integers(100, 140, (1200, 1600, 3))).astype(np.uint8)
+    canvas[500:720, 900:1120] = cv2.resize(astronaut_rgb, (220, 220), interpolation=cv2.INTER_AREA)
     return save_image(generator_dir / "tiny_face.jpg", canvas, quality=92)
 
 

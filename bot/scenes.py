@@ -1,0 +1,829 @@
+"""Group scenes: members of a group give voice to the faces of one photo, rendered as one clip.
+
+Flow (works with the bot in privacy mode: it only needs commands, replies to it and its own messages):
+1. A member replies `/scene` to a photo, or sends a photo with `/scene` as its caption. The bot
+   answers with the photo, usable faces numbered, unusable ones listed with the reason, and buttons
+   "I'm 1", "I'm 2"… plus "Render".
+2. Members tap a number to take that face (tap it again to let it go; tap another to move), then
+   reply to the scene message with a voice note, an audio file, a video, a round video, or
+   `/say some text` (TTS in their chosen voice). Recording again replaces their line.
+3. The scene message keeps the cast up to date: who has which face, whose line is in, and the total
+   length against the clip limit.
+4. The creator presses "Render" (or sends `/render`): lines play in recorded order, each spoken by
+   its member's face. Over the limit the bot says the total and offers to render the first seconds.
+   The job is a multi-track job (payload kind "scene"); bot/delivery.py renders and replies to the
+   scene message. Quota is charged to the member who renders.
+Scenes live in the database (storage/scenes.py), so they survive a restart; idle ones expire after
+`Settings.scene_idle_minutes`, with a short notice, swept every `SWEEP_EVERY` seconds and also
+checked whenever someone touches a scene.
+
+`scene_handlers()` is registered by bot/app.py; `SCENE_COMMANDS` are the group commands;
+`start_sweeper(application)` may be called from post_init (the first scene update starts it too).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from telegram import (
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    ReplyParameters,
+    Update,
+)
+from telegram.error import TelegramError
+from telegram.ext import (
+    Application,
+    BaseHandler,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
+
+import generator
+from bot import texts, tts
+from bot.conversation import Speaker, format_reset, speaker, too_big
+from bot.faces import draw_numbered_faces
+from bot.runtime import Runtime, runtime, utcnow
+from bot.texts import language_of, t
+from bot.voices import resolve_voice
+from generator import GeneratorError
+from storage import JobSpec, Scene, SceneStatus, Status, media, scenes, users
+from storage.errors import (
+    AlreadyQueued,
+    FaceTaken,
+    QueueFull,
+    QuotaExceeded,
+    TooManyQueued,
+    UserBanned,
+)
+
+log = logging.getLogger(__name__)
+
+#: Commands the scene flow answers in groups (for the group command menu).
+SCENE_COMMANDS = ("scene", "say", "render")
+#: Seconds between sweeps for idle scenes.
+SWEEP_EVERY = 60.0
+#: Buttons per keyboard row.
+ROW = 4
+
+# Scene texts, English and Simplified Chinese side by side. They join the one catalog in
+# bot/texts.py at import (entries already there win), so `t()` serves them like every other text.
+SCENE_TEXTS: dict[str, dict[str, str]] = {
+    "scene_need_photo": {
+        "en": "Reply /scene to a photo (or send a photo with /scene as its caption) to start a scene.",
+        "zh": "用 /scene 回复一张照片（或发送配文为 /scene 的照片）来开始一个场景。",
+    },
+    "scene_private": {
+        "en": "Scenes are for groups: add me to a group, then reply /scene to a group photo there.",
+        "zh": "场景只能在群组里使用：把我加入群组，然后在群里用 /scene 回复一张合影。",
+    },
+    "scene_title": {"en": "🎬 Scene by {creator}", "zh": "🎬 {creator} 发起的场景"},
+    "scene_face_free": {"en": "{number} — free", "zh": "{number} —— 空缺"},
+    "scene_face_waiting": {"en": "{number} — {name}, no line yet", "zh": "{number} —— {name}，还没录"},
+    "scene_face_ready": {"en": "{number} — {name} ✓ {seconds} s", "zh": "{number} —— {name} ✓ {seconds} 秒"},
+    "scene_unusable": {
+        "en": "Can't use {count} more face(s): {reasons}.",
+        "zh": "另有 {count} 张脸无法使用：{reasons}。",
+    },
+    "reason_FACE_TOO_SMALL": {"en": "too small", "zh": "太小"},
+    "reason_FACE_TURNED_AWAY": {"en": "turned away", "zh": "侧脸太多"},
+    "reason_MOUTH_NOT_VISIBLE": {"en": "mouth hidden", "zh": "嘴被挡住"},
+    "reason_other": {"en": "not clear enough", "zh": "不够清晰"},
+    "scene_total": {"en": "Total: {total} s of {limit} s.", "zh": "总长：{total} 秒 / {limit} 秒。"},
+    "scene_total_over": {
+        "en": "Total: {total} s — over the {limit} s limit.",
+        "zh": "总长：{total} 秒 —— 超过了 {limit} 秒的上限。",
+    },
+    "scene_how": {
+        "en": (
+            "Tap a number to take that face, then reply to this message with a voice note, an "
+            "audio file or /say your words. {creator} presses Render when everyone is ready."
+        ),
+        "zh": (
+            "点一个数字认领那张脸，然后回复这条消息：发送语音、音频文件，或 /say 加上要说的话。"
+            "大家准备好后由 {creator} 点“生成”。"
+        ),
+    },
+    "scene_rendering": {"en": "🎬 Rendering {count} line(s)…", "zh": "🎬 正在生成 {count} 段台词…"},
+    "scene_expired_caption": {
+        "en": "⌛ This scene expired after {minutes} minutes without activity.",
+        "zh": "⌛ 这个场景已经 {minutes} 分钟没有动静，已过期。",
+    },
+    "scene_expired": {
+        "en": (
+            "⌛ Scene closed: nobody touched it for {minutes} minutes. "
+            "Reply /scene to the photo to start again."
+        ),
+        "zh": "⌛ 场景已关闭：{minutes} 分钟内没有人参与。用 /scene 回复照片可以重新开始。",
+    },
+    "scene_claim_button": {"en": "I'm {number}", "zh": "我是 {number}"},
+    "scene_render_button": {"en": "🎬 Render", "zh": "🎬 生成"},
+    "scene_render_first_button": {"en": "🎬 Render the first {limit} s", "zh": "🎬 生成前 {limit} 秒"},
+    "scene_claimed": {
+        "en": "You are face {number}. Now reply to the scene with your line.",
+        "zh": "你是第 {number} 张脸。现在回复场景消息录下你的台词。",
+    },
+    "scene_released": {"en": "You let face {number} go.", "zh": "你放弃了第 {number} 张脸。"},
+    "scene_face_taken": {
+        "en": "Face {number} is already {name}'s.",
+        "zh": "第 {number} 张脸已经被 {name} 认领了。",
+    },
+    "scene_need_face": {
+        "en": "Tap a number on the scene first to choose your face, then record your line.",
+        "zh": "请先在场景消息上点一个数字选择你的脸，再录台词。",
+    },
+    "scene_closed": {"en": "This scene is closed.", "zh": "这个场景已经关闭了。"},
+    "scene_only_creator": {
+        "en": "Only {creator}, who started this scene, can render it.",
+        "zh": "只有发起场景的 {creator} 才能生成视频。",
+    },
+    "scene_no_lines": {
+        "en": "Nobody has recorded a line yet.",
+        "zh": "还没有人录台词。",
+    },
+    "scene_too_long": {
+        "en": (
+            "The lines add up to {total} s, over the {limit} s limit. I can render the first "
+            "{limit} s, or someone can record a shorter line."
+        ),
+        "zh": "台词总长 {total} 秒，超过了 {limit} 秒的上限。我可以只生成前 {limit} 秒，或者请有人录短一点。",
+    },
+    "scene_none": {
+        "en": "Reply to a scene message, or start one by replying /scene to a photo.",
+        "zh": "请回复一条场景消息，或用 /scene 回复照片来开始一个场景。",
+    },
+    "scene_say_usage": {
+        "en": "Write your line after the command, e.g. /say Hello everyone!",
+        "zh": "请在命令后写上台词，例如：/say 大家好！",
+    },
+    "scene_unknown_length": {"en": "?", "zh": "?"},
+    "cmd_scene": {
+        "en": "Reply to a group photo: everyone voices a face",
+        "zh": "回复合影：大家各自为一张脸配音",
+    },
+    "cmd_say": {"en": "Your line in the scene, as text", "zh": "用文字录入你在场景中的台词"},
+    "cmd_render": {"en": "Render your scene", "zh": "生成你的场景视频"},
+}
+for _key, _entry in SCENE_TEXTS.items():
+    texts.CATALOG.setdefault(_key, _entry)
+
+GROUPS = filters.ChatType.GROUPS
+_RECORDING = filters.VOICE | filters.AUDIO | filters.VIDEO | filters.VIDEO_NOTE
+_IMAGE = filters.PHOTO | filters.Document.IMAGE
+
+
+def scene_handlers() -> list[BaseHandler[Any, Any, Any]]:
+    """The scene flow's handlers; they answer in groups only (and /scene in private says so)."""
+    return [
+        CommandHandler("scene", start_scene, filters=GROUPS),
+        MessageHandler(GROUPS & _IMAGE & filters.CaptionRegex(r"^/scene(@\w+)?(\s|$)"), start_scene),
+        CommandHandler("scene", explain_groups_only, filters=filters.ChatType.PRIVATE),
+        CallbackQueryHandler(on_scene_button, pattern=r"^scene:"),
+        CommandHandler("say", say_line, filters=GROUPS),
+        CommandHandler("render", render_command, filters=GROUPS),
+        MessageHandler(GROUPS & filters.REPLY & _RECORDING, record_line),
+    ]
+
+
+# --- starting a scene ----------------------------------------------------------------------------
+
+
+async def explain_groups_only(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Tells a private chat that scenes happen in groups."""
+    who, _ = await speaker(update, context)
+    assert update.effective_message is not None
+    await update.effective_message.reply_text(t("scene_private", who.lang))
+
+
+async def start_scene(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Opens a scene on a photo and posts it with numbered faces and claim buttons."""
+    message = update.effective_message
+    assert message is not None
+    who, banned = await _member(update, context)
+    if banned:
+        await message.reply_text(t("banned", who.lang))
+        return
+    rt = runtime(context)
+    await expire_idle_scenes(context.application, rt)
+    source = _photo_message(message)
+    if source is None:
+        await message.reply_text(t("scene_need_photo", who.lang))
+        return
+    file_id, unique_id, size, suffix = _photo_file(source)
+    if too_big(size):
+        await message.reply_text(t("file_too_big", who.lang, size_mb=(size or 0) / 2**20))
+        return
+
+    path = rt.settings.media_dir / str(who.chat_id) / f"{unique_id}{suffix}"
+    await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
+    await (await context.bot.get_file(file_id)).download_to_drive(path)
+    async with rt.db.session() as s:
+        analysis = await media.cached_analysis(s, unique_id)
+    if analysis is None:
+        try:
+            analysis = (await rt.in_pool(generator.analyze, path)).to_dict()
+        except GeneratorError as exc:
+            await asyncio.to_thread(path.unlink, missing_ok=True)
+            await message.reply_text(t(str(exc.code), who.lang))
+            return
+    faces = [
+        {"index": f["index"], "usable": bool(f.get("usable")), "reason": f.get("reason"), "box": f.get("box")}
+        for f in analysis.get("faces", [])
+    ]
+    usable = [f for f in faces if f["usable"]]
+    if not usable:
+        reasons = {f["reason"] for f in faces}
+        key = next(
+            (r for r in ("MOUTH_NOT_VISIBLE", "FACE_TURNED_AWAY", "FACE_TOO_SMALL") if r in reasons),
+            "NO_FACE",
+        )
+        await message.reply_text(f"{t(key, who.lang)}\n\n{t('photo_tip', who.lang)}")
+        await asyncio.to_thread(path.unlink, missing_ok=True)
+        return
+
+    now = utcnow()
+    async with rt.db.session() as s, s.begin():
+        # Tracked as the member's media, so /forget and the retention purge remove the file too.
+        await media.save_photo(
+            s,
+            chat_id=who.chat_id,
+            user_id=who.user_id,
+            message_id=source.message_id,
+            file_id=file_id,
+            file_unique_id=unique_id,
+            path=str(path),
+            analysis=analysis,
+            expires_at=now + timedelta(minutes=rt.settings.photo_memory_minutes),
+        )
+        scene = await scenes.create_scene(
+            s,
+            chat_id=who.chat_id,
+            creator_id=who.user_id,
+            file_id=file_id,
+            file_unique_id=unique_id,
+            faces=faces,
+            photo_message_id=source.message_id,
+            now=now,
+        )
+        scene_id = scene.id
+    picture = await asyncio.to_thread(draw_numbered_faces, path, [f["box"] for f in usable])
+    async with rt.db.session() as s:
+        scene = await scenes.get_scene(s, scene_id)
+        assert scene is not None
+        caption, keyboard = await _scene_view(context, rt, scene, who.lang)
+    posted = await message.reply_photo(
+        picture, caption=caption, reply_markup=keyboard, reply_parameters=ReplyParameters(message.message_id)
+    )
+    async with rt.db.session() as s, s.begin():
+        await scenes.set_scene_message(s, scene_id, posted.message_id)
+
+
+def _photo_message(message: Message) -> Message | None:
+    """The message holding the scene's photo: the one replied to, or the command's own photo."""
+    for candidate in (message.reply_to_message, message):
+        if candidate is None:
+            continue
+        if candidate.photo:
+            return candidate
+        if candidate.document and (candidate.document.mime_type or "").startswith("image/"):
+            return candidate
+    return None
+
+
+def _photo_file(message: Message) -> tuple[str, str, int | None, str]:
+    """(file_id, file_unique_id, size, suffix) of a photo message's largest picture."""
+    if message.photo:
+        picture = message.photo[-1]
+        return picture.file_id, picture.file_unique_id, picture.file_size, ".jpg"
+    document = message.document
+    assert document is not None
+    suffix = Path(document.file_name or "photo.jpg").suffix.lower() or ".jpg"
+    return document.file_id, document.file_unique_id, document.file_size, suffix
+
+
+# --- claims, render button -----------------------------------------------------------------------
+
+
+async def on_scene_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Handles the scene buttons: take or let go of a face, render, render the first seconds."""
+    query = update.callback_query
+    assert query is not None and query.data is not None
+    who, banned = await _member(update, context)
+    rt = runtime(context)
+    await expire_idle_scenes(context.application, rt)
+    parts = query.data.split(":")
+    scene_id, action = int(parts[1]), parts[2]
+    scene = await _load_scene(context, rt, scene_id)
+    if scene is None or scene.status != SceneStatus.OPEN:
+        await query.answer(t("scene_closed", who.lang), show_alert=True)
+        return
+    if banned:
+        await query.answer(t("banned", who.lang), show_alert=True)
+        return
+    if action == "claim":
+        await _claim(update, context, rt, who, scene, int(parts[3]))
+    elif action in ("render", "trim"):
+        await query.answer()
+        assert query.message is not None and isinstance(query.message, Message)
+        await _render(context, rt, who, scene, query.message, trim=action == "trim")
+
+
+async def _claim(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, rt: Runtime, who: Speaker, scene: Scene, face: int
+) -> None:
+    """Takes the face for the member, moves them to it, or lets it go when it is already theirs."""
+    query = update.callback_query
+    assert query is not None
+    number = _number_of(scene, face)
+    try:
+        async with rt.db.session() as s, s.begin():
+            current = await scenes.face_of(s, scene.id, who.user_id)
+            if current == face:
+                await scenes.release_face(s, scene.id, who.user_id)
+                answer = t("scene_released", who.lang, number=number)
+            else:
+                await scenes.claim_face(s, scene.id, who.user_id, face)
+                answer = t("scene_claimed", who.lang, number=number)
+    except FaceTaken as exc:
+        name = await _name_of(context, scene.chat_id, exc.user_id)
+        await query.answer(t("scene_face_taken", who.lang, number=number, name=name), show_alert=True)
+        return
+    await query.answer(answer)
+    await refresh_scene(context, rt, scene.id)
+
+
+# --- lines ---------------------------------------------------------------------------------------
+
+
+async def record_line(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Stores a member's recorded line for the scene their message replies to."""
+    message = update.effective_message
+    assert message is not None and message.reply_to_message is not None
+    rt = runtime(context)
+    async with rt.db.session() as s:
+        scene = await scenes.scene_for_message(s, message.chat_id, message.reply_to_message.message_id)
+    if scene is None:
+        return  # a reply to something else: not ours
+    scene = await _load_scene(context, rt, scene.id)
+    assert scene is not None
+    who, banned = await _member(update, context)
+    if banned:
+        await message.reply_text(t("banned", who.lang))
+        return
+    source, attachment = _recording(message)
+    if too_big(attachment.file_size):
+        await message.reply_text(t("file_too_big", who.lang, size_mb=(attachment.file_size or 0) / 2**20))
+        return
+    duration = getattr(attachment, "duration", None)
+    seconds = duration.total_seconds() if isinstance(duration, timedelta) else duration
+    await _save_line(
+        context, rt, who, scene, message, source=source, file_id=attachment.file_id, seconds=seconds
+    )
+
+
+async def say_line(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Stores `/say text` as the member's line, spoken by TTS in their voice."""
+    message = update.effective_message
+    assert message is not None and message.text is not None
+    who, banned = await _member(update, context)
+    if banned:
+        await message.reply_text(t("banned", who.lang))
+        return
+    rt = runtime(context)
+    parts = message.text.split(maxsplit=1)
+    text = parts[1].strip() if len(parts) > 1 else ""
+    if not text:
+        await message.reply_text(t("scene_say_usage", who.lang))
+        return
+    scene = await _scene_for(context, rt, message, who.user_id, mine="claimed")
+    if scene is None:
+        await message.reply_text(t("scene_none", who.lang))
+        return
+    limit = rt.settings.max_text_chars
+    if len(text) > limit:
+        text = text[:limit]
+        await message.reply_text(t("text_cut", who.lang, limit=limit))
+    try:
+        # Spoken now to know its length for the total; the worker speaks it again at render time.
+        speech = await tts.synthesize(text, who.voice, who.lang)
+    except tts.NothingToSay:
+        await message.reply_text(t("empty_text", who.lang))
+        return
+    # The catalog voice that reads this text (a Chinese line is read by a Chinese voice).
+    voice = tts.speaking_voice(resolve_voice(who.voice, who.lang), text).id
+    await _save_line(
+        context, rt, who, scene, message, source="text", text=text, voice=voice, seconds=speech.duration
+    )
+
+
+async def _save_line(
+    context: ContextTypes.DEFAULT_TYPE,
+    rt: Runtime,
+    who: Speaker,
+    scene: Scene,
+    message: Message,
+    *,
+    source: str,
+    seconds: float | None,
+    file_id: str | None = None,
+    text: str | None = None,
+    voice: str | None = None,
+) -> None:
+    await expire_idle_scenes(context.application, rt)
+    async with rt.db.session() as s, s.begin():
+        fresh = await scenes.get_scene(s, scene.id)
+        if fresh is None or fresh.status != SceneStatus.OPEN:
+            closed = True
+        else:
+            closed = False
+            face = await scenes.face_of(s, scene.id, who.user_id)
+            if face is not None:
+                await scenes.set_line(
+                    s,
+                    scene.id,
+                    who.user_id,
+                    face=face,
+                    source=source,
+                    file_id=file_id,
+                    text=text,
+                    voice=voice,
+                    duration=seconds,
+                )
+    if closed:
+        await message.reply_text(t("scene_closed", who.lang))
+        return
+    if face is None:
+        await message.reply_text(t("scene_need_face", who.lang))
+        return
+    await refresh_scene(context, rt, scene.id)
+
+
+def _recording(message: Message) -> tuple[str, Any]:
+    """The kind of recording a message carries (as in job tracks) and its Telegram file."""
+    if message.voice:
+        return "voice", message.voice
+    if message.audio:
+        return "audio", message.audio
+    if message.video:
+        return "video", message.video
+    assert message.video_note is not None
+    return "video_note", message.video_note
+
+
+# --- rendering -----------------------------------------------------------------------------------
+
+
+async def render_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Renders the scene the command replies to (or the member's newest open scene)."""
+    message = update.effective_message
+    assert message is not None
+    who, banned = await _member(update, context)
+    if banned:
+        await message.reply_text(t("banned", who.lang))
+        return
+    rt = runtime(context)
+    await expire_idle_scenes(context.application, rt)
+    scene = await _scene_for(context, rt, message, who.user_id, mine="created")
+    if scene is None:
+        await message.reply_text(t("scene_none", who.lang))
+        return
+    if scene.status != SceneStatus.OPEN:
+        await message.reply_text(t("scene_closed", who.lang))
+        return
+    await _render(context, rt, who, scene, message, trim=False)
+
+
+async def _render(
+    context: ContextTypes.DEFAULT_TYPE, rt: Runtime, who: Speaker, scene: Scene, asked: Message, *, trim: bool
+) -> None:
+    """Queues the scene's clip, charged to the member who renders; only the creator may."""
+    bot = context.bot
+    reply = ReplyParameters(message_id=asked.message_id, allow_sending_without_reply=True)
+    if who.user_id != scene.creator_id:
+        creator = await _name_of(context, scene.chat_id, scene.creator_id)
+        await bot.send_message(
+            scene.chat_id, t("scene_only_creator", who.lang, creator=creator), reply_parameters=reply
+        )
+        return
+    async with rt.db.session() as s:
+        lines = await _cast_lines(s, scene.id)
+    if not lines:
+        await bot.send_message(scene.chat_id, t("scene_no_lines", who.lang), reply_parameters=reply)
+        return
+    limit = rt.settings.max_clip_seconds
+    total = sum(line.duration or 0.0 for line in lines)
+    if total > limit + 0.5 and not trim:
+        button = InlineKeyboardButton(
+            t("scene_render_first_button", who.lang, limit=format_seconds(limit)),
+            callback_data=f"scene:{scene.id}:trim",
+        )
+        await bot.send_message(
+            scene.chat_id,
+            t("scene_too_long", who.lang, total=format_seconds(total), limit=format_seconds(limit)),
+            reply_parameters=reply,
+            reply_markup=InlineKeyboardMarkup([[button]]),
+        )
+        return
+
+    target = scene.message_id or asked.message_id
+    status = await bot.send_message(
+        scene.chat_id,
+        t("queued_next", who.lang),
+        reply_parameters=ReplyParameters(message_id=target, allow_sending_without_reply=True),
+    )
+    payload = {
+        "kind": "scene",
+        "scene_id": scene.id,
+        "language": who.lang,
+        "photo": {
+            "file_id": scene.photo_file_id,
+            "file_unique_id": scene.photo_file_unique_id,
+            "media_id": None,
+        },
+        "face": None,
+        "chorus": False,
+        "tracks": [
+            {
+                "source": line.source,
+                "file_id": line.file_id,
+                "text": line.text,
+                "voice": line.voice,
+                "face": line.face,
+            }
+            for line in lines
+        ],
+        "reply_to_message_id": target,
+        "status_message_id": status.message_id,
+    }
+    spec = JobSpec(
+        user_id=who.user_id,
+        chat_id=scene.chat_id,
+        # Double taps share a key; a render after a failed one (scene reopened) gets a new one.
+        idempotency_key=f"{scene.chat_id}:scene:{scene.id}:{scene.job_id or 0}",
+        payload=payload,
+    )
+    try:
+        job = await rt.queue.enqueue(spec, rt.policy, utcnow())
+    except QuotaExceeded as exc:
+        text = t(
+            "quota_exceeded",
+            who.lang,
+            time=format_reset(exc.resets_at, rt.settings.quota_timezone),
+            timezone=rt.settings.quota_timezone,
+        )
+    except TooManyQueued as exc:
+        text = t("too_many_queued", who.lang, limit=exc.limit)
+    except QueueFull:
+        text = t("queue_full", who.lang)
+    except UserBanned:
+        text = t("banned", who.lang)
+    except AlreadyQueued:
+        text = t("already_queued", who.lang)
+    else:
+        async with rt.db.session() as s, s.begin():
+            await scenes.set_scene_status(s, scene.id, SceneStatus.RENDERING, job_id=job.id)
+        await rt.queue.set_status_message(job.id, status.message_id)
+        if rt.worker is not None:
+            rt.worker.notify()
+        await refresh_scene(context, rt, scene.id)
+        position = await rt.queue.position(job.id)
+        if position <= 1:
+            return
+        text = t("queued", who.lang, position=position)
+    with contextlib.suppress(TelegramError):
+        await status.edit_text(text)
+
+
+async def _cast_lines(s: Any, scene_id: int) -> list[Any]:
+    """The lines to render, in recorded order: those whose member still holds a face."""
+    scene = await scenes.get_scene(s, scene_id)
+    assert scene is not None
+    holders = {claim.user_id: claim.face for claim in scene.claims}
+    return [line for line in await scenes.lines(s, scene_id) if holders.get(line.user_id) == line.face]
+
+
+# --- the scene message ---------------------------------------------------------------------------
+
+
+async def refresh_scene(context: ContextTypes.DEFAULT_TYPE, rt: Runtime, scene_id: int) -> None:
+    """Rewrites the scene message: cast, lines, total, and the buttons while it is open."""
+    async with rt.db.session() as s:
+        scene = await scenes.get_scene(s, scene_id)
+        if scene is None or scene.message_id is None:
+            return
+        creator = await users.get_user(s, scene.creator_id)
+        lang = language_of(creator.language if creator else None)
+        caption, keyboard = await _scene_view(context, rt, scene, lang)
+    with contextlib.suppress(TelegramError):  # "message is not modified" and a deleted scene message
+        await context.bot.edit_message_caption(
+            chat_id=scene.chat_id, message_id=scene.message_id, caption=caption, reply_markup=keyboard
+        )
+
+
+async def _scene_view(
+    context: ContextTypes.DEFAULT_TYPE, rt: Runtime, scene: Scene, lang: str
+) -> tuple[str, InlineKeyboardMarkup | None]:
+    """The scene message's caption and keyboard, in the creator's language."""
+    creator = await _name_of(context, scene.chat_id, scene.creator_id)
+    holders = {claim.face: claim.user_id for claim in scene.claims}
+    lines = {line.user_id: line for line in scene.lines}
+    usable = [f for f in scene.faces if f.get("usable")]
+    rows = [t("scene_title", lang, creator=creator)]
+    total = 0.0
+    for number, face in enumerate(usable, start=1):
+        user_id = holders.get(face["index"])
+        if user_id is None:
+            rows.append(t("scene_face_free", lang, number=number))
+            continue
+        name = await _name_of(context, scene.chat_id, user_id)
+        line = lines.get(user_id)
+        if line is None or line.face != face["index"]:
+            rows.append(t("scene_face_waiting", lang, number=number, name=name))
+        else:
+            total += line.duration or 0.0
+            seconds = format_seconds(line.duration) if line.duration else t("scene_unknown_length", lang)
+            rows.append(t("scene_face_ready", lang, number=number, name=name, seconds=seconds))
+    unusable = [f for f in scene.faces if not f.get("usable")]
+    if unusable:
+        reasons = ", ".join(sorted({_reason_text(f.get("reason"), lang) for f in unusable}))
+        rows.append(t("scene_unusable", lang, count=len(unusable), reasons=reasons))
+    limit = rt.settings.max_clip_seconds
+    key = "scene_total_over" if total > limit + 0.5 else "scene_total"
+    rows.append(t(key, lang, total=format_seconds(total), limit=format_seconds(limit)))
+    if scene.status in (SceneStatus.RENDERING, SceneStatus.DONE):
+        rows.append(t("scene_rendering", lang, count=len(lines)))
+        return "\n".join(rows), None
+    if scene.status == SceneStatus.EXPIRED:
+        return t("scene_expired_caption", lang, minutes=format_seconds(rt.settings.scene_idle_minutes)), None
+    rows.append("")
+    rows.append(t("scene_how", lang, creator=creator))
+    buttons = [
+        InlineKeyboardButton(
+            t("scene_claim_button", lang, number=number),
+            callback_data=f"scene:{scene.id}:claim:{face['index']}",
+        )
+        for number, face in enumerate(usable, start=1)
+    ]
+    keyboard = [buttons[i : i + ROW] for i in range(0, len(buttons), ROW)]
+    keyboard.append(
+        [InlineKeyboardButton(t("scene_render_button", lang), callback_data=f"scene:{scene.id}:render")]
+    )
+    return "\n".join(rows), InlineKeyboardMarkup(keyboard)
+
+
+# --- expiry --------------------------------------------------------------------------------------
+
+
+async def expire_idle_scenes(
+    application: Application[Any, Any, Any, Any, Any, Any], rt: Runtime
+) -> list[int]:
+    """Closes scenes idle too long, says so in each, and returns their ids."""
+    start_sweeper(application)
+    minutes = rt.settings.scene_idle_minutes
+    async with rt.db.session() as s, s.begin():
+        idle = await scenes.expire_idle(s, utcnow(), minutes)
+        closing = [(scene.id, scene.chat_id, scene.message_id, scene.creator_id) for scene in idle]
+        languages = {}
+        for _, _, _, creator_id in closing:
+            row = await users.get_user(s, creator_id)
+            languages[creator_id] = language_of(row.language if row else None)
+    bot = application.bot
+    for scene_id, chat_id, message_id, creator_id in closing:
+        lang = languages[creator_id]
+        log.info("scene %s expired after %s idle minutes", scene_id, minutes)
+        if message_id is None:
+            continue
+        with contextlib.suppress(TelegramError):
+            await bot.edit_message_caption(
+                chat_id=chat_id,
+                message_id=message_id,
+                caption=t("scene_expired_caption", lang, minutes=format_seconds(minutes)),
+                reply_markup=None,
+            )
+        with contextlib.suppress(TelegramError):
+            await bot.send_message(
+                chat_id,
+                t("scene_expired", lang, minutes=format_seconds(minutes)),
+                reply_parameters=ReplyParameters(message_id=message_id, allow_sending_without_reply=True),
+            )
+    return [scene_id for scene_id, *_ in closing]
+
+
+def start_sweeper(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
+    """Starts the idle-scene sweeper once per application (its task ends with the runtime's)."""
+    rt: Runtime | None = application.bot_data.get("runtime")
+    task = application.bot_data.get("scene_sweeper")
+    if rt is None or (task is not None and not task.done()):
+        return
+    task = asyncio.get_running_loop().create_task(_sweep_forever(application, rt), name="scene-sweeper")
+    application.bot_data["scene_sweeper"] = task
+    rt.background.add(task)  # cancelled in post_shutdown with the other background tasks
+
+
+async def _sweep_forever(application: Application[Any, Any, Any, Any, Any, Any], rt: Runtime) -> None:
+    while True:
+        await asyncio.sleep(SWEEP_EVERY)
+        try:
+            await expire_idle_scenes(application, rt)
+        except Exception:
+            log.exception("sweeping idle scenes failed; trying again later")
+
+
+# --- small helpers -------------------------------------------------------------------------------
+
+
+async def _load_scene(context: ContextTypes.DEFAULT_TYPE, rt: Runtime, scene_id: int) -> Scene | None:
+    """The scene, its render settled: done once delivered, open again if the render failed.
+
+    A failed render (say, a line without speech: the worker has told the chat why, and refunded
+    the quota) reopens the scene, so members can record again and the creator render again.
+    """
+    async with rt.db.session() as s:
+        scene = await scenes.get_scene(s, scene_id)
+    if scene is None or scene.status != SceneStatus.RENDERING or scene.job_id is None:
+        return scene
+    job = await rt.queue.get(scene.job_id)
+    if job is None or job.status in (Status.FAILED, Status.CANCELLED):
+        settled = SceneStatus.OPEN
+    elif job.status == Status.DONE:
+        settled = SceneStatus.DONE
+    else:
+        return scene
+    async with rt.db.session() as s, s.begin():
+        scene = await scenes.set_scene_status(s, scene_id, settled)
+    if settled == SceneStatus.OPEN:
+        await refresh_scene(context, rt, scene_id)
+    return scene
+
+
+async def _member(update: Update, context: ContextTypes.DEFAULT_TYPE) -> tuple[Speaker, bool]:
+    """Records who acts (and their name for the scene message); returns them and whether banned."""
+    user = update.effective_user
+    if user is not None and context.chat_data is not None:
+        context.chat_data.setdefault("scene_names", {})[user.id] = user.first_name
+    return await speaker(update, context)
+
+
+async def _name_of(context: ContextTypes.DEFAULT_TYPE, chat_id: int, user_id: int) -> str:
+    """A member's first name: remembered from their updates, else asked of Telegram."""
+    names: dict[int, str] = context.application.chat_data[chat_id].setdefault("scene_names", {})
+    if user_id in names:
+        return names[user_id]
+    try:
+        member = await context.bot.get_chat_member(chat_id, user_id)
+        names[user_id] = member.user.first_name
+    except TelegramError:
+        return f"#{user_id}"
+    return names[user_id]
+
+
+async def _scene_for(
+    context: ContextTypes.DEFAULT_TYPE, rt: Runtime, message: Message, user_id: int, *, mine: str
+) -> Scene | None:
+    """The scene a command means (see _find_scene), its render settled."""
+    scene = await _find_scene(rt, message, user_id, mine=mine)
+    return None if scene is None else await _load_scene(context, rt, scene.id)
+
+
+async def _find_scene(rt: Runtime, message: Message, user_id: int, *, mine: str) -> Scene | None:
+    """The scene a command means: the one its message replies to, else the member's newest open one.
+
+    `mine` is "claimed" (a scene where the member holds a face) or "created" (one they started).
+    """
+    async with rt.db.session() as s:
+        if message.reply_to_message is not None:
+            scene = await scenes.scene_for_message(s, message.chat_id, message.reply_to_message.message_id)
+            if scene is not None:
+                return scene
+        for scene in await scenes.open_scenes(s, message.chat_id):
+            if mine == "created" and scene.creator_id == user_id:
+                return scene
+            if mine == "claimed" and any(claim.user_id == user_id for claim in scene.claims):
+                return scene
+    return None
+
+
+def _number_of(scene: Scene, face: int) -> int:
+    """The number a face carries on the scene's picture (usable faces, left to right, from 1)."""
+    usable = [f["index"] for f in scene.faces if f.get("usable")]
+    return usable.index(face) + 1 if face in usable else face + 1
+
+
+def _reason_text(reason: str | None, lang: str) -> str:
+    """Why a face can't be used, in a few words."""
+    key = f"reason_{reason}"
+    return t(key if key in texts.CATALOG else "reason_other", lang)
+
+
+def format_seconds(value: float) -> str:
+    """Seconds as people read them: whole numbers, one decimal under ten."""
+    return f"{value:.1f}".rstrip("0").rstrip(".") if value < 10 else f"{value:.0f}"

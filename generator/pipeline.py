@@ -1,0 +1,346 @@
+"""The render entry point: a photo and speech tracks in, a lip-synced MP4 out.
+
+`render` reads top to bottom, one stage per numbered step. Everything that can reject the input
+(the photo, its faces, each recording, whether it holds speech) runs before the first frame is
+drawn, so a caller learns about bad input in about a second, not after a render.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from queue import Full, Queue
+
+import cv2
+import numpy as np
+
+from generator.analysis import analyze_image, segment_person
+from generator.encode import VideoEncoder, make_thumbnail
+from generator.intake import SAMPLE_RATE, fit_size, load_audio, load_image
+from generator.motion import plan_motion
+from generator.render import Engine, render_frames
+from generator.speech import SpeechTrack, check_speech, track_mouth
+from generator.types import (
+    ErrorCode,
+    FaceAnalysis,
+    GeneratorError,
+    ImageAnalysis,
+    ProgressCallback,
+    RenderRequest,
+    RenderResult,
+)
+
+__all__ = ["render"]
+
+
+@dataclass(frozen=True)
+class Line:
+    """One speech track placed on the clip's timeline, with the faces that say it."""
+
+    audio: np.ndarray  # mono float32 at SAMPLE_RATE, already cut to the clip
+    start: int  # first sample on the timeline
+    faces: tuple[int, ...]
+    speech: SpeechTrack  # of this line alone, for the NO_SPEECH check
+
+
+def render(
+    request: RenderRequest,
+    output: Path | str,
+    progress: ProgressCallback | None = None,
+    engine: Engine | None = None,
+) -> RenderResult:
+    """Renders `request` into an MP4 at `output` and describes the result.
+
+    Raises GeneratorError for input it cannot use, always before drawing anything.
+    """
+    report = _Progress(progress)
+
+    # 1. Check inputs: the photo decodes (and is not a decompression bomb), every recording decodes.
+    image, recordings, trimmed = check_inputs(request)
+    report(0.04)
+
+    # 2. Analyze faces, and pick who says each track.
+    analysis = analyze_faces(image)
+    speakers = assign_speakers(request, analysis)
+    report(0.12)
+
+    # 3. Track mouths: place the lines on one timeline; every line must hold speech.
+    lines, n_frames, trimmed = place_lines(request, recordings, speakers, trimmed)
+    face_tracks = track_faces(lines, analysis, n_frames, request.fps)
+    report(0.18)
+
+    # -- Every check has passed: from here on the input is good and only drawing is left. --
+
+    # 4. Fit the output size, keeping the photo's aspect ratio; find the person for body motion.
+    frame, frame_analysis = fit_output(image, analysis, request.max_side)
+    person = segment_person(frame)
+    report(0.2)
+
+    # 5. Plan motion: mouths, blinks, gaze, head, body, breathing and the camera, per frame.
+    plan = plan_motion(face_tracks, n_frames, request.fps, seed=request.seed)
+
+    # 6. Render frames and encode the video, streamed: the clip is never held in memory.
+    frames = render_frames(frame, frame_analysis, plan, person, engine=engine)
+    soundtrack = mix_lines(lines, n_frames, request.fps)
+    thumbnail = encode_video(frames, soundtrack, Path(output), frame.shape, request.fps, n_frames, report)
+    report(1.0)
+
+    return RenderResult(
+        path=Path(output),
+        width=frame.shape[1],
+        height=frame.shape[0],
+        duration=n_frames / request.fps,
+        fps=request.fps,
+        trimmed=trimmed,
+        speech_seconds=round(sum(line.speech.speech_seconds for line in lines), 2),
+        faces=sorted({face for line in lines for face in line.faces}),
+        thumbnail=thumbnail,
+    )
+
+
+# --- 1. inputs -----------------------------------------------------------------------------------
+
+
+def check_inputs(request: RenderRequest) -> tuple[np.ndarray, list[np.ndarray], bool]:
+    """Decodes the photo and every recording; says whether any recording was cut to the limit."""
+    if not request.tracks:
+        raise GeneratorError(ErrorCode.NO_SPEECH, "the request has no speech track", tracks=0)
+    image = load_image(request.image)
+    recordings: list[np.ndarray] = []
+    trimmed = False
+    for track in request.tracks:
+        audio, cut = load_audio(track.audio, SAMPLE_RATE, max_seconds=request.max_seconds, trim=request.trim)
+        recordings.append(audio)
+        trimmed = trimmed or cut
+    return image, recordings, trimmed
+
+
+# --- 2. faces ------------------------------------------------------------------------------------
+
+
+def analyze_faces(image: np.ndarray) -> ImageAnalysis:
+    """Every face in the photo, with landmarks, pose and whether it can speak."""
+    return analyze_image(image)
+
+
+def assign_speakers(request: RenderRequest, analysis: ImageAnalysis) -> list[tuple[int, ...]]:
+    """The faces that say each track.
+
+    face=None: the largest usable face, or every usable face with `chorus`. An explicit index must
+    exist (FACE_NOT_FOUND) and be usable (its own reason code).
+    """
+    speakers: list[tuple[int, ...]] = []
+    for track in request.tracks:
+        if track.face is None:
+            usable = analysis.usable_faces
+            if not usable:
+                raise _no_usable_face(analysis)
+            if request.chorus:
+                speakers.append(tuple(face.index for face in usable))
+            else:
+                speakers.append((max(usable, key=_face_area).index,))
+            continue
+        if not 0 <= track.face < len(analysis.faces):
+            raise GeneratorError(
+                ErrorCode.FACE_NOT_FOUND,
+                f"the photo has no face {track.face}",
+                face=track.face,
+                faces=len(analysis.faces),
+            )
+        face = analysis.faces[track.face]
+        if not face.usable:
+            raise GeneratorError(
+                face.reason or ErrorCode.NO_FACE,
+                f"face {face.index} cannot speak: {face.reason}",
+                face=face.index,
+                **face.to_dict(),
+            )
+        speakers.append((face.index,))
+    return speakers
+
+
+def _no_usable_face(analysis: ImageAnalysis) -> GeneratorError:
+    """NO_FACE for a photo without faces; otherwise the largest face's own reason."""
+    if not analysis.faces:
+        return GeneratorError(ErrorCode.NO_FACE, "no face found in the photo", faces=0)
+    best = max(analysis.faces, key=_face_area)
+    return GeneratorError(
+        best.reason or ErrorCode.NO_FACE,
+        f"no face in the photo can speak; the largest: {best.reason}",
+        faces=len(analysis.faces),
+        **best.to_dict(),
+    )
+
+
+def _face_area(face: FaceAnalysis) -> int:
+    return face.box[2] * face.box[3]
+
+
+# --- 3. speech -----------------------------------------------------------------------------------
+
+
+def place_lines(
+    request: RenderRequest, recordings: list[np.ndarray], speakers: list[tuple[int, ...]], trimmed: bool
+) -> tuple[list[Line], int, bool]:
+    """Puts each track on the timeline (at `start`, or after the previous one), cut to max_seconds.
+
+    Checks every line for speech (NO_SPEECH, with what was measured). Returns the lines, the clip's
+    length in frames and whether anything was cut.
+    """
+    limit = round(request.max_seconds * SAMPLE_RATE)
+    lines: list[Line] = []
+    cursor = 0
+    end = 0
+    for track, audio, faces in zip(request.tracks, recordings, speakers, strict=True):
+        start = cursor if track.start is None else max(0, round(track.start * SAMPLE_RATE))
+        stop = start + len(audio)
+        if stop > limit:
+            if not request.trim:
+                raise GeneratorError(
+                    ErrorCode.AUDIO_TOO_LONG,
+                    f"the tracks run past {request.max_seconds:g} s",
+                    limit_seconds=request.max_seconds,
+                    seconds=round(stop / SAMPLE_RATE, 2),
+                )
+            trimmed = True
+            audio = audio[: max(0, limit - start)]
+            stop = start + len(audio)
+        speech = track_mouth(audio, SAMPLE_RATE, request.fps)
+        check_speech(speech)
+        lines.append(Line(audio=audio, start=start, faces=faces, speech=speech))
+        cursor = stop
+        end = max(end, stop)
+    n_frames = max(1, math.ceil(end * request.fps / SAMPLE_RATE - 1e-9))
+    return lines, n_frames, trimmed
+
+
+def track_faces(
+    lines: list[Line], analysis: ImageAnalysis, n_frames: int, fps: int
+) -> dict[int, SpeechTrack | None]:
+    """One mouth track per speaking face over the whole clip; every other usable face stays idle."""
+    tracks: dict[int, SpeechTrack | None] = {face.index: None for face in analysis.usable_faces}
+    for face in sorted({f for line in lines for f in line.faces}):
+        own = [line for line in lines if face in line.faces]
+        if len(own) == 1 and own[0].start == 0:
+            tracks[face] = own[0].speech  # the common case: one recording from the start
+            continue
+        # The face's own lines on the timeline, silence elsewhere, analysed as one recording.
+        audio = np.zeros(round(n_frames * SAMPLE_RATE / fps), np.float32)
+        for line in own:
+            part = audio[line.start : line.start + len(line.audio)]
+            part += line.audio[: len(part)]
+        tracks[face] = track_mouth(audio, SAMPLE_RATE, fps, n_frames=n_frames)
+    return tracks
+
+
+def mix_lines(lines: list[Line], n_frames: int, fps: int) -> np.ndarray:
+    """The clip's soundtrack: every line at its place, overlaps summed and kept within [-1, 1]."""
+    audio = np.zeros(round(n_frames * SAMPLE_RATE / fps), np.float32)
+    for line in lines:
+        part = audio[line.start : line.start + len(line.audio)]
+        part += line.audio[: len(part)]
+    return np.clip(audio, -1.0, 1.0)
+
+
+# --- 4. output size ------------------------------------------------------------------------------
+
+
+def fit_output(image: np.ndarray, analysis: ImageAnalysis, max_side: int) -> tuple[np.ndarray, ImageAnalysis]:
+    """The photo at the output size (aspect kept, even sides) and its faces in those pixels."""
+    height, width = image.shape[:2]
+    out_w, out_h = fit_size(width, height, max_side)
+    if (out_w, out_h) == (width, height):
+        return image, analysis
+    frame = cv2.resize(image, (out_w, out_h), interpolation=cv2.INTER_AREA)
+    sx, sy = out_w / width, out_h / height
+    faces = []
+    for face in analysis.faces:
+        points = face.landmarks.astype(np.float32) * np.array([sx, sy, 0.5 * (sx + sy)], np.float32)
+        x, y, w, h = face.box
+        box = (round(x * sx), round(y * sy), round(w * sx), round(h * sy))
+        faces.append(dataclasses.replace(face, landmarks=points, box=box))
+    return frame, ImageAnalysis(width=out_w, height=out_h, faces=faces)
+
+
+# --- 6. encode -----------------------------------------------------------------------------------
+
+
+def encode_video(
+    frames: Iterator[np.ndarray],
+    soundtrack: np.ndarray,
+    output: Path,
+    shape: tuple[int, ...],
+    fps: int,
+    n_frames: int,
+    report: _Progress,
+) -> bytes:
+    """Streams frames into the MP4 with its soundtrack; returns a JPEG thumbnail of the first frame."""
+    thumbnail = b""
+    every = max(1, n_frames // 40)
+    with VideoEncoder(output, shape[1], shape[0], fps, soundtrack, SAMPLE_RATE) as encoder:
+        for i, frame in enumerate(_ahead(frames)):
+            if i == 0:
+                thumbnail = make_thumbnail(frame)
+            encoder.write(frame)
+            if i % every == 0:
+                report(0.2 + 0.79 * (i + 1) / n_frames)
+    return thumbnail
+
+
+def _ahead(frames: Iterator[np.ndarray], depth: int = 3) -> Iterator[np.ndarray]:
+    """Draws the next few frames on a second thread while this one encodes.
+
+    OpenCV, NumPy and the encoder release the GIL, so drawing and encoding share the two cores
+    instead of taking turns. At most `depth` frames wait in the queue; memory stays flat.
+    """
+    queue: Queue[tuple[str, object]] = Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for frame in frames:
+                while not stop.is_set():
+                    try:
+                        queue.put(("frame", frame), timeout=0.1)
+                        break
+                    except Full:
+                        continue
+                if stop.is_set():
+                    return
+            queue.put(("end", None))
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            queue.put(("error", exc))
+
+    worker = threading.Thread(target=produce, name="render-frames", daemon=True)
+    worker.start()
+    try:
+        while True:
+            kind, item = queue.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                assert isinstance(item, BaseException)
+                raise item
+            assert isinstance(item, np.ndarray)
+            yield item
+    finally:
+        stop.set()
+        worker.join(timeout=5.0)
+
+
+class _Progress:
+    """Calls the caller's progress callback with fractions that never go backwards."""
+
+    def __init__(self, callback: ProgressCallback | None) -> None:
+        self.callback = callback
+        self.done = 0.0
+
+    def __call__(self, fraction: float) -> None:
+        fraction = min(1.0, max(self.done, fraction))
+        self.done = fraction
+        if self.callback is not None:
+            self.callback(fraction)

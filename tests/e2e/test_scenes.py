@@ -1,0 +1,298 @@
+"""Group scenes end to end: members claim faces of one photo, record lines, the creator renders."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from functools import cache
+from typing import Any
+
+import numpy as np
+import pytest
+import skimage.data
+
+import generator
+from bot import scenes
+from bot.runtime import utcnow
+from bot.texts import t
+from storage import SceneStatus, quotas
+from storage import scenes as scene_rows
+from tests.e2e.conftest import BotFactory
+from tests.e2e.media import jpeg, probe_mp4, speech_wav, two_astronauts, voice_note, wav_seconds
+from tests.fake_bot_api import Call, FakeBotApi
+
+GROUP = -1001234567890
+can_render = pytest.mark.skipif(not hasattr(generator, "render"), reason="generator.render is not built yet")
+
+
+@cache
+def three_friends() -> bytes:
+    """Three copies of the astronaut side by side: a group photo with three usable faces."""
+    face = skimage.data.astronaut()[0:400, 60:400]
+    return jpeg(np.concatenate([face, face[:, ::-1], face], axis=1))
+
+
+def in_group(call: Call) -> bool:
+    return call.ok and call.params.get("chat_id") == GROUP
+
+
+async def open_scene(fake: FakeBotApi, creator: dict[str, Any], photo: bytes) -> dict[str, Any]:
+    """The creator posts a photo and replies /scene to it; returns the bot's scene message."""
+    posted = fake.send_photo(creator, GROUP, photo)
+    fake.send_command(creator, GROUP, "scene", reply_to=posted)
+    call = await fake.wait_for("sendPhoto", in_group, timeout=60)
+    return call.result
+
+
+def buttons(message: dict[str, Any]) -> dict[str, str]:
+    """The scene message's buttons: text -> callback data."""
+    markup = message.get("reply_markup") or {"inline_keyboard": []}
+    return {b["text"]: b["callback_data"] for row in markup["inline_keyboard"] for b in row}
+
+
+async def press(fake: FakeBotApi, user: dict[str, Any], scene: dict[str, Any], text: str) -> Call:
+    """Taps a button of the scene message; returns the bot's answerCallbackQuery."""
+    current = fake.message(GROUP, scene["message_id"])
+    assert current is not None
+    data = buttons(current)[text]
+    query = fake.press_button(user, GROUP, scene["message_id"], data)
+    return await fake.wait_for("answerCallbackQuery", lambda c: c.params["callback_query_id"] == query["id"])
+
+
+async def caption_shows(fake: FakeBotApi, scene: dict[str, Any], *parts: str) -> str:
+    """Waits until the scene message's caption contains every part; returns it."""
+    for _ in range(200):
+        caption = fake.text_of(GROUP, scene["message_id"]) or ""
+        if all(part in caption for part in parts):
+            return caption
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"scene caption never showed {parts}: {caption!r}")
+
+
+async def group_reply(fake: FakeBotApi, text: str) -> Call:
+    return await fake.wait_for("sendMessage", lambda c: in_group(c) and c.params["text"] == text)
+
+
+async def test_members_claim_faces_and_record_lines_that_replace_earlier_ones(
+    fake: FakeBotApi, make_bot: BotFactory
+) -> None:
+    rt = await make_bot()
+    fake.chat(GROUP, "supergroup", "Friends")
+    alice, bob = fake.user(1001, "Alice", "en"), fake.user(1002, "Bob", "en")
+    carol = fake.user(1003, "Carol", "zh-hans")
+
+    scene = await open_scene(fake, alice, three_friends())
+    assert scene["photo"] and scene["reply_to_message"]["text"].startswith("/scene")
+    assert list(buttons(scene)) == ["I'm 1", "I'm 2", "I'm 3", "🎬 Render"]
+    await caption_shows(fake, scene, "Scene by Alice", "1 — free", "2 — free", "3 — free", "0 s of 15 s")
+
+    await press(fake, bob, scene, "I'm 1")
+    await caption_shows(fake, scene, "1 — Bob, no line yet")
+    taken = await press(fake, carol, scene, "I'm 1")
+    assert taken.params["text"] == t("scene_face_taken", "zh", number=1, name="Bob")
+    assert taken.params["show_alert"] is True
+    await press(fake, carol, scene, "I'm 2")
+    await press(fake, alice, scene, "I'm 3")
+    await caption_shows(fake, scene, "2 — Carol, no line yet", "3 — Alice, no line yet")
+
+    # Lines in the order members record them (each after the last one showed up, as in a chat).
+    first = fake.send_voice(bob, GROUP, voice_note("Hello."), duration=2, reply_to=scene)
+    await caption_shows(fake, scene, "1 — Bob ✓ 2 s")
+    fake.send_voice(carol, GROUP, voice_note("Nice to meet you."), duration=3, reply_to=scene)
+    await caption_shows(fake, scene, "2 — Carol ✓ 3 s")
+    fake.send_command(alice, GROUP, "say", "Hi everyone!", reply_to=scene)
+    await caption_shows(fake, scene, "3 — Alice ✓")
+    again = fake.send_voice(bob, GROUP, voice_note("Hello again."), duration=4, reply_to=scene)
+    caption = await caption_shows(fake, scene, "1 — Bob ✓ 4 s")
+
+    async with rt.db.session() as s:
+        [row] = await scene_rows.open_scenes(s, GROUP)
+        lines = await scene_rows.lines(s, row.id)
+    assert [(line.user_id, line.face, line.source) for line in lines] == [
+        (1002, 0, "voice"),  # Bob's replacement keeps his place
+        (1003, 1, "voice"),
+        (1001, 2, "text"),
+    ]
+    assert lines[0].file_id == again["voice"]["file_id"] != first["voice"]["file_id"]
+    assert lines[2].text == "Hi everyone!" and lines[2].voice == "en-US-AriaNeural"
+    total = 4 + 3 + lines[2].duration
+    assert f"Total: {scenes.format_seconds(total)} s of 15 s" in caption
+
+    # Carol may not render Alice's scene; she is told so in her own language.
+    fake.send_command(carol, GROUP, "render", reply_to=scene)
+    await group_reply(fake, t("scene_only_creator", "zh", creator="Alice"))
+    # Letting a face go frees it (tap it again), and a member without a face can't record.
+    await press(fake, bob, scene, "I'm 1")
+    await caption_shows(fake, scene, "1 — free")
+    fake.send_voice(bob, GROUP, voice_note("Hello."), duration=2, reply_to=scene)
+    await group_reply(fake, t("scene_need_face", "en"))
+    assert not fake.calls_to("sendVideo")
+
+
+async def test_lines_over_the_limit_get_the_total_and_an_offer_to_render_the_start(
+    fake: FakeBotApi, make_bot: BotFactory
+) -> None:
+    await make_bot(max_clip_seconds=4)
+    fake.chat(GROUP, "group", "Friends")
+    alice, bob = fake.user(1001, "Alice", "en"), fake.user(1002, "Bob", "en")
+    scene = await open_scene(fake, alice, two_astronauts())
+    await press(fake, alice, scene, "I'm 1")
+    await press(fake, bob, scene, "I'm 2")
+    fake.send_voice(alice, GROUP, voice_note("Hello."), duration=3, reply_to=scene)
+    fake.send_voice(bob, GROUP, voice_note("Hello again."), duration=3, reply_to=scene)
+    await caption_shows(fake, scene, "Total: 6 s — over the 4 s limit")
+
+    fake.send_command(alice, GROUP, "render", reply_to=scene)
+    offer = await group_reply(fake, t("scene_too_long", "en", total=6, limit=4))
+    [[button]] = offer.params["reply_markup"]["inline_keyboard"]
+    assert button["text"] == "🎬 Render the first 4 s"
+    assert not fake.calls_to("sendVideo")
+
+
+async def test_an_idle_scene_expires_with_a_notice(
+    fake: FakeBotApi, make_bot: BotFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(scenes, "SWEEP_EVERY", 0.2)
+    rt = await make_bot(scene_idle_minutes=30)
+    fake.chat(GROUP, "group", "Friends")
+    alice, bob = fake.user(1001, "Alice", "en"), fake.user(1002, "Bob", "en")
+    scene = await open_scene(fake, alice, two_astronauts())
+    await press(fake, bob, scene, "I'm 1")
+
+    # Half an hour passes without a word: the sweeper closes the scene and says so.
+    later = utcnow() + timedelta(minutes=31)
+    monkeypatch.setattr(scenes, "utcnow", lambda: later)
+    notice = await group_reply(fake, t("scene_expired", "en", minutes="30"))
+    assert notice.params["reply_parameters"]["message_id"] == scene["message_id"]
+    await caption_shows(fake, scene, t("scene_expired_caption", "en", minutes="30"))
+    assert "reply_markup" not in fake.message(GROUP, scene["message_id"])  # type: ignore[operator]
+    # A tap on the stale keyboard (still on screen in an old client) is refused politely.
+    query = fake.press_button(bob, GROUP, scene["message_id"], f"scene:{_scene_id(scene)}:claim:1")
+    answer = await fake.wait_for(
+        "answerCallbackQuery", lambda c: c.params["callback_query_id"] == query["id"]
+    )
+    assert answer.params["text"] == t("scene_closed", "en")
+    fake.send_voice(bob, GROUP, voice_note("Hello."), duration=2, reply_to=scene)
+    await group_reply(fake, t("scene_closed", "en"))
+    async with rt.db.session() as s:
+        row = await scene_rows.get_scene(s, _scene_id(scene))
+    assert row is not None and row.status == SceneStatus.EXPIRED
+    assert len(fake.calls_to("sendMessage", ok_only=True)) == 2  # one notice, however many sweeps
+
+
+async def test_two_scenes_in_one_group_keep_their_own_cast(
+    fake: FakeBotApi, make_bot: BotFactory, database_url: str
+) -> None:
+    rt = await make_bot(database_url=database_url)
+    fake.chat(GROUP, "supergroup", "Friends")
+    alice, bob = fake.user(1001, "Alice", "en"), fake.user(1002, "Bob", "en")
+    first = await open_scene(fake, alice, two_astronauts())
+    second = await open_scene(fake, bob, three_friends())
+    assert _scene_id(first) != _scene_id(second)
+
+    await press(fake, bob, first, "I'm 2")
+    await press(fake, bob, second, "I'm 1")  # one face per member per scene, in each scene
+    await press(fake, alice, second, "I'm 3")
+    fake.send_voice(bob, GROUP, voice_note("Hello."), duration=2, reply_to=first)
+    await caption_shows(fake, first, "2 — Bob ✓ 2 s")
+    # /say without a reply goes to Bob's newest scene where he holds a face: the second one.
+    fake.send_command(bob, GROUP, "say", "Hello from the second scene")
+    await caption_shows(fake, second, "1 — Bob ✓", "3 — Alice, no line yet")
+    assert "1 — free" in (fake.text_of(GROUP, first["message_id"]) or "")
+
+    fake.send_command(alice, GROUP, "render", reply_to=second)
+    await group_reply(fake, t("scene_only_creator", "en", creator="Bob"))
+    async with rt.db.session() as s:
+        first_lines = await scene_rows.lines(s, _scene_id(first))
+        second_lines = await scene_rows.lines(s, _scene_id(second))
+    assert [(line.user_id, line.source) for line in first_lines] == [(1002, "voice")]
+    assert [(line.user_id, line.source) for line in second_lines] == [(1002, "text")]
+
+
+async def test_render_queues_one_job_with_every_line_and_a_failed_render_reopens_the_scene(
+    fake: FakeBotApi, make_bot: BotFactory
+) -> None:
+    rt = await make_bot(embedded_worker=False)  # the job waits in the queue for us to look at
+    fake.chat(GROUP, "supergroup", "Friends")
+    alice, bob = fake.user(1001, "Alice", "en"), fake.user(1002, "Bob", "en")
+    scene = await open_scene(fake, alice, two_astronauts())
+    await press(fake, bob, scene, "I'm 1")
+    await press(fake, alice, scene, "I'm 2")
+    bob_line = fake.send_voice(bob, GROUP, voice_note("Hello."), duration=2, reply_to=scene)
+    await caption_shows(fake, scene, "1 — Bob ✓ 2 s")
+    fake.send_command(alice, GROUP, "say", "Hi Bob!", reply_to=scene)
+    await caption_shows(fake, scene, "2 — Alice ✓")
+
+    await press(fake, bob, scene, "🎬 Render")  # not his scene
+    await group_reply(fake, t("scene_only_creator", "en", creator="Alice"))
+    await press(fake, alice, scene, "🎬 Render")
+    ack = await group_reply(fake, t("queued_next", "en"))
+    assert ack.params["reply_parameters"]["message_id"] == scene["message_id"]
+    await caption_shows(fake, scene, "Rendering 2 line(s)")
+    assert "reply_markup" not in fake.message(GROUP, scene["message_id"])  # type: ignore[operator]
+
+    async with rt.db.session() as s:
+        row = await scene_rows.get_scene(s, _scene_id(scene))
+        charged = await quotas.status(s, 1001, rt.policy)
+        spared = await quotas.status(s, 1002, rt.policy)
+    assert row is not None and row.status == SceneStatus.RENDERING and row.job_id is not None
+    assert (charged.used, spared.used) == (1, 0)  # the member who renders pays
+    job = await rt.queue.get(row.job_id)
+    assert job is not None and (job.user_id, job.chat_id) == (1001, GROUP)
+    payload = job.payload
+    assert payload["kind"] == "scene" and payload["scene_id"] == row.id
+    assert payload["reply_to_message_id"] == scene["message_id"]
+    assert payload["status_message_id"] == ack.result["message_id"]
+    assert [(tr["source"], tr["face"], tr["file_id"], tr["text"]) for tr in payload["tracks"]] == [
+        ("voice", 0, bob_line["voice"]["file_id"], None),
+        ("text", 1, None, "Hi Bob!"),
+    ]
+
+    # The render fails (here: cancelled); the next touch reopens the scene for another take.
+    await rt.queue.cancel(1001, row.job_id)
+    fake.send_voice(bob, GROUP, voice_note("Hello again."), duration=3, reply_to=scene)
+    await caption_shows(fake, scene, "1 — Bob ✓ 3 s", "Render")
+    await press(fake, alice, scene, "🎬 Render")
+    await caption_shows(fake, scene, "Rendering 2 line(s)")
+    async with rt.db.session() as s:
+        again = await scene_rows.get_scene(s, row.id)
+    assert again is not None and again.status == SceneStatus.RENDERING and again.job_id != row.job_id
+
+
+@can_render
+@pytest.mark.slow
+async def test_render_makes_one_clip_of_every_line_as_a_reply_to_the_scene(
+    fake: FakeBotApi, make_bot: BotFactory
+) -> None:
+    rt = await make_bot()
+    fake.chat(GROUP, "supergroup", "Friends")
+    alice, bob = fake.user(1001, "Alice", "en"), fake.user(1002, "Bob", "en")
+    scene = await open_scene(fake, alice, two_astronauts())
+    await press(fake, alice, scene, "I'm 1")
+    await press(fake, bob, scene, "I'm 2")
+    alice_line, bob_line = "Hello Bob.", "Hi Alice!"
+    fake.send_voice(bob, GROUP, voice_note(bob_line), duration=2, reply_to=scene)
+    fake.send_voice(alice, GROUP, voice_note(alice_line), duration=2, reply_to=scene)
+    await caption_shows(fake, scene, "1 — Alice ✓", "2 — Bob ✓")
+
+    await press(fake, alice, scene, "🎬 Render")
+    sent = await fake.wait_for("sendVideo", in_group, timeout=240)
+
+    video = sent.result
+    assert video["reply_to_message"]["message_id"] == scene["message_id"]
+    width, height, duration, decodes = probe_mp4(fake.video_bytes(video))
+    expected = wav_seconds(speech_wav(bob_line)) + wav_seconds(speech_wav(alice_line))
+    assert decodes and duration == pytest.approx(expected, abs=0.5)
+    assert width / height == pytest.approx(680 / 400, abs=0.05)
+    await caption_shows(fake, scene, "Rendering 2 line(s)")
+    async with rt.db.session() as s:
+        row = await scene_rows.get_scene(s, _scene_id(scene))
+        charged = await quotas.status(s, 1001, rt.policy)
+        spared = await quotas.status(s, 1002, rt.policy)
+    assert row is not None and row.status == SceneStatus.RENDERING and row.job_id is not None
+    assert (charged.used, spared.used) == (1, 0)  # the member who rendered pays
+
+
+def _scene_id(scene: dict[str, Any]) -> int:
+    """The scene id carried in the scene message's Render button."""
+    return int(buttons(scene)["🎬 Render"].split(":")[1])

@@ -1,0 +1,188 @@
+"""The CPU rig: the photo itself on the first frame, a moving mouth, a background that stays put."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+
+from generator import landmarks as lm
+from generator.analysis import analyze_image, segment_person
+from generator.motion import FaceMotion, MotionPlan, plan_motion
+from generator.render import CpuRigEngine, Engine, render_frames
+from generator.speech import silent_track
+from generator.types import ImageAnalysis
+
+FPS = 25
+
+
+@pytest.fixture(scope="module")
+def astronaut(astronaut_rgb: np.ndarray) -> tuple[np.ndarray, ImageAnalysis, np.ndarray]:
+    """The photo, its analysis and its person mask."""
+    return astronaut_rgb, analyze_image(astronaut_rgb), segment_person(astronaut_rgb)
+
+
+def posed_plan(n: int, **series: np.ndarray | float) -> MotionPlan:
+    """One face (index 0) held in a pose given per frame (or as a constant); everything else still."""
+    zeros = np.zeros(n, np.float32)
+
+    def get(name: str, shape: tuple[int, ...] = ()) -> np.ndarray:
+        value = series.get(name, 0.0)
+        return np.broadcast_to(np.asarray(value, np.float32).reshape((-1, *shape)), (n, *shape)).copy()
+
+    face = FaceMotion(
+        face=0,
+        speaking=True,
+        engage=get("engage") if "engage" in series else np.ones(n, np.float32),
+        jaw_open=get("jaw_open"),
+        lip_width=get("lip_width"),
+        lip_round=get("lip_round"),
+        lips_pressed=get("lips_pressed"),
+        speech=zeros > 0,
+        blink=get("blink"),
+        blink_starts=(),
+        gaze=get("gaze", (2,)),
+        brow=get("brow"),
+        head=get("head", (3,)),
+        shift=get("shift", (2,)),
+        body=get("body", (2,)),
+        breath=get("breath"),
+    )
+    camera = get("camera", (3,))
+    return MotionPlan(fps=FPS, n_frames=n, faces=[face], camera=camera, parallax=0.6)
+
+
+def box_of(points: np.ndarray, pad: float = 0.0) -> tuple[slice, slice]:
+    lo = np.floor(points.min(axis=0) - pad).astype(int)
+    hi = np.ceil(points.max(axis=0) + pad).astype(int)
+    return slice(lo[1], hi[1]), slice(lo[0], hi[0])
+
+
+def test_first_frame_is_the_photo_itself(astronaut: tuple[np.ndarray, ImageAnalysis, np.ndarray]) -> None:
+    image, analysis, mask = astronaut
+    plan = plan_motion({0: silent_track(20, FPS)}, 20, FPS, seed=0)
+
+    frames = render_frames(image, analysis, plan, mask)
+    first = next(frames)
+
+    np.testing.assert_array_equal(first, image)
+
+
+def test_frames_are_streamed_not_collected(astronaut: tuple[np.ndarray, ImageAnalysis, np.ndarray]) -> None:
+    image, analysis, mask = astronaut
+    plan = plan_motion({0: None}, 30, FPS, seed=0)
+
+    frames = render_frames(image, analysis, plan, mask)
+
+    assert isinstance(frames, Iterator) and not isinstance(frames, list | tuple)
+    shapes = {frame.shape for frame in frames}
+    assert shapes == {image.shape}
+
+
+def test_open_jaw_moves_the_mouth_not_the_background(
+    astronaut: tuple[np.ndarray, ImageAnalysis, np.ndarray],
+) -> None:
+    image, analysis, mask = astronaut
+    points = analysis.faces[0].landmarks[:, :2]
+    jaw = np.array([0.0, 0.5, 1.0, 0.3, 0.9], np.float32)
+
+    frames = list(render_frames(image, analysis, posed_plan(5, jaw_open=jaw), mask))
+
+    mouth = box_of(points[list(lm.LIPS_OUTER)], pad=2)
+    eyes = box_of(points[list(lm.RIGHT_EYE) + list(lm.LEFT_EYE)], pad=2)
+    face_h = np.ptp(points[:, 1])
+    far = mask < 0.01  # background away from the person
+    for frame, opening in zip(frames, jaw, strict=True):
+        diff = np.abs(frame.astype(int) - image.astype(int)).sum(axis=2)
+        if opening > 0.4:
+            assert diff[mouth].mean() > 20  # the mouth changed a lot
+        assert diff[eyes].mean() < 2  # the eyes did not follow the jaw
+        assert diff[far].max() == 0  # the background did not wobble at all
+    # The opening is dark (the painted cavity), and wider at 1.0 than at 0.5.
+    centre = points[[lm.UPPER_LIP_INNER_MID, lm.LOWER_LIP_INNER_MID]].mean(axis=0)
+    below = np.round(centre + [0, 0.05 * face_h]).astype(int)
+    assert frames[2][below[1], below[0]].mean() < 0.5 * image[below[1], below[0]].mean()
+    assert dark_pixels(frames[2][mouth]) > 1.5 * dark_pixels(frames[1][mouth]) > 0
+
+
+def dark_pixels(region: np.ndarray) -> int:
+    return int((region.mean(axis=2) < 80).sum())
+
+
+def test_a_photo_with_an_open_mouth_closes_it_at_rest(
+    astronaut: tuple[np.ndarray, ImageAnalysis, np.ndarray],
+) -> None:
+    image, analysis, mask = astronaut
+    face = analysis.faces[0]
+    # Pretend the photo's mouth is wide open: the rig's resting mouth closes it.
+    wide = face.landmarks.copy()
+    lower = list(lm.LIPS_INNER_LOWER[1:-1]) + list(lm.LIPS_OUTER_LOWER[1:-1])
+    gap = np.ptp(face.landmarks[list(lm.LIPS_OUTER), 0]) * 0.4
+    wide[lower, 1] += gap
+    opened = ImageAnalysis(analysis.width, analysis.height, [_replace(face, landmarks=wide)])
+    engage = np.array([0.0, 1.0], np.float32)
+
+    first, rest = render_frames(image, opened, posed_plan(2, engage=engage), mask)
+
+    np.testing.assert_array_equal(first, image)  # the photo itself
+    changed = np.abs(rest.astype(int) - image.astype(int)).sum(axis=2) > 30
+    inner = box_of(wide[list(lm.LIPS_OUTER), :2], pad=1)
+    assert changed[inner].mean() > 0.2  # the lips moved to close the gap
+
+
+def _replace(face: object, **changes: object) -> object:
+    import dataclasses
+
+    return dataclasses.replace(face, **changes)  # type: ignore[type-var]
+
+
+def test_a_blink_closes_both_eyes(astronaut: tuple[np.ndarray, ImageAnalysis, np.ndarray]) -> None:
+    image, analysis, mask = astronaut
+    points = analysis.faces[0].landmarks[:, :2]
+    blink = np.array([0.0, 1.0], np.float32)
+
+    _, closed = render_frames(image, analysis, posed_plan(2, blink=blink), mask)
+
+    for eye in (lm.RIGHT_EYE, lm.LEFT_EYE):
+        region = box_of(points[list(eye)])
+        # The dark iris and lashes are covered by lid skin.
+        assert dark_pixels(closed[region]) < 0.4 * max(dark_pixels(image[region]), 1)
+    mouth = box_of(points[list(lm.LIPS_OUTER)], pad=2)
+    np.testing.assert_array_equal(closed[mouth], image[mouth])
+
+
+def test_head_and_camera_move_person_more_than_background(
+    astronaut: tuple[np.ndarray, ImageAnalysis, np.ndarray],
+) -> None:
+    image, analysis, mask = astronaut
+    points = analysis.faces[0].landmarks[:, :2]
+    plan = posed_plan(2, shift=np.array([[0, 0], [0.04, 0.0]]), camera=np.array([[0, 0, 0], [0.004, 0, 0.0]]))
+
+    _, moved = render_frames(image, analysis, plan, mask)
+
+    face = box_of(points[list(lm.FACE_OVAL)])
+    diff = np.abs(moved.astype(int) - image.astype(int)).sum(axis=2)
+    assert diff[face].mean() > 3 * diff[mask < 0.01].mean()
+    assert diff[mask < 0.01].mean() < 10  # the background drifts only a little
+
+
+def test_idle_faces_and_engines_plug_in(astronaut: tuple[np.ndarray, ImageAnalysis, np.ndarray]) -> None:
+    image, analysis, mask = astronaut
+
+    class StillEngine:
+        """A stand-in for a GPU engine: the photo on every frame."""
+
+        name = "still"
+
+        def prepare(
+            self, image: np.ndarray, analysis: ImageAnalysis, plan: MotionPlan, person_mask: np.ndarray | None
+        ) -> Iterator[np.ndarray]:
+            return (image for _ in range(plan.n_frames))
+
+    engine: Engine = StillEngine()
+    default: Engine = CpuRigEngine()
+    plan = plan_motion({0: None}, 5, FPS, seed=0)
+
+    assert [f.shape for f in render_frames(image, analysis, plan, mask, engine=engine)] == [image.shape] * 5
+    assert default.name == "cpu-rig"

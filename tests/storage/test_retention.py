@@ -1,0 +1,72 @@
+"""Retention: old media, finished jobs and ledger rows go; pending jobs and today's quota stay."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import func, select
+
+from storage import (
+    Database,
+    Job,
+    JobQueue,
+    Media,
+    QuotaPolicy,
+    SceneStatus,
+    Status,
+    media,
+    quotas,
+    retention,
+    scenes,
+)
+from tests.storage.helpers import NOW, spec
+
+
+async def test_purge_removes_old_rows_and_returns_their_files(
+    db: Database, queue: JobQueue, policy: QuotaPolicy
+) -> None:
+    old = NOW - timedelta(days=10)
+    async with db.session() as s, s.begin():
+        for n, at in enumerate([old, NOW]):
+            await media.save_photo(
+                s,
+                chat_id=1,
+                user_id=1,
+                message_id=n,
+                file_id=f"f{n}",
+                file_unique_id=f"u{n}",
+                path=f"/media/{n}.jpg",
+                analysis={"faces": []},
+                expires_at=at + timedelta(hours=2),
+                now=at,
+            )
+        scene = await scenes.create_scene(
+            s, chat_id=-1, creator_id=1, file_id="g", file_unique_id="gu", faces=[], now=old
+        )
+        await scenes.set_scene_status(s, scene.id, SceneStatus.EXPIRED, now=old)
+    finished = await queue.enqueue(spec(1, 100), policy, old)
+    job = await queue.claim("w", 60, old)
+    assert job is not None and job.id == finished.id
+    await queue.finish(job.id, "w", "video", old)
+    waiting = await queue.enqueue(spec(1, 101), policy, old)  # old but never run: must survive
+    await queue.enqueue(spec(1, 102), policy, NOW)
+
+    async with db.session() as s, s.begin():
+        paths = await retention.purge(s, NOW, days=7)
+    assert paths == ["/media/0.jpg"]
+    async with db.session() as s:
+        assert await s.scalar(select(func.count()).select_from(Media)) == 1
+        ids = set(await s.scalars(select(Job.id)))
+        assert finished.id not in ids and waiting.id in ids
+        assert await s.scalar(select(Job.status).where(Job.id == waiting.id)) == Status.QUEUED
+        assert await scenes.get_scene(s, scene.id) is None
+        assert (await quotas.status(s, 1, policy, NOW)).used == 1  # today's debit kept
+
+
+async def test_purge_keeps_ledger_rows_the_quota_still_needs(db: Database, queue: JobQueue) -> None:
+    policy = QuotaPolicy(daily=1, timezone="Pacific/Kiritimati")  # UTC+14
+    await queue.enqueue(spec(2, 1), policy, NOW)
+    async with db.session() as s, s.begin():
+        await retention.purge(s, NOW + timedelta(hours=12), days=0)
+    async with db.session() as s:
+        assert (await quotas.status(s, 2, policy, NOW + timedelta(hours=12))).used == 1

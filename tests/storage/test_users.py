@@ -1,0 +1,104 @@
+"""Users: upsert keeps what it is not told, voice, audited bans, and /forget."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import func, select
+
+from storage import AuditEntry, Database, Job, JobQueue, Media, QuotaPolicy, UserBanned, media, scenes, users
+from tests.storage.helpers import NOW, spec
+
+
+async def test_upsert_keeps_fields_it_is_not_given(db: Database) -> None:
+    async with db.session() as s, s.begin():
+        await users.upsert_user(s, 1, language="zh", username="li")
+    async with db.session() as s, s.begin():
+        user = await users.upsert_user(s, 1, username="li_new")
+        await users.set_voice(s, 1, "zh-CN-XiaoxiaoNeural")
+    async with db.session() as s:
+        stored = await users.get_user(s, 1)
+        assert stored is not None
+        assert (stored.language, stored.username, stored.voice) == ("zh", "li_new", "zh-CN-XiaoxiaoNeural")
+        assert user.created_at.tzinfo is not None
+        assert await users.get_user(s, 2) is None
+
+
+async def test_ban_and_unban_are_audited(db: Database, queue: JobQueue, policy: QuotaPolicy) -> None:
+    async with db.session() as s, s.begin():
+        await users.set_banned(s, 5, True, admin_id=9)
+    async with db.session() as s, s.begin():
+        await users.set_banned(s, 5, False, admin_id=9)
+    await queue.enqueue(spec(5, 1), policy, NOW)  # unbanned: allowed again
+    async with db.session() as s:
+        log = [tuple(r) for r in await s.execute(select(AuditEntry.action, AuditEntry.target_user_id))]
+    assert log == [("ban", 5), ("unban", 5)]
+
+
+async def _photo(db: Database, user_id: int, message_id: int, path: str) -> None:
+    async with db.session() as s, s.begin():
+        await media.save_photo(
+            s,
+            chat_id=user_id,
+            user_id=user_id,
+            message_id=message_id,
+            file_id=f"f{message_id}",
+            file_unique_id=f"u{message_id}",
+            path=path,
+            analysis={"faces": []},
+            expires_at=NOW + timedelta(hours=2),
+            now=NOW,
+        )
+
+
+async def test_forget_deletes_the_users_rows_and_returns_their_files(
+    db: Database, queue: JobQueue, policy: QuotaPolicy
+) -> None:
+    async with db.session() as s, s.begin():
+        await users.upsert_user(s, 10, language="en", username="ann")
+        await users.upsert_user(s, 11, language="en", username="bob")
+    await _photo(db, 10, 1, "/data/media/a.jpg")
+    await _photo(db, 11, 2, "/data/media/b.jpg")
+    await queue.enqueue(spec(10, 3), policy, NOW)
+    await queue.enqueue(spec(11, 3), policy, NOW)
+    async with db.session() as s, s.begin():
+        scene = await scenes.create_scene(
+            s, chat_id=-5, creator_id=11, file_id="g", file_unique_id="gu", faces=[{"index": 0}], now=NOW
+        )
+        await scenes.claim_face(s, scene.id, 10, 0, NOW)
+
+    async with db.session() as s, s.begin():
+        paths = await users.forget_user(s, 10, NOW)
+    assert paths == ["/data/media/a.jpg"]
+    async with db.session() as s:
+        assert await s.scalar(select(func.count()).select_from(Media).where(Media.user_id == 10)) == 0
+        assert await s.scalar(select(func.count()).select_from(Job).where(Job.user_id == 10)) == 0
+        assert await scenes.face_of(s, scene.id, 10) is None
+        kept = await users.get_user(s, 10)
+        # today's quota count survives, with no personal data, so /forget never resets the allowance
+        assert kept is not None and (kept.username, kept.language) == (None, None)
+        other = await users.get_user(s, 11)
+        assert other is not None and other.username == "bob"
+        assert await s.scalar(select(func.count()).select_from(Media)) == 1
+
+
+async def test_forget_does_not_lift_a_ban(db: Database, queue: JobQueue, policy: QuotaPolicy) -> None:
+    async with db.session() as s, s.begin():
+        await users.set_banned(s, 20, True, admin_id=1)
+    async with db.session() as s, s.begin():
+        await users.forget_user(s, 20, NOW)
+    try:
+        await queue.enqueue(spec(20, 1), policy, NOW)
+    except UserBanned:
+        pass
+    else:
+        raise AssertionError("a banned user escaped the ban through /forget")
+
+
+async def test_forget_a_user_with_nothing_stored_removes_the_row(db: Database) -> None:
+    async with db.session() as s, s.begin():
+        await users.upsert_user(s, 30, language="en")
+    async with db.session() as s, s.begin():
+        assert await users.forget_user(s, 30, NOW) == []
+    async with db.session() as s:
+        assert await users.get_user(s, 30) is None
