@@ -150,7 +150,7 @@ async def post_shutdown(application: Application) -> None:  # type: ignore[type-
     for task in rt.background:
         task.cancel()
     await asyncio.gather(*rt.background, return_exceptions=True)
-    if application.bot_data.get("pool") is None:
+    if rt.pool is not application.bot_data.get("pool"):  # a lent pool is closed by its lender
         rt.pool.shutdown(wait=True, cancel_futures=True)
     await rt.db.dispose()
 

@@ -146,24 +146,26 @@ class Delivery:
         """Renders in the pool, editing the status message and keeping the chat action alive."""
         progress_file = workdir / "progress"
         output = workdir / "video.mp4"
-        loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(self.rt.pool, render_in_process, request, output, progress_file)
+        future = asyncio.ensure_future(self.rt.in_pool(render_in_process, request, output, progress_file))
         last_edit = last_action = 0.0
         shown = -1
-        while True:
-            now = time.monotonic()
-            if now - last_action >= ACTION_EVERY:
-                last_action = now
-                await self._quietly(self.bot.send_chat_action(job.chat_id, ChatAction.UPLOAD_VIDEO))
-            percent = int(read_progress(progress_file) * 100)
-            if status_id and percent != shown and now - last_edit >= EDIT_EVERY:
-                last_edit, shown = now, percent
-                await self._quietly(
-                    self.bot.edit_message_text(t("rendering", lang, percent=percent), job.chat_id, status_id)
-                )
-            done, _ = await asyncio.wait({future}, timeout=POLL_EVERY)
-            if done:
-                return future.result()
+        try:
+            while True:
+                now = time.monotonic()
+                if now - last_action >= ACTION_EVERY:
+                    last_action = now
+                    await self._quietly(self.bot.send_chat_action(job.chat_id, ChatAction.UPLOAD_VIDEO))
+                percent = int(read_progress(progress_file) * 100)
+                if status_id and percent != shown and now - last_edit >= EDIT_EVERY:
+                    last_edit, shown = now, percent
+                    text = t("rendering", lang, percent=percent)
+                    await self._quietly(self.bot.edit_message_text(text, job.chat_id, status_id))
+                done, _ = await asyncio.wait({future}, timeout=POLL_EVERY)
+                if done:
+                    return future.result()
+        finally:
+            # Cancelled (lease lost, user's /cancel, shutdown): stop waiting for the pool too.
+            future.cancel()
 
     async def _send(self, job: Job, result: RenderResult, lang: str, status_id: int | None) -> str:
         """Sends the video as a reply to the request and marks the job delivered right away."""

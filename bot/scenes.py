@@ -438,6 +438,7 @@ async def _save_line(
     text: str | None = None,
     voice: str | None = None,
 ) -> None:
+    """Records the member's line (replacing an earlier one) if they hold a face in the open scene."""
     await expire_idle_scenes(context.application, rt)
     async with rt.db.session() as s, s.begin():
         fresh = await scenes.get_scene(s, scene.id)

@@ -70,13 +70,15 @@ def analyze(source: Source) -> ImageAnalysis:
 def analyze_image(rgb: np.ndarray) -> ImageAnalysis:
     """Finds every face in an RGB photo, ordered left to right, with mesh, pose and usability."""
     height, width = rgb.shape[:2]
-    faces: list[tuple[float, FaceAnalysis]] = []
-    for detection in _detect_faces(rgb):
+    faces: list[FaceAnalysis] = []
+    # Surest detections first, so when two detections turn out to be one face (a tile saw part
+    # of it), the better one is kept.
+    for detection in sorted(_detect_faces(rgb), key=lambda d: d.score, reverse=True):
         face = _measure_face(rgb, detection)
-        if face is not None:
-            faces.append((face.box[0] + face.box[2] / 2, face))
-    faces.sort(key=lambda item: item[0])
-    ordered = [_with_index(face, i) for i, (_, face) in enumerate(faces)]
+        if face is not None and all(_overlap(_as_detection(face), _as_detection(f)) < 0.5 for f in faces):
+            faces.append(face)
+    faces.sort(key=lambda face: face.box[0] + face.box[2] / 2)
+    ordered = [_with_index(face, i) for i, face in enumerate(faces)]
     return ImageAnalysis(width=width, height=height, faces=ordered)
 
 
@@ -324,6 +326,10 @@ def _clip_box(x: float, y: float, w: float, h: float, width: int, height: int) -
     x0, y0 = max(0, round(x)), max(0, round(y))
     x1, y1 = min(width, round(x + w)), min(height, round(y + h))
     return x0, y0, max(0, x1 - x0), max(0, y1 - y0)
+
+
+def _as_detection(face: FaceAnalysis) -> _Detection:
+    return _Detection(*map(float, face.box), score=face.score)
 
 
 def _with_index(face: FaceAnalysis, index: int) -> FaceAnalysis:

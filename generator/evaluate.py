@@ -12,7 +12,10 @@ each frame:
 - head motion: spread of the face's centre (in eye-distances) and of its yaw/pitch/roll (degrees).
 
 Loudness is the RMS of the sound in an 80 ms window centred on the middle of each frame's display
-interval, in dB; frames more than 45 dB below the clip's loud frames count as silence.
+interval, in dB, clipped 50 dB below the clip's loud frames (95th percentile); frames more than
+45 dB below them count as silence, frames within 25 dB as speech. `lip_sync_r_speech` repeats the
+correlation over speech frames only, where a mouth that merely opens for talk and shuts for pauses
+scores low.
 
     python -m generator.evaluate VIDEO [--face N] [--json] [--check]
 """
@@ -40,6 +43,8 @@ MAX_LAG = 5
 ENERGY_WINDOW = 0.08
 #: Loudness floor below the clip's loud frames (95th percentile): quieter is silence, in dB.
 SILENCE_DB = 45.0
+#: Loudness is clipped this far below the loud frames.
+FLOOR_DB = 50.0
 #: Frames within this many dB of the loud frames count as speech.
 SPEECH_DB = 25.0
 #: A blink is an eye aspect ratio below this fraction of the clip's median.
@@ -62,6 +67,7 @@ class EvaluationReport:
     duration: float
     tracked: float  # fraction of frames where the face mesh was found
     lip_sync_r: float  # Pearson r, lip gap vs loudness, lag 0
+    lip_sync_r_speech: float  # the same over speech frames only: syllables, not just talk vs pause
     best_lag: int  # frames; + = mouth late
     best_lag_r: float
     r_by_lag: dict[int, float]
@@ -141,11 +147,15 @@ def evaluate_video(path: Path | str, face: int | None = None) -> EvaluationRepor
     gap = np.array(gaps)
     tracked = float(np.mean(~np.isnan(gap)))
     loudness = _loudness_db(Path(path), n, fps)
+    loud = float(np.percentile(loudness, 95))
+    # Digital silence reads -100 dB, a phone's room tone -60: clipped to one floor, so how quiet a
+    # pause is does not outweigh how the mouth follows the syllables.
+    loudness = np.maximum(loudness, loud - FLOOR_DB)
     r_by_lag = {lag: _lagged_r(gap, loudness, lag) for lag in range(-MAX_LAG, MAX_LAG + 1)}
     best_lag = max(r_by_lag, key=lambda k: (r_by_lag[k], -abs(k)))
-    loud = float(np.percentile(loudness, 95))
     silent = loudness < loud - SILENCE_DB
     speech = loudness > loud - SPEECH_DB
+    within_speech = np.where(speech, gap, np.nan)
     ear = np.array(ears)
     blink_frames = _blink_onsets(ear)
     centre_std = np.nanstd(np.array(centres), axis=0) if tracked > 0 else np.zeros(2)
@@ -158,6 +168,7 @@ def evaluate_video(path: Path | str, face: int | None = None) -> EvaluationRepor
         duration=n / fps,
         tracked=tracked,
         lip_sync_r=r_by_lag[0],
+        lip_sync_r_speech=_lagged_r(within_speech, loudness, 0),
         best_lag=best_lag,
         best_lag_r=r_by_lag[best_lag],
         r_by_lag=r_by_lag,

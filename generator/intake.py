@@ -1,6 +1,7 @@
 """Stage 1: turns the user's files into arrays — a photo into RGB pixels, a recording into mono samples.
 
-Everything a user can send is checked here, before any slow work: images are sized from their
+Everything a user can send is checked here, before any slow work: images (JPEG, PNG, WebP, GIF,
+TIFF, BMP — what Pillow reads — and HEIC where pillow-heif is installed) are sized from their
 header before decoding (a decompression bomb never reaches the decoder), audio goes through FFmpeg's
 decoders via PyAV, so every container a phone produces works (Telegram voice notes are OGG/Opus;
 also MP3, M4A/AAC, WAV, FLAC, and the audio track of a video).

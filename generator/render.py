@@ -77,7 +77,7 @@ class CpuRigEngine:
             else np.zeros((height, width), np.float32)
         )
         by_index = {face.index: face for face in analysis.faces}
-        rigs = [(FaceRig(image, by_index[m.face]), m) for m in plan.faces if m.face in by_index]
+        rigs = [(FaceRig(image, by_index[m.face], mask), m) for m in plan.faces if m.face in by_index]
         scene = SceneRig(image.shape, mask, [rig for rig, _ in rigs], plan.parallax)
         return self._frames(image, plan, rigs, scene)
 
@@ -116,47 +116,62 @@ def _unit(v: np.ndarray) -> np.ndarray:
     return v / max(float(np.linalg.norm(v)), 1e-6)
 
 
-@dataclass(frozen=True)
 class _Grid:
-    """A coarse grid over a w x h area whose cell centres line up with `cv2.resize` upsampling."""
+    """A coarse grid of square cells over a w x h area, with one spare cell around it.
 
-    w: int
-    h: int
-    gw: int
-    gh: int
+    Cell j's centre sits at fine coordinate (j - 0.5) * cell - 0.5, so `cv2.resize` by exactly
+    `cell` reproduces every fine pixel's own coordinate without clamping at the borders: a coarse
+    map of absolute source positions upsamples straight into the fine remap map.
+    """
 
-    @property
-    def xy(self) -> np.ndarray:
-        """(gh, gw, 2) float32: each cell centre in the fine area's pixel coordinates."""
-        xs = (np.arange(self.gw) + 0.5) * self.w / self.gw - 0.5
-        ys = (np.arange(self.gh) + 0.5) * self.h / self.gh - 0.5
+    def __init__(self, w: int, h: int, cell: int) -> None:
+        self.w, self.h, self.cell = w, h, max(1, cell)
+        self.gw = -(-w // self.cell) + 2
+        self.gh = -(-h // self.cell) + 2
+        xs = (np.arange(self.gw) - 0.5) * self.cell - 0.5
+        ys = (np.arange(self.gh) - 0.5) * self.cell - 0.5
         gx, gy = np.meshgrid(xs, ys)
-        return np.dstack([gx, gy]).astype(np.float32)
+        #: (gh, gw, 2) float32: each cell centre in fine pixel coordinates.
+        self.xy = np.dstack([gx, gy]).astype(np.float32)
+        #: The same, in (fractional) cell coordinates, for sampling coarse fields.
+        self.uv = self.to_cells(self.xy)
+        self._fine = np.empty((self.gh * self.cell, self.gw * self.cell, 2), np.float32)
 
     def to_cells(self, xy: np.ndarray) -> np.ndarray:
         """Fine pixel coordinates to (fractional) cell coordinates."""
-        out = np.empty_like(xy)
-        out[..., 0] = (xy[..., 0] + 0.5) * self.gw / self.w - 0.5
-        out[..., 1] = (xy[..., 1] + 0.5) * self.gh / self.h - 0.5
-        return out
+        return ((xy + 0.5) / self.cell + 0.5).astype(np.float32)
 
-    def backward(self, forward: np.ndarray, cells: np.ndarray, steps: int = 2) -> np.ndarray:
+    def sample(self, fine: np.ndarray) -> np.ndarray:
+        """A fine single-channel image read at the cell centres, averaged over about a cell."""
+        if self.cell > 1:
+            fine = cv2.GaussianBlur(fine, (0, 0), 0.5 * self.cell)
+        return cv2.remap(fine, self.xy, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+    def backward(self, forward: np.ndarray, steps: int = 2) -> np.ndarray:
         """Inverts a smooth forward displacement field on this grid by fixed-point iteration.
 
         Output point q came from p with p + f(p) = q, so p = q - f(p): start with p = q - f(q).
         Returns the backward displacement (fine pixels) at each cell.
         """
-        per_cell = np.array([self.gw / self.w, self.gh / self.h], dtype=np.float32)
         back = -forward
+        scale = 1.0 / self.cell
         for _ in range(steps):
-            at = cells + back * per_cell
+            at = cv2.scaleAdd(back, scale, self.uv)
             back = cv2.remap(forward, at, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
             np.negative(back, out=back)
         return back
 
-    def upsample(self, absolute: np.ndarray) -> np.ndarray:
-        """A coarse map of absolute source coordinates, at the fine area's full resolution."""
-        return cv2.resize(absolute, (self.w, self.h), interpolation=cv2.INTER_LINEAR)
+    def source_map(self, back: np.ndarray) -> np.ndarray:
+        """The fine remap map (h, w, 2): where each pixel takes its colour from. A view; reused."""
+        absolute = cv2.add(self.xy, back)
+        cv2.resize(
+            absolute,
+            (self._fine.shape[1], self._fine.shape[0]),
+            dst=self._fine,
+            interpolation=cv2.INTER_LINEAR,
+        )
+        c = self.cell
+        return self._fine[c : c + self.h, c : c + self.w]
 
 
 # --- a face --------------------------------------------------------------------------------------
@@ -165,7 +180,7 @@ class _Grid:
 class FaceRig:
     """One face's local deformation rig, built once: crop, triangulation, per-control bases."""
 
-    def __init__(self, image: np.ndarray, face: FaceAnalysis) -> None:
+    def __init__(self, image: np.ndarray, face: FaceAnalysis, person_mask: np.ndarray | None = None) -> None:
         height, width = image.shape[:2]
         pts = np.asarray(face.landmarks, dtype=np.float64)
         xy, z = pts[:, :2], pts[:, 2]
@@ -211,14 +226,11 @@ class FaceRig:
         self.n_moving = len(local) + len(teeth_points)
         self.n_controls = len(controls)
 
-        # Fine enough that a thin lip spans a few cells, never finer than 1.25 px.
-        cells_h = max(8, min(int(ch / 1.25), round(ch * LOCAL_GRID_CELLS / max(self.face_h, 1.0))))
-        cells_w = max(8, round(cw * cells_h / ch))
-        self.grid = _Grid(cw, ch, cells_w, cells_h)
-        self.cells_xy = self.grid.xy
-        self.cells_uv = self.grid.to_cells(self.cells_xy)
-        self.weights = _barycentric_matrix(controls, self.cells_xy.reshape(-1, 2))
+        # Fine enough that a thin lip spans a few cells.
+        self.grid = _Grid(cw, ch, round(self.face_h / LOCAL_GRID_CELLS))
+        self.weights = _barycentric_matrix(controls, self.grid.xy.reshape(-1, 2))
         self.blur = 0.6  # cells: rounds off the triangulation's creases, keeps thin lips intact
+        self.keep = self._keep_weights(person_mask, local)
 
         self.bases = self._bases(local, z)
         # The photo's teeth ride with the upper lip (the jaw carries the lower teeth out of sight).
@@ -237,6 +249,23 @@ class FaceRig:
         self._eyes_setup(image, local)
 
     # -- setup --
+
+    def _keep_weights(self, person_mask: np.ndarray | None, p: np.ndarray) -> np.ndarray:
+        """(gh, gw, 1) weights that let the face's deformation reach the person but not the background.
+
+        The face itself always moves; around it, only where the person mask says person (hair,
+        neck). The wall behind a head never wobbles with its jaw.
+        """
+        x0, y0, x1, y1 = self.box
+        g = self.grid
+        face = np.zeros((y1 - y0, x1 - x0), np.float32)
+        cv2.fillPoly(face, [np.round(p[list(lm.FACE_OVAL)]).astype(np.int32)], 1.0)
+        if person_mask is not None:
+            person = _smoothstep(0.02, 0.3, person_mask[y0:y1, x0:x1]).astype(np.float32)
+            face = np.maximum(face, person)
+        else:
+            face = np.maximum(face, 1.0)  # no mask: no way to tell, so move everything in the crop
+        return g.sample(face)[..., None]
 
     def _anchor_ring(self, oval: np.ndarray) -> np.ndarray:
         """Fixed points around the face: wider below the chin so the jaw can pull the neck smoothly."""
@@ -292,8 +321,9 @@ class FaceRig:
         lower[corners] = 0.45
         upper[corners] = 0.0
 
-        dist = np.linalg.norm(rel, axis=1) / self.mouth_w
-        near_mouth = 1.0 - _smoothstep(0.55, 1.3, dist)
+        # The lips' own width change fades out over the cheeks, faster upwards (the eyes never follow).
+        dist = np.hypot((rel @ ex) / self.mouth_w, (rel @ ey) / (0.6 * self.mouth_w))
+        near_mouth = 1.0 - _smoothstep(0.5, 1.1, dist)
         width = (near_mouth * (rel @ ex))[:, None] * ex
 
         bases: dict[str, np.ndarray] = {
@@ -430,8 +460,9 @@ class FaceRig:
         controls[: self.n_moving] = d
         field = (self.weights @ controls).astype(np.float32).reshape(g.gh, g.gw, 2)
         field = cv2.GaussianBlur(field, (0, 0), self.blur)
-        back = g.backward(field, self.cells_uv)
-        source_map = g.upsample(self.cells_xy + back)
+        field *= self.keep
+        back = g.backward(field)
+        source_map = g.source_map(back)
         src = work[y0:y1, x0:x1].copy()
         out = cv2.remap(src, source_map, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         moved = self.points + d
@@ -483,24 +514,26 @@ class FaceRig:
         # lighter where the inner lips catch light and towards the tongue.
         lip = self.lip_rgb.astype(np.float32)
         throat = 1.0 - np.clip(below_upper / opening, 0.0, 1.0)
-        shade = 0.16 + 0.10 * (1.0 - throat) + 0.08 * across**2
+        shade = 0.2 + 0.14 * (1.0 - throat) + 0.08 * across**2
         colour = lip[None, None, :] * shade[..., None]
 
-        if not self.photo_teeth:
-            # Upper teeth: a band under the upper lip, not reaching the corners.
-            tooth_h = min(0.11 * self.mouth_w, 0.5 * gap)
-            teeth = 1.0 - _smoothstep(0.7 * tooth_h, tooth_h, below_upper)
-            teeth *= 1.0 - _smoothstep(0.5, 0.8, across)
-            tshade = (0.8 + 0.2 * (1.0 - across)) * (
-                1.0 - 0.2 * np.clip(below_upper / max(tooth_h, 1.0), 0, 1)
-            )
-            tcol = self.teeth_rgb.astype(np.float32)[None, None, :] * tshade[..., None]
-            colour = colour * (1.0 - teeth[..., None]) + tcol * teeth[..., None]
+        # Upper teeth: a band hanging from the upper lip, not reaching the corners. Where the photo
+        # shows its own teeth they already fill the top of the opening and only the rest is painted.
+        lip_edge = moved[list(lm.LIPS_INNER_UPPER[1:-1])]
+        lip_s, lip_t = (lip_edge - self.mouth_c) @ self.ex, (lip_edge - self.mouth_c) @ self.ey
+        o_lip = np.argsort(lip_s)
+        below_lip = t_coord - np.interp(s_coord, lip_s[o_lip], lip_t[o_lip])
+        tooth_h = min(0.14 * self.mouth_w, 0.55 * gap)
+        teeth = 1.0 - _smoothstep(0.8 * tooth_h, tooth_h, below_lip)
+        teeth *= 1.0 - _smoothstep(0.5, 0.8, across)
+        tshade = (0.8 + 0.2 * (1.0 - across)) * (1.0 - 0.2 * np.clip(below_lip / max(tooth_h, 1.0), 0, 1))
+        tcol = self.teeth_rgb.astype(np.float32)[None, None, :] * tshade[..., None]
+        colour = colour * (1.0 - teeth[..., None]) + tcol * teeth[..., None]
 
         # Tongue: a soft hump low in the mouth, once it opens enough to show.
         tongue_on = float(_smoothstep(0.1 * self.mouth_w, 0.22 * self.mouth_w, np.array(gap)))
         if tongue_on > 0:
-            tongue_h = 0.35 * opening
+            tongue_h = 0.45 * opening
             tongue = (1.0 - _smoothstep(0.4 * tongue_h, tongue_h, above_lower)) * (
                 1.0 - _smoothstep(0.3, 0.7, across)
             )
@@ -590,13 +623,10 @@ class SceneRig:
     ) -> None:
         height, width = shape[:2]
         self.width, self.height = width, height
-        scale = GLOBAL_GRID_CELLS / max(width, height)
-        self.grid = _Grid(width, height, max(4, round(width * scale)), max(4, round(height * scale)))
+        self.grid = _Grid(width, height, round(max(width, height) / GLOBAL_GRID_CELLS))
         g = self.grid
-        self.cells_xy = g.xy
-        self.cells_uv = g.to_cells(self.cells_xy)
-        x, y = self.cells_xy[..., 0], self.cells_xy[..., 1]
-        person = cv2.resize(person_mask, (g.gw, g.gh), interpolation=cv2.INTER_AREA).astype(np.float32)
+        x, y = g.xy[..., 0], g.xy[..., 1]
+        person = g.sample(np.asarray(person_mask, np.float32))
         self.face_fields: list[dict[str, np.ndarray | float]] = []
         covered = np.zeros_like(person)
         for face in faces:
@@ -645,6 +675,6 @@ class SceneRig:
             field += float(np.radians(m.head[i, 2])) * fields["roll"]  # type: ignore[operator]
         if not np.any(np.abs(field) > 1e-3):
             return work.copy()
-        back = g.backward(field, self.cells_uv)
-        source_map = g.upsample(self.cells_xy + back)
+        back = g.backward(field)
+        source_map = g.source_map(back)
         return cv2.remap(work, source_map, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101)

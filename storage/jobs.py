@@ -21,9 +21,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Subquery, bindparam, case, func, or_, select, update
+from sqlalchemy import String, Subquery, bindparam, case, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from storage import quotas
 from storage._sql import ensure_user
@@ -90,19 +91,39 @@ def _fair_order(limit: int | None) -> Subquery:
 NOW = bindparam("now", type_=UTCDateTime())
 _CANDIDATES = _fair_order(CLAIM_CANDIDATES)
 # Built once: constructing this statement costs more than running it.
+_NEXT = aliased(Job, name="next_job")
+# The claim is one statement: lock the first free row in fair order and lease it, in a single
+# round trip. `status = 'queued'` is repeated outside the ranking so PostgreSQL re-checks it on
+# the row it locks (a row another worker claimed since our snapshot is then left alone).
 CLAIM = (
-    select(Job)
-    .join(_CANDIDATES, _CANDIDATES.c.id == Job.id)
-    # repeated outside the ranking so PostgreSQL re-checks it on the row it locks
-    .where(Job.status == Status.QUEUED)
-    .order_by(
-        _CANDIDATES.c.round,
-        _CANDIDATES.c.running,
-        _CANDIDATES.c.last_start.asc().nulls_first(),
-        _CANDIDATES.c.id,
+    update(Job)
+    .where(
+        Job.id
+        == select(_NEXT.id)
+        .join(_CANDIDATES, _CANDIDATES.c.id == _NEXT.id)
+        .where(_NEXT.status == Status.QUEUED)
+        .order_by(
+            _CANDIDATES.c.round,
+            _CANDIDATES.c.running,
+            _CANDIDATES.c.last_start.asc().nulls_first(),
+            _CANDIDATES.c.id,
+        )
+        .limit(1)
+        .with_for_update(skip_locked=True, of=_NEXT)
+        .scalar_subquery(),
+        Job.status == Status.QUEUED,
     )
-    .limit(1)
-    .with_for_update(skip_locked=True, of=Job)
+    .values(
+        status=Status.RUNNING,
+        worker_id=bindparam("worker_id", type_=String()),
+        lease_until=bindparam("lease_until", type_=UTCDateTime()),
+        attempts=Job.attempts + 1,
+        started_at=NOW,
+        run_after=None,
+        updated_at=NOW,
+    )
+    .returning(Job)
+    .execution_options(synchronize_session=False)
 )
 _ALL = _fair_order(None)
 QUEUE_ORDER = select(_ALL.c.id).order_by(
@@ -266,18 +287,9 @@ class JobQueue:
         """Takes the next job in fair order and leases it to `worker_id`; None if none is waiting."""
         async with self.db.session() as s, s.begin():
             now = await _clock(s, now)
-            job = await s.scalar(CLAIM, {"now": now})
-            if job is None:
-                return None
-            job.status = Status.RUNNING
-            job.worker_id = worker_id
-            job.lease_until = now + timedelta(seconds=lease_seconds)
-            job.attempts += 1
-            job.started_at = now
-            job.run_after = None
-            job.updated_at = now
-            await s.flush()
-            return job
+            lease_until = now + timedelta(seconds=lease_seconds)
+            params = {"now": now, "worker_id": worker_id, "lease_until": lease_until}
+            return await s.scalar(CLAIM, params)
 
     async def heartbeat(
         self, job_id: int, worker_id: str, lease_seconds: float, now: datetime | None = None

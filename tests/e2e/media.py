@@ -63,7 +63,26 @@ def wav_seconds(data: bytes) -> float:
 @cache
 def voice_note(text: str = "Hello there, this photo can talk now.") -> bytes:
     """The speech as a Telegram voice note: OGG container, Opus codec, 48 kHz mono."""
-    source = av.open(io.BytesIO(speech_wav(text)))
+    return ogg_opus(speech_wav(text))
+
+
+@cache
+def silent_voice_note(seconds: float = 2.0) -> bytes:
+    """A voice note of room hiss only: no speech in it."""
+    rate = 16000
+    noise = (np.random.default_rng(0).normal(0, 30, int(seconds * rate))).astype(np.int16)
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(noise.tobytes())
+    return ogg_opus(buffer.getvalue())
+
+
+def ogg_opus(wav: bytes) -> bytes:
+    """Encodes a WAV file as Telegram encodes voice notes: OGG container, Opus, 48 kHz mono."""
+    source = av.open(io.BytesIO(wav))
     buffer = io.BytesIO()
     with av.open(buffer, "w", format="ogg") as out:
         stream = out.add_stream("libopus", rate=48000)

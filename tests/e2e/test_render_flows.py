@@ -8,7 +8,15 @@ import pytest
 
 from bot.texts import t
 from tests.e2e.conftest import BotFactory
-from tests.e2e.media import astronaut_portrait, probe_mp4, speech_wav, two_astronauts, voice_note, wav_seconds
+from tests.e2e.media import (
+    astronaut_portrait,
+    probe_mp4,
+    silent_voice_note,
+    speech_wav,
+    two_astronauts,
+    voice_note,
+    wav_seconds,
+)
 from tests.fake_bot_api import Call, FakeBotApi
 
 pytestmark = pytest.mark.slow
@@ -76,6 +84,9 @@ async def test_photo_then_voice_note_becomes_a_reply_video(
         fake, video, reply_to=voice["message_id"], aspect=420 / 560, seconds=wav_seconds(speech_wav())
     )
     assert "upload_video" in fake.chat_actions(1001)
+    progress = [version.get("text", "") for version in fake.history(1001, ack.result["message_id"])]
+    assert any(text.startswith("Making your video…") for text in progress), progress
+    assert "caption" not in video.params  # nothing to say: no caption
     assert await status_finished(fake, 1001, ack)
 
 
@@ -112,7 +123,7 @@ async def test_text_after_a_photo_is_spoken_and_long_text_is_cut(
 async def test_voice_before_photo_is_rendered_when_the_photo_arrives(
     fake: FakeBotApi, make_bot: BotFactory
 ) -> None:
-    await make_bot()
+    await make_bot(max_clip_seconds=2.0)
     alice = fake.user(1001, "Alice", "en")
     voice = fake.send_voice(alice, None, voice_note(), duration=2)
     assert (await reply(fake, 1001)).params["text"] == t("need_photo", "en")
@@ -120,9 +131,9 @@ async def test_voice_before_photo_is_rendered_when_the_photo_arrives(
     ack = await reply(fake, 1001)
     assert ack.params["text"] == t("queued_next", "en")
     video = await delivered_video(fake, 1001)
-    check_video(
-        fake, video, reply_to=voice["message_id"], aspect=420 / 560, seconds=wav_seconds(speech_wav())
-    )
+    # The speech is longer than the 2 s limit set above: cut there, and the caption says so.
+    check_video(fake, video, reply_to=voice["message_id"], aspect=420 / 560, seconds=2.0)
+    assert video.params["caption"] == t("trimmed", "en", seconds=2)
 
 
 async def test_two_faces_are_offered_and_the_picked_one_speaks(
@@ -147,3 +158,39 @@ async def test_two_faces_are_offered_and_the_picked_one_speaks(
     await reply(fake, 1001)
     video = await delivered_video(fake, 1001)
     check_video(fake, video, reply_to=voice["message_id"], aspect=680 / 400)
+
+
+async def test_a_recording_without_speech_is_refused_and_refunded(
+    fake: FakeBotApi, make_bot: BotFactory
+) -> None:
+    await make_bot(daily_quota=3)
+    alice = fake.user(1001, "Alice", "en")
+    fake.send_photo(alice, None, astronaut_portrait())
+    await reply(fake, 1001)
+    voice = fake.send_voice(alice, None, silent_voice_note(), duration=2)
+    ack = await reply(fake, 1001)
+    refusal = await fake.wait_for(
+        "sendMessage", lambda c: c.ok and c.params.get("text") == t("NO_SPEECH", "en"), timeout=RENDER_TIMEOUT
+    )
+    assert refusal.result["reply_to_message"]["message_id"] == voice["message_id"]
+    assert await status_finished(fake, 1001, ack)
+    fake.send_command(alice, None, "quota")
+    assert "0 of 3 videos used, 3 left" in (await reply(fake, 1001)).params["text"]
+    assert not fake.calls_to("sendVideo")
+
+
+async def test_an_internal_failure_apologises_and_refunds(fake: FakeBotApi, make_bot: BotFactory) -> None:
+    await make_bot(daily_quota=3, job_max_attempts=1)
+    alice = fake.user(1001, "Alice", "en")
+    fake.send_photo(alice, None, astronaut_portrait())
+    await reply(fake, 1001)
+    # The worker cannot fetch the photo: Telegram's side fails (500), and no attempt is left.
+    fake.fail_next("getFile", times=1, error_code=500, description="Internal Server Error")
+    fake.send_voice(alice, None, voice_note(), duration=2)
+    await reply(fake, 1001)
+    apology = await fake.wait_for(
+        "sendMessage", lambda c: c.ok and c.params.get("text") == t("internal_error", "en"), timeout=60
+    )
+    assert apology.ok
+    fake.send_command(alice, None, "quota")
+    assert "0 of 3 videos used, 3 left" in (await reply(fake, 1001)).params["text"]

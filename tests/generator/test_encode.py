@@ -133,6 +133,8 @@ def test_colours_survive_encoding(tmp_path: Path, astronaut_rgb: np.ndarray) -> 
     with av.open(str(path)) as container:
         first = next(container.decode(video=0)).to_ndarray(format="rgb24").astype(int)
     assert np.abs(first - astronaut_rgb).mean() < 4
+    # The colour matrix is written down, so an HD player does not assume BT.709 and tint the skin.
+    assert probe(path)["colorspace"] == 6
 
 
 def test_thumbnail_is_a_small_jpeg_with_the_frames_shape(astronaut_rgb: np.ndarray) -> None:

@@ -255,3 +255,12 @@ def test_fit_size_is_even_within_limit_and_aspect_kept(width: int, height: int, 
 
 def test_jpeg_bytes_helper_makes_a_readable_photo(astronaut_rgb: np.ndarray) -> None:
     assert load_image(jpeg_bytes(astronaut_rgb)).shape == (512, 512, 3)
+
+
+def test_heic_photos_from_iphones_decode(astronaut_rgb: np.ndarray) -> None:
+    pillow_heif = pytest.importorskip("pillow_heif")  # optional: HEIC support where it is installed
+    heic = io.BytesIO()
+    pillow_heif.from_pillow(Image.fromarray(astronaut_rgb)).save(heic, quality=90)
+    decoded = load_image(heic.getvalue()).astype(int)
+    assert decoded.shape == (512, 512, 3)
+    assert np.abs(decoded - astronaut_rgb).mean() < 6
