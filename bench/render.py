@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
+import os
 import resource
 import statistics
 import sys
@@ -99,43 +100,47 @@ def _write_voice_note(path: Path, samples: np.ndarray) -> None:
 
 def measure(photo: str, voice: str, max_side: int, seconds: float, runs: int, out_dir: str, queue) -> None:  # type: ignore[no-untyped-def]
     """In a child process: one cold render, then `runs` timed ones; reports through `queue`."""
-    from generator import AudioTrack, RenderRequest, render
+    from generator import AudioTrack, RenderRequest, RenderResult, render
 
-    def once(index: int, clip_seconds: float) -> tuple[float, object]:
+    def cpu() -> float:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+
+    def once(index: int) -> tuple[float, float, RenderResult]:
         request = RenderRequest(
-            image=photo,
-            tracks=[AudioTrack(audio=voice)],
-            max_seconds=clip_seconds,
-            max_side=max_side,
-            seed=index,
+            image=photo, tracks=[AudioTrack(audio=voice)], max_seconds=seconds, max_side=max_side, seed=index
         )
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), cpu()
         result = render(request, Path(out_dir) / f"bench_{max_side}_{index}.mp4")
-        return time.perf_counter() - started, result
+        return time.perf_counter() - started, cpu() - cpu_started, result
 
-    cold, _ = once(0, seconds)
-    walls = []
-    result = None
+    cold, _, result = once(0)
+    walls, cpus = [], []
     for i in range(runs):
-        wall, result = once(i + 1, seconds)
+        wall, cpu_seconds, result = once(i + 1)
         walls.append(wall)
+        cpus.append(cpu_seconds)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
     queue.put(
         {
             "max_side": max_side,
-            "size": f"{result.width}x{result.height}",  # type: ignore[union-attr]
-            "clip_seconds": result.duration,  # type: ignore[union-attr]
+            "size": f"{result.width}x{result.height}",
+            "clip_seconds": result.duration,
             "cold_seconds": round(cold, 2),
             "runs": [round(w, 2) for w in walls],
             "median_seconds": round(statistics.median(walls), 2),
             "min_seconds": round(min(walls), 2),
-            "realtime_factor": round(statistics.median(walls) / result.duration, 3),  # type: ignore[union-attr]
+            "realtime_factor": round(statistics.median(walls) / result.duration, 3),
+            # CPU seconds of all threads: on a shared, busy box wall time overstates the cost, and
+            # CPU / 2 is the best wall time two idle cores could reach.
+            "median_cpu_seconds": round(statistics.median(cpus), 2),
             "peak_rss_mb": round(peak_mb, 1),
         }
     )
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Runs the benchmark and prints its figures; the exit status is 0 whether targets are met or not."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=15.0)
@@ -145,6 +150,7 @@ def main(argv: list[str] | None = None) -> int:
 
     context = multiprocessing.get_context("spawn")  # a fresh process: its peak RSS is the render's own
     results = []
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         photos, voice = make_inputs(Path(tmp), args.seconds)
         for height in args.sizes:
@@ -164,16 +170,24 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 f"{r['size']:>10}  {r['clip_seconds']:.1f} s clip  median {r['median_seconds']:.2f} s  "
                 f"min {r['min_seconds']:.2f} s  cold {r['cold_seconds']:.2f} s  "
-                f"x{r['realtime_factor']:.2f} real time  peak RSS {r['peak_rss_mb']:.0f} MB  runs {r['runs']}"
+                f"x{r['realtime_factor']:.2f} real time  CPU {r['median_cpu_seconds']:.1f} s  "
+                f"peak RSS {r['peak_rss_mb']:.0f} MB  runs {r['runs']}"
             )
-    verdicts = []
     for r in results:
         if r["max_side"] == 1280:
-            verdicts.append(("720p median ≤ 7.5 s", r["median_seconds"] <= TARGET_720P_SECONDS))
-        verdicts.append((f"{r['size']} peak RSS ≤ 1 GB", r["peak_rss_mb"] <= TARGET_RSS_MB))
-    for name, ok in verdicts:
-        print(f"{'PASS' if ok else 'MISS'}  {name}", file=sys.stderr)
+            _verdict("720p median wall <= 7.5 s", r["median_seconds"] <= TARGET_720P_SECONDS)
+        _verdict(f"{r['size']} peak RSS <= 1 GB", r["peak_rss_mb"] <= TARGET_RSS_MB)
+    load = max(load_before, os.getloadavg()[0])
+    if load > 2.5:
+        print(
+            f"note: load average {load:.1f} on {os.cpu_count()} cores: wall times are inflated",
+            file=sys.stderr,
+        )
     return 0
+
+
+def _verdict(name: str, ok: bool) -> None:
+    print(f"{'PASS' if ok else 'MISS'}  {name}", file=sys.stderr)
 
 
 if __name__ == "__main__":

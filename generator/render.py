@@ -25,7 +25,6 @@ frames, so a GPU engine can replace this one.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Protocol
 
 import cv2
@@ -45,7 +44,7 @@ WIDE_OPEN = 0.28
 #: A photographed mouth open wider than this (gap / width) shows its own upper teeth.
 PHOTO_TEETH = 0.06
 #: Cells across the face height of the local deformation grid.
-LOCAL_GRID_CELLS = 128
+LOCAL_GRID_CELLS = 96
 #: Cells along the longer side of the global motion grid.
 GLOBAL_GRID_CELLS = 128
 
@@ -271,10 +270,10 @@ class FaceRig:
         """Fixed points around the face: wider below the chin so the jaw can pull the neck smoothly."""
         rel = oval - self.center
         down = rel @ self.ey
-        scale = 1.35 + 0.35 * _smoothstep(0.0, 1.0, down / (0.5 * self.face_h))
+        scale = 1.3 + 0.3 * _smoothstep(0.0, 1.0, down / (0.5 * self.face_h))
         ring = self.center + rel * scale[:, None]
         # A second, sparser ring further out so the falloff is gentle.
-        outer = self.center + rel[::3] * (scale[::3, None] + 0.45)
+        outer = self.center + rel[::3] * (scale[::3, None] + 0.3)
         return np.vstack([ring, outer])
 
     def _teeth_points(self, p: np.ndarray) -> np.ndarray:

@@ -54,7 +54,11 @@ class Database:
 
     def __init__(self, url: str, *, echo: bool = False, pool_size: int = 5, **engine_kw: Any) -> None:
         self.url = url
-        self.dialect = make_url(url).get_dialect().name
+        parsed = make_url(url)
+        self.dialect = parsed.get_dialect().name
+        if self.is_sqlite and parsed.database and parsed.database != ":memory:":
+            # a fresh checkout has no data/ folder yet; SQLite would refuse to create the file
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         kw: dict[str, Any] = {"echo": echo, **engine_kw}
         if self.is_sqlite:
             kw.setdefault("connect_args", {"timeout": SQLITE_BUSY_TIMEOUT_S})

@@ -161,7 +161,9 @@ class JobQueue:
         await ensure_user(s, spec.user_id)
         # Locking the user row serialises one user's requests on PostgreSQL, so a burst can never
         # slip past the per-user cap or the quota (SQLite is serialised by BEGIN IMMEDIATE).
-        user = await s.scalar(select(User).where(User.id == spec.user_id).with_for_update())
+        # NO KEY UPDATE (key_share=True): it still serialises enqueues, but does not block the
+        # foreign-key checks of workers writing ledger rows for this user meanwhile.
+        user = await s.scalar(select(User).where(User.id == spec.user_id).with_for_update(key_share=True))
         assert user is not None
         if user.banned:
             raise UserBanned(spec.user_id)

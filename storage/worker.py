@@ -178,8 +178,6 @@ class Worker:
                 result = await handler
             finally:
                 beat.cancel()
-            if not await self.queue.finish(job.id, self.worker_id, result):
-                logger.warning("job %s finished after its lease was lost", job.id)
         except asyncio.CancelledError:
             current = asyncio.current_task()
             if lost and (current is None or current.cancelling() == 0):
@@ -202,6 +200,9 @@ class Worker:
                 code = f"error:{type(exc).__name__}"
                 if await self._save(self.queue.fail(job.id, self.worker_id, code, refund=True), job):
                     await self._give_up(job, exc)
+        else:
+            if not await self._save(self.queue.finish(job.id, self.worker_id, result), job):
+                logger.warning("job %s finished after its lease was lost", job.id)
         finally:
             self._slots.release()
 

@@ -279,4 +279,5 @@ async def test_offline_synthesis_does_not_block_the_event_loop() -> None:
     )
     elapsed = time.monotonic() - started
     task.cancel()
-    assert ticks >= elapsed / 0.01 * 0.3  # blocking the loop would leave almost no ticks
+    # Blocking the loop would leave one tick or none; a busy machine still gives several.
+    assert ticks >= max(5, elapsed / 0.01 * 0.1), (ticks, elapsed)

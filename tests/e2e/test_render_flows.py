@@ -11,6 +11,7 @@ from tests.e2e.conftest import BotFactory
 from tests.e2e.media import (
     astronaut_portrait,
     probe_mp4,
+    round_video,
     silent_voice_note,
     speech_wav,
     two_astronauts,
@@ -194,3 +195,14 @@ async def test_an_internal_failure_apologises_and_refunds(fake: FakeBotApi, make
     assert apology.ok
     fake.send_command(alice, None, "quota")
     assert "0 of 3 videos used, 3 left" in (await reply(fake, 1001)).params["text"]
+
+
+async def test_the_sound_of_a_round_video_is_spoken(fake: FakeBotApi, make_bot: BotFactory) -> None:
+    await make_bot()
+    alice = fake.user(1001, "Alice", "en")
+    fake.send_photo(alice, None, astronaut_portrait())
+    await reply(fake, 1001)
+    note = fake.send_video_note(alice, None, round_video(), duration=2)
+    await reply(fake, 1001)
+    video = await delivered_video(fake, 1001)
+    check_video(fake, video, reply_to=note["message_id"], aspect=420 / 560, seconds=wav_seconds(speech_wav()))

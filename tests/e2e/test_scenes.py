@@ -313,6 +313,7 @@ async def test_render_makes_one_clip_of_every_line_as_a_reply_to_the_scene(
     assert video["reply_to_message"]["message_id"] == scene["message_id"]
     width, height, duration, decodes = probe_mp4(fake.video_bytes(video))
     expected = wav_seconds(speech_wav(bob_line)) + wav_seconds(speech_wav(alice_line))
+    print(f"scene clip: {width}x{height}, {duration:.2f} s for {expected:.2f} s of lines")
     assert decodes and duration == pytest.approx(expected, abs=0.5)
     assert width / height == pytest.approx(680 / 400, abs=0.05)
     await caption_shows(fake, scene, "Rendering 2 line(s)")
