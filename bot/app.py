@@ -8,13 +8,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib.util
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from telegram import BotCommand, BotCommandScopeChat, BotCommandScopeDefault, Update
+from telegram import (
+    BotCommand,
+    BotCommandScopeAllGroupChats,
+    BotCommandScopeChat,
+    BotCommandScopeDefault,
+    Update,
+)
 from telegram.error import TelegramError
 from telegram.ext import (
     AIORateLimiter,
@@ -28,7 +33,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot import admin, commands, conversation
+from bot import admin, commands, conversation, scenes
 from bot.delivery import Delivery
 from bot.runtime import Runtime, make_pool, quota_policy, utcnow
 from bot.settings import Settings
@@ -76,12 +81,9 @@ def build_application(settings: Settings, *, worker_only: bool = False) -> Appli
 
     private = filters.ChatType.PRIVATE
     add = application.add_handler
-    # Group scenes (bot/scenes.py) only answer in groups; everything below only in private chats.
-    if importlib.util.find_spec("bot.scenes") is not None:
-        from bot import scenes
-
-        for handler in scenes.scene_handlers():
-            add(handler)
+    # Group scenes (bot/scenes.py) answer in groups; everything below only in private chats.
+    for handler in scenes.scene_handlers():
+        add(handler)
     add(CommandHandler(["start", "help"], commands.start, filters=private))
     add(CommandHandler("voice", commands.voice, filters=private))
     add(CommandHandler("quota", commands.quota, filters=private))
@@ -133,6 +135,7 @@ async def post_init(application: Application) -> None:  # type: ignore[type-arg]
         application.bot_data["worker_task"] = asyncio.create_task(worker.run(), name="render-worker")
         rt.background.add(asyncio.create_task(purge_forever(rt), name="purge"))
     if not worker_only:
+        scenes.start_sweeper(application)
         await set_commands(application)
 
 
@@ -202,6 +205,8 @@ async def set_commands(application: Application) -> None:  # type: ignore[type-a
     bot = application.bot
     for lang in LANGUAGES:
         code = None if lang == "en" else lang  # English is the menu for every other language
+        group_menu = [BotCommand(name, t(f"cmd_{name}", lang)) for name in scenes.SCENE_COMMANDS]
+        await bot.set_my_commands(group_menu, scope=BotCommandScopeAllGroupChats(), language_code=code)
         await bot.set_my_commands(
             command_menu(lang, for_admin=False), scope=BotCommandScopeDefault(), language_code=code
         )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -26,7 +26,7 @@ from bot.faces import draw_numbered_faces
 from bot.runtime import Runtime, runtime, utcnow
 from bot.texts import language_of, t
 from generator import GeneratorError
-from storage import JobSpec, media, users
+from storage import JobSpec, Media, media, users
 from storage.errors import AlreadyQueued, QueueFull, QuotaExceeded, TooManyQueued, UserBanned
 
 log = logging.getLogger(__name__)
@@ -79,7 +79,7 @@ def usable_faces(analysis: dict[str, Any]) -> list[dict[str, Any]]:
     return [face for face in analysis.get("faces", []) if face.get("usable")]
 
 
-def format_reset(resets_at: Any, timezone: str) -> str:
+def format_reset(resets_at: datetime, timezone: str) -> str:
     """A reset time in the quota's time zone, as the user reads it."""
     return resets_at.astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%d %H:%M")
 
@@ -95,6 +95,42 @@ async def on_photo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if banned:
         await message.reply_text(t("banned", who.lang))
         return
+    rt = runtime(context)
+    photo = await intake(message, who, rt)
+    if photo is None:
+        return
+    faces = usable_faces(photo.analysis or {})
+    if not faces:
+        await message.reply_text(
+            f"{t(reason_of(photo.analysis or {}), who.lang)}\n\n{t('photo_tip', who.lang)}"
+        )
+        return
+    if message.caption and message.caption.strip():
+        track = await text_track(message, message.caption, who, rt)
+        if track is not None:
+            await submit(message, who, track, photo, rt)
+        return
+    pending = take_pending(context, who, utcnow())
+    if pending is not None:
+        request_id, track = pending
+        await submit(message, who, track, photo, rt, request_id=request_id)
+        return
+    if len(faces) == 1:
+        await message.reply_text(t("one_face", who.lang))
+        return
+    await offer_faces(message, who, photo.id, Path(photo.path), faces)
+
+
+def is_user_photo(message: Message) -> bool:
+    """Whether a message is a picture a user sent (as a photo or as an image file)."""
+    if message.from_user is not None and message.from_user.is_bot:
+        return False  # e.g. the numbered-faces picture: it stands for the photo it was drawn on
+    document = message.document
+    return bool(message.photo) or (document is not None and (document.mime_type or "").startswith("image/"))
+
+
+async def intake(message: Message, who: Speaker, rt: Runtime) -> Media | None:
+    """Downloads, analyses and stores the picture in a message; None (the user told why) if unreadable."""
     if message.photo:
         picture = message.photo[-1]  # the largest size Telegram made
         file_id, unique_id, size, suffix = picture.file_id, picture.file_unique_id, picture.file_size, ".jpg"
@@ -105,12 +141,11 @@ async def on_photo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         suffix = Path(document.file_name or "photo.jpg").suffix.lower() or ".jpg"
     if too_big(size):
         await message.reply_text(t("file_too_big", who.lang, size_mb=(size or 0) / 2**20))
-        return
+        return None
 
-    rt = runtime(context)
     path = rt.settings.media_dir / str(who.chat_id) / f"{unique_id}{suffix}"
     await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
-    tg_file = await context.bot.get_file(file_id)
+    tg_file = await message.get_bot().get_file(file_id)
     await tg_file.download_to_drive(path)
     async with rt.db.session() as s:
         analysis = await media.cached_analysis(s, unique_id)  # the same picture sent again
@@ -120,11 +155,10 @@ async def on_photo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         except GeneratorError as exc:
             await asyncio.to_thread(path.unlink, missing_ok=True)
             await message.reply_text(t(str(exc.code), who.lang))
-            return
-
+            return None
     now = utcnow()
     async with rt.db.session() as s, s.begin():
-        photo = await media.save_photo(
+        return await media.save_photo(
             s,
             chat_id=who.chat_id,
             user_id=who.user_id,
@@ -135,26 +169,6 @@ async def on_photo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             analysis=analysis,
             expires_at=now + timedelta(minutes=rt.settings.photo_memory_minutes),
         )
-    faces = usable_faces(analysis)
-    if not faces:
-        key = reason_of(analysis)
-        await message.reply_text(f"{t(key, who.lang)}\n\n{t('photo_tip', who.lang)}")
-        return
-
-    if message.caption and message.caption.strip():
-        track = await text_track(message, message.caption, who, rt)
-        if track is not None:
-            await submit(message, who, track, photo, rt)
-        return
-    pending = take_pending(context, who, now)
-    if pending is not None:
-        request_id, track = pending
-        await submit(message, who, track, photo, rt, request_id=request_id)
-        return
-    if len(faces) == 1:
-        await message.reply_text(t("one_face", who.lang))
-        return
-    await offer_faces(message, who, photo.id, path, faces)
 
 
 async def offer_faces(
@@ -187,8 +201,8 @@ async def pick_face(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     chorus = choice == "all"
     face = None if chorus else int(choice)
     async with rt.db.session() as s, s.begin():
-        photo = await media.last_photo(s, who.chat_id, who.user_id, utcnow())
-        if photo is None or photo.id != int(media_id):
+        photo = await media.get_media(s, int(media_id))
+        if photo is None or (photo.chat_id, photo.user_id) != (who.chat_id, who.user_id):
             photo = None
         else:
             await media.set_face(s, photo.id, face, chorus=chorus)
@@ -199,7 +213,7 @@ async def pick_face(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if chorus:
         text = t("chorus_chosen", who.lang)
     else:
-        number = 1 + [f["index"] for f in usable_faces(photo.analysis)].index(face)
+        number = 1 + [f["index"] for f in usable_faces(photo.analysis or {})].index(face)
         text = t("face_chosen", who.lang, number=number)
     await query.edit_message_caption(text)
 
@@ -272,12 +286,17 @@ async def route(
     """Renders the track with the photo it belongs to, or keeps it until a photo arrives."""
     rt = runtime(context)
     now = utcnow()
-    async with rt.db.session() as s:
-        photo = None
-        replied = message.reply_to_message
-        if replied is not None and (replied.photo or replied.document):
+    replied = message.reply_to_message
+    photo: Media | None = None
+    if replied is not None and is_user_photo(replied):
+        async with rt.db.session() as s:
             photo = await media.photo_for_message(s, who.chat_id, replied.message_id)
-        if photo is None:
+        if photo is None:  # older than the photo memory: take it in again
+            photo = await intake(replied, who, rt)
+            if photo is None:
+                return
+    if photo is None:
+        async with rt.db.session() as s:
             photo = await media.last_photo(s, who.chat_id, who.user_id, now)
     if photo is None:
         context.chat_data["pending"] = {  # type: ignore[index]
@@ -288,14 +307,16 @@ async def route(
         }
         await message.reply_text(t("need_photo", who.lang))
         return
-    if not usable_faces(photo.analysis):
-        await message.reply_text(f"{t(reason_of(photo.analysis), who.lang)}\n\n{t('photo_tip', who.lang)}")
+    if not usable_faces(photo.analysis or {}):
+        await message.reply_text(
+            f"{t(reason_of(photo.analysis or {}), who.lang)}\n\n{t('photo_tip', who.lang)}"
+        )
         return
     await submit(message, who, track, photo, rt)
 
 
 def take_pending(
-    context: ContextTypes.DEFAULT_TYPE, who: Speaker, now: Any
+    context: ContextTypes.DEFAULT_TYPE, who: Speaker, now: datetime
 ) -> tuple[int, dict[str, Any]] | None:
     """The request this user sent before any photo, if it is recent; it is consumed."""
     pending = context.chat_data.pop("pending", None) if context.chat_data is not None else None

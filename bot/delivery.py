@@ -14,6 +14,7 @@ import logging
 import os
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +52,21 @@ def render_in_process(request: RenderRequest, output: Path, progress_file: Path)
         partial.write_text(f"{fraction:.3f}")
         os.replace(partial, progress_file)  # atomic: the reader never sees half a number
 
-    return generator.render(request, output, progress=report)
+    return _render_entry_point()(request, output, progress=report)
+
+
+def _render_entry_point() -> Callable[..., RenderResult]:
+    """`generator.render`, the contract's entry point, or pipeline.render while __init__ lacks it.
+
+    (`generator.render` is also the name of the stage module generator/render.py, which is what the
+    package attribute holds until generator/__init__.py imports the function over it.)
+    """
+    entry = getattr(generator, "render", None)
+    if callable(entry):
+        return entry  # type: ignore[no-any-return]
+    from generator.pipeline import render
+
+    return render
 
 
 def read_progress(progress_file: Path) -> float:
@@ -172,6 +187,8 @@ class Delivery:
         caption = None
         if result.trimmed:
             caption = t("trimmed", lang, seconds=f"{result.duration:.0f}")
+        if status_id:
+            await self._quietly(self.bot.edit_message_text(t("uploading", lang), job.chat_id, status_id))
         await self._quietly(self.bot.send_chat_action(job.chat_id, ChatAction.UPLOAD_VIDEO))
         with result.path.open("rb") as video:
             message = await self.bot.send_video(

@@ -99,6 +99,7 @@ def _warm_up() -> None:
     import numpy as np
 
     import generator
+    import generator.pipeline  # the render stages (scipy, PyAV): seconds to import
 
     _, blank = cv2.imencode(".jpg", np.full((256, 256, 3), 127, np.uint8))
     # A blank picture has nothing to find; what matters is that the first analysis builds

@@ -112,11 +112,6 @@ CATALOG: Final[dict[str, dict[str, str]]] = {
             "请发送更短或更小的文件。"
         ),
     },
-    "not_an_image": {
-        "en": "This file is not a picture I can use. Please send a photo.",
-        "zh": "这个文件不是可用的图片，请发送照片。",
-    },
-    # --- requests ------------------------------------------------------------------------------
     "need_photo": {
         "en": "Got it! Now send the photo that should say this.",
         "zh": "收到！现在请发送要说这段话的照片。",
@@ -142,7 +137,6 @@ CATALOG: Final[dict[str, dict[str, str]]] = {
         "zh": "这个请求已经在处理中了。",
     },
     "rendering": {"en": "Making your video… {percent}%", "zh": "正在生成视频… {percent}%"},
-    "preparing": {"en": "Preparing the speech…", "zh": "正在准备语音…"},
     "uploading": {"en": "Sending the video…", "zh": "正在发送视频…"},
     "trimmed": {"en": "Trimmed to {seconds} s", "zh": "已截取为 {seconds} 秒"},
     "NO_SPEECH": {
@@ -206,14 +200,14 @@ CATALOG: Final[dict[str, dict[str, str]]] = {
     "privacy": {
         "en": (
             "What I store:\n"
-            "• your Telegram id, name, language, chosen voice and daily video count;\n"
+            "• your Telegram id, username, language, chosen voice and daily video count;\n"
             "• the photos and recordings you send, and the videos I make, for up to {days} days;\n"
             "• the last photo in each chat is remembered for {minutes} minutes for your next message.\n"
             "Nothing is shared with anyone. /forget deletes everything about you at once."
         ),
         "zh": (
             "我保存的内容：\n"
-            "• 你的 Telegram ID、名字、语言、所选声音和每日视频次数；\n"
+            "• 你的 Telegram ID、用户名、语言、所选声音和每日视频次数；\n"
             "• 你发送的照片、录音以及生成的视频，最多保存 {days} 天；\n"
             "• 每个聊天中的最后一张照片会保留 {minutes} 分钟，以便用于你的下一条消息。\n"
             "不会与任何人分享。/forget 可立即删除关于你的一切。"
@@ -252,6 +246,9 @@ CATALOG: Final[dict[str, dict[str, str]]] = {
     "cmd_cancel": {"en": "Cancel a waiting video", "zh": "取消排队中的视频"},
     "cmd_privacy": {"en": "What is stored and for how long", "zh": "保存什么、保存多久"},
     "cmd_forget": {"en": "Delete everything stored about you", "zh": "删除关于你的一切"},
+    "cmd_scene": {"en": "Reply to a photo: start a group scene", "zh": "回复一张照片：开始群组场景"},
+    "cmd_say": {"en": "Reply to a scene: your line as text", "zh": "回复场景：用文字说出你的台词"},
+    "cmd_render": {"en": "Make the scene's video", "zh": "生成场景视频"},
     "cmd_stats": {"en": "Queue and usage statistics", "zh": "队列与使用统计"},
     "cmd_grant": {"en": "Grant extra videos: USER N", "zh": "增加视频次数：用户 数量"},
     "cmd_ban": {"en": "Ban a user: USER", "zh": "封禁用户：用户"},

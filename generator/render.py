@@ -25,6 +25,7 @@ frames, so a GPU engine can replace this one.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
 import cv2
@@ -37,7 +38,7 @@ from generator.motion import FaceMotion, MotionPlan
 from generator.types import FaceAnalysis, ImageAnalysis
 
 #: Extra inner-lip gap at jaw_open = 1, as a fraction of the mouth's width.
-JAW_GAP = 0.30
+JAW_GAP = 0.26
 #: A photographed mouth open wider than this (gap / width) is closed in silences; a smaller one is
 #: the speaker's own resting mouth.
 WIDE_OPEN = 0.28
@@ -83,13 +84,31 @@ class CpuRigEngine:
     def _frames(
         self, image: np.ndarray, plan: MotionPlan, rigs: list[tuple[FaceRig, FaceMotion]], scene: SceneRig
     ) -> Iterator[np.ndarray]:
-        work = image.copy()  # the photo with this frame's expressions, before global motion
-        for i in range(plan.n_frames):
+        """Two stages in step: faces of frame i+1 are drawn on a helper thread while frame i moves.
+
+        OpenCV and NumPy release the GIL, so the two stages share the cores. Two buffers of the
+        photo alternate: the helper only writes the one the main stage is not reading.
+        """
+        buffers = [image.copy(), image.copy()]
+        motions = [motion for _, motion in rigs]
+
+        def draw_faces(i: int) -> np.ndarray:
+            work = buffers[i % 2]
             for rig, _ in rigs:
                 rig.restore(work, image)
             for rig, motion in rigs:
                 rig.apply(work, motion, i)
-            yield scene.apply(work, plan, [motion for _, motion in rigs], i)
+            return work
+
+        if plan.n_frames == 0:
+            return
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="faces") as helper:
+            pending = helper.submit(draw_faces, 0)
+            for i in range(plan.n_frames):
+                work = pending.result()
+                if i + 1 < plan.n_frames:
+                    pending = helper.submit(draw_faces, i + 1)
+                yield scene.apply(work, plan, motions, i)
 
 
 def render_frames(
@@ -404,16 +423,27 @@ class FaceRig:
         self.teeth_rgb = teeth
 
     def _eyes_setup(self, image: np.ndarray, p: np.ndarray) -> None:
-        """Samples each eye's lid skin from just above the upper lid, for closed eyes."""
+        """Samples each eye's lid skin (above and below the eye) and lash colour, for closed eyes."""
         x0, y0, x1, y1 = self.box
         crop = image[y0:y1, x0:x1].astype(np.float32)
-        self.lid_rgb = []
-        for upper_ids in (lm.RIGHT_EYE_UPPER, lm.LEFT_EYE_UPPER):
-            eye_h = max(2.0, 0.08 * self.face_h)
-            pts = p[list(upper_ids)][2:-2] - 0.6 * eye_h * self.ey
-            pts = np.clip(np.round(pts).astype(int), 0, [crop.shape[1] - 1, crop.shape[0] - 1])
-            samples = crop[pts[:, 1], pts[:, 0]]
-            self.lid_rgb.append(np.median(samples, axis=0) * 0.92)
+        size = np.array([crop.shape[1] - 1, crop.shape[0] - 1])
+        eye_h = max(2.0, 0.08 * self.face_h)
+        self.lids: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        for loop, upper_ids, lower_ids in (
+            (lm.RIGHT_EYE, lm.RIGHT_EYE_UPPER, lm.RIGHT_EYE_LOWER),
+            (lm.LEFT_EYE, lm.LEFT_EYE_UPPER, lm.LEFT_EYE_LOWER),
+        ):
+            above = np.clip(np.round(p[list(upper_ids)][2:-2] - 0.5 * eye_h * self.ey).astype(int), 0, size)
+            below = np.clip(np.round(p[list(lower_ids)][2:-2] + 0.4 * eye_h * self.ey).astype(int), 0, size)
+            inside = np.zeros(crop.shape[:2], np.uint8)
+            cv2.fillPoly(inside, [np.round(p[list(loop)]).astype(np.int32)], 1)
+            eye = crop[inside > 0]
+            dark = eye[eye.mean(axis=1) <= np.percentile(eye.mean(axis=1), 10)] if len(eye) > 10 else eye
+            lash = np.median(dark, axis=0) if len(dark) else np.array([40.0, 30.0, 30.0])
+            # Lids are in a little shadow compared with the skin around them.
+            top = np.median(crop[above[:, 1], above[:, 0]], axis=0) * 0.9
+            bottom = np.median(crop[below[:, 1], below[:, 0]], axis=0) * 0.95
+            self.lids.append((top, bottom, lash))
 
     # -- per frame --
 
@@ -549,9 +579,9 @@ class FaceRig:
     def _paint_eyes(self, out: np.ndarray, moved: np.ndarray, blink: float) -> None:
         """Covers what the lowering lid hides with lid skin, and draws the lash line along its edge."""
         strength = float(_smoothstep(0.3, 0.9, np.array(blink)))
-        for loop, upper_ids, lid in (
-            (lm.RIGHT_EYE, lm.RIGHT_EYE_UPPER, self.lid_rgb[0]),
-            (lm.LEFT_EYE, lm.LEFT_EYE_UPPER, self.lid_rgb[1]),
+        for loop, upper_ids, (top, bottom, lash_rgb) in (
+            (lm.RIGHT_EYE, lm.RIGHT_EYE_UPPER, self.lids[0]),
+            (lm.LEFT_EYE, lm.LEFT_EYE_UPPER, self.lids[1]),
         ):
             was, now = self.points[list(loop)], moved[list(loop)]
             both = np.vstack([was, now])
@@ -565,14 +595,16 @@ class FaceRig:
             covered = cv2.GaussianBlur(covered, (0, 0), max(0.5, 0.006 * self.face_h))
             lash = np.zeros_like(covered)
             line = np.round((moved[list(upper_ids)] - lo) * 8).astype(np.int32)
-            thick = max(1, round(0.01 * self.face_h))
-            cv2.polylines(lash, [line], False, 1.0, thick, cv2.LINE_AA, shift=3)
+            cv2.polylines(lash, [line], False, 1.0, max(1, round(0.006 * self.face_h)), cv2.LINE_AA, shift=3)
             lash = cv2.GaussianBlur(lash, (0, 0), 0.5)
+            # Lid skin shades from the tone above the eye to the tone below it.
+            rows = np.linspace(0.0, 1.0, covered.shape[0], dtype=np.float32)[:, None, None]
+            skin = top[None, None, :] * (1.0 - rows) + bottom[None, None, :] * rows
             region = out[lo[1] : hi[1], lo[0] : hi[0]].astype(np.float32)
             a = (covered * strength)[..., None]
-            region = region * (1.0 - a) + lid[None, None, :] * a
+            region = region * (1.0 - a) + skin * a
             la = (lash * strength * 0.6)[..., None]
-            region = region * (1.0 - la) + (lid * 0.3)[None, None, :] * la
+            region = region * (1.0 - la) + lash_rgb[None, None, :] * la
             out[lo[1] : hi[1], lo[0] : hi[0]] = np.clip(region, 0, 255).astype(np.uint8)
 
 

@@ -10,6 +10,8 @@ import asyncio
 import os
 import sys
 
+from sqlalchemy.engine import make_url
+
 from storage.db import Database
 
 
@@ -35,7 +37,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("give a database URL or set DATABASE_URL")
     revision = args.revision or ("head" if args.command == "migrate" else "base")
     asyncio.run(_run(args.command, args.url, revision))
-    print(f"{args.command}: {revision} applied to {Database(args.url).engine.url!r}")
+    shown = make_url(args.url).render_as_string(hide_password=True)
+    print(f"{args.command}: {revision} applied to {shown}")
     return 0
 
 

@@ -64,7 +64,11 @@ class Database:
             kw.setdefault("connect_args", {"timeout": SQLITE_BUSY_TIMEOUT_S})
         else:
             kw.setdefault("pool_size", pool_size)
-            kw.setdefault("pool_pre_ping", True)
+            # No pre-ping: on asyncpg it costs three round trips (BEGIN, SELECT, ROLLBACK) per
+            # checkout, nearly doubling a claim. A connection killed by a database restart fails
+            # one transaction, SQLAlchemy then drops the whole pool, and callers retry (the worker
+            # loop does). Recycling keeps idle connections younger than typical firewall timeouts.
+            kw.setdefault("pool_recycle", 1800)
         self.engine: AsyncEngine = create_async_engine(url, **kw)
         if self.is_sqlite:
             _tune_sqlite(self.engine)

@@ -59,6 +59,10 @@ async def _clock(s: AsyncSession, now: datetime | None) -> datetime:
     return now or utcnow()
 
 
+# The claim's moment, bound per execution: the statements below are built once, at import,
+# because constructing them costs more than running them.
+NOW = bindparam("now", type_=UTCDateTime())
+
 # Claim looks at this many queued jobs in fair order and locks the first one no one else is
 # locking; only rows being claimed at this very moment are locked, so this bounds the number of
 # workers that can claim at the same instant, not the queue's length.
@@ -88,9 +92,7 @@ def _fair_order(limit: int | None) -> Subquery:
     return ranked.subquery("ranked")
 
 
-NOW = bindparam("now", type_=UTCDateTime())
 _CANDIDATES = _fair_order(CLAIM_CANDIDATES)
-# Built once: constructing this statement costs more than running it.
 _NEXT = aliased(Job, name="next_job")
 # The claim is one statement: lock the first free row in fair order and lease it, in a single
 # round trip. `status = 'queued'` is repeated outside the ranking so PostgreSQL re-checks it on
@@ -126,6 +128,7 @@ CLAIM = (
     .execution_options(synchronize_session=False)
 )
 _ALL = _fair_order(None)
+# Every queued job in claim order, for `position`.
 QUEUE_ORDER = select(_ALL.c.id).order_by(
     _ALL.c.round, _ALL.c.running, _ALL.c.last_start.asc().nulls_first(), _ALL.c.id
 )

@@ -51,7 +51,7 @@ class Worker:
         *,
         poll_interval: float = 1.0,
         reclaim_interval: float | None = None,
-        retry_delay: float = 10.0,
+        retry_delay: float = 2.0,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")

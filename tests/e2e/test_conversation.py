@@ -43,6 +43,7 @@ async def test_start_explains_how_to_use_and_menus_are_set_per_language(
     assert scopes[(default, "zh")] == scopes[(default, "")]
     assert {"stats", "grant", "ban", "unban"} <= set(scopes[(admin, "")])
     assert {"stats", "grant", "ban", "unban"} <= set(scopes[(admin, "zh")])
+    assert scopes[('{"type": "all_group_chats"}', "")] == ["scene", "say", "render"]
     zh_menu = fake.commands[(default, "zh")]
     assert zh_menu[0]["description"] == t("cmd_start", "zh")
 

@@ -90,7 +90,10 @@ async def test_the_last_photo_is_forgotten_after_the_configured_time(
 ) -> None:
     await make_bot(embedded_worker=False, photo_memory_minutes=0)
     alice = fake.user(1001, "Alice", "en")
-    fake.send_photo(alice, None, astronaut_portrait())
+    photo = fake.send_photo(alice, None, astronaut_portrait())
     await reply(fake, 1001)
     fake.send_text(alice, None, "Anyone there?")
     assert (await reply(fake, 1001)).params["text"] == t("need_photo", "en")
+    # Replying to the photo still works: the bot takes it in again from Telegram.
+    fake.send_text(alice, None, "This one, please", reply_to=photo)
+    assert (await reply(fake, 1001)).params["text"] == t("queued_next", "en")

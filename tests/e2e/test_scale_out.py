@@ -38,8 +38,8 @@ async def test_a_standalone_worker_delivers_what_the_bot_queued(
             video = await fake.wait_for("sendVideo", lambda c: c.ok, timeout=180)
     assert video.result["reply_to_message"]["message_id"] == voice["message_id"]
     assert probe_mp4(fake.video_bytes(video.result))[3]
-    # The bot set its menus (2 scopes × 2 languages); the worker set none.
-    assert len(fake.calls_to("setMyCommands")) == 4
+    # The bot set its menus (private, groups, the admin's chat × 2 languages); the worker set none.
+    assert len(fake.calls_to("setMyCommands")) == 6
 
 
 async def test_a_delivered_job_is_never_sent_twice(fake: FakeBotApi, make_bot: BotFactory) -> None:

@@ -8,6 +8,8 @@ import socket
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+import aiohttp
+
 from bot.app import build_application
 from bot.texts import t
 from bot.webhook import serve_webhook, webhook_secret
@@ -48,6 +50,12 @@ async def test_webhook_checks_the_secret_and_answers_updates(
         # ...while a forged request, without the secret or with a wrong one, is refused.
         assert await fake.post_update_to(url, update) == 403
         assert await fake.post_update_to(url, update, "not-the-secret") == 403
+        async with aiohttp.ClientSession() as http:
+            headers = {"X-Telegram-Bot-Api-Secret-Token": secret}
+            async with http.post(url, data=b"not json", headers=headers) as response:
+                assert response.status == 400
+            async with http.get(f"http://127.0.0.1:{port}/healthz") as response:
+                assert response.status == 200
         await asyncio.sleep(0.3)
         assert len(fake.calls_to("sendMessage")) == 1
         assert all(status == 200 for _, status in fake.webhook.deliveries)

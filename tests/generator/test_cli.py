@@ -120,3 +120,20 @@ def test_demo_renders_the_astronaut_speaking(
     info = probe(out)
     assert (info["width"], info["height"]) == (512, 512) and info["has_audio"]
     assert 0.8 < info["duration"] < 4.0
+
+
+def test_face_values_must_match_the_recordings(
+    astronaut_path: Path, english_speech: Path, tmp_path: Path
+) -> None:
+    args = [
+        "render",
+        str(astronaut_path),
+        str(english_speech),
+        str(english_speech),
+        "-o",
+        str(tmp_path / "x.mp4"),
+    ]
+    with pytest.raises(SystemExit) as exited:
+        cli.main([*args, "--face", "0", "1", "2"])
+    assert str(exited.value.code) == "error: 3 --face values for 2 recordings"
+    assert not (tmp_path / "x.mp4").exists()

@@ -71,7 +71,7 @@ def test_a_still_photo_with_speech_scores_no_lip_sync(still_video: Path) -> None
     assert not report.checks()["lip_sync_r"]
     assert report.mouth_silence == pytest.approx(report.mouth_speech, abs=0.01)
     assert report.blinks == 0
-    assert report.head_rotation < 0.3 and report.head_translation < 0.005
+    assert report.head_rotation < 1.0 and report.head_translation < 0.01
     assert not report.checks()["head_moves"]
     # The clip has pauses before and after the speech, and speech in between.
     assert report.silence_frames >= 10 and report.speech_frames >= 30

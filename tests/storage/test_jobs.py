@@ -82,11 +82,9 @@ async def test_burst_of_50_from_one_user_hits_the_queued_limit_politely(
     assert await used_today(db, 3, policy) == 3  # refused requests cost nothing
     assert len(await queue.pending_for_user(3)) == 3
     assert [j.user_id for j in await queue.pending_for_user(99)] == [99]
-    # once one finishes, the user may queue again
-    job = await queue.claim("w", 30, NOW)
-    assert job is not None
-    await queue.finish(job.id, "w", "file", NOW)
-    await queue.enqueue(spec(3 if job.user_id == 3 else 99, 1000), policy, NOW)
+    # once one of them is out of the way, the user may queue again
+    assert await queue.cancel(3) is not None
+    await queue.enqueue(spec(3, 1000), policy, NOW)
 
 
 async def test_global_cap_answers_busy(queue: JobQueue) -> None:
@@ -200,7 +198,7 @@ async def test_fair_order_round_robins_across_users(queue: JobQueue, policy: Quo
     for n in range(10):
         await queue.enqueue(spec(100, n), policy, NOW)  # user A's batch of ten first
     b1 = await queue.enqueue(spec(200, 1), policy, NOW)
-    b2 = await queue.enqueue(spec(200, 2), policy, NOW)
+    await queue.enqueue(spec(200, 2), policy, NOW)
     c1 = await queue.enqueue(spec(300, 1), policy, NOW)
     # B's and C's first jobs are in round one with A's first, so they come 2nd and 3rd
     assert await queue.position(b1.id, NOW) == 2
@@ -212,9 +210,7 @@ async def test_fair_order_round_robins_across_users(queue: JobQueue, policy: Quo
         await queue.finish(job.id, "w", None, t)
         t += timedelta(seconds=1)
     assert order[:5] == [100, 200, 300, 100, 200]
-    assert order.count(100) == 10 and sorted(order[5:]) == [100] * 8
-    assert b2.id  # B's second job ran in round two, before A's third
-    assert order.index(200, 2) < 6
+    assert order.count(100) == 10 and order[5:] == [100] * 8
 
 
 async def test_a_busy_user_does_not_block_others_with_parallel_workers(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 from pathlib import Path
@@ -58,3 +59,14 @@ def test_command_line_migrates_from_any_directory(sqlite_url: str, tmp_path: Pat
     with sqlite3.connect(db_file) as connection:
         names = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert {"users", "jobs", "quota_ledger", "scenes"} <= names
+
+
+async def test_replicas_starting_together_migrate_once(database_url: str) -> None:
+    replicas = [Database(database_url) for _ in range(3)]
+    try:
+        await asyncio.gather(*(replica.migrate() for replica in replicas))
+        async with replicas[0].engine.connect() as connection:
+            assert await connection.run_sync(_drift) == []
+    finally:
+        for replica in replicas:
+            await replica.dispose()

@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 
 from storage import Database, Job, JobQueue, LedgerReason, QuotaEntry, QuotaPolicy, Status
 from tests.storage.helpers import spec
@@ -57,13 +57,18 @@ async def test_four_worker_processes_run_200_jobs_exactly_once(db: Database, tmp
     log = tmp_path / "workers.log"
     # A roomy lease: this test is about claiming, and a starved CI core must not expire a lease.
     lease = ("--lease", "5")
-    workers = [start_worker(db.url, f"p{i}", log, *lease, "--stop-after", "200") for i in range(4)]
+    workers = [
+        start_worker(db.url, f"p{i}", log, *lease, "--stop-after", "200", "--wait-go") for i in range(4)
+    ]
     try:
+        queue = JobQueue(db)
+        for first in range(0, 200, 20):  # 20 users × 10 jobs, while the workers start up
+            batch = range(first, first + 20)
+            await asyncio.gather(*(queue.enqueue(spec(500 + n % 20, n), POLICY) for n in batch))
         ready = select(func.count()).select_from(runs).where(runs.c.phase == "ready")
         assert await wait_for(db, ready, 4, within=60) == 4, log.read_text()
-        queue = JobQueue(db)
-        for n in range(200):  # 20 users × 10 jobs, enqueued while the workers are already polling
-            await queue.enqueue(spec(500 + n % 20, n), POLICY)
+        async with db.session() as s, s.begin():
+            await s.execute(insert(runs).values(job_id=0, worker_id="test", phase="go"))
         codes = [await wait_exit(w, within=90) for w in workers]
     finally:
         for w in workers:

@@ -60,13 +60,15 @@ async def record(db: Database, table: Table, **values: object) -> None:
 
 def make_handler(db: Database, queue: JobQueue, worker_id: str, mode: str):  # type: ignore[no-untyped-def]
     async def handle(job: Job) -> str | None:
-        await record(db, runs, job_id=job.id, worker_id=worker_id, phase="start")
         if mode == "hang":
+            await record(db, runs, job_id=job.id, worker_id=worker_id, phase="start")
             await asyncio.sleep(3600)  # killed with -9 while "rendering"
         await asyncio.sleep(0.01)  # a render's worth of waiting, so workers interleave
-        if not job.delivered:  # as bot/delivery.py: never send a video twice
-            await record(db, deliveries, job_id=job.id, worker_id=worker_id)
-            await queue.mark_delivered(job.id, f"video-{job.id}")
+        async with db.session() as s, s.begin():
+            await s.execute(insert(runs).values(job_id=job.id, worker_id=worker_id, phase="start"))
+            if not job.delivered:  # as bot/delivery.py: never send a video twice
+                await s.execute(insert(deliveries).values(job_id=job.id, worker_id=worker_id))
+        await queue.mark_delivered(job.id, f"video-{job.id}")
         return f"video-{job.id}"
 
     return handle
@@ -98,6 +100,14 @@ async def main(args: argparse.Namespace) -> None:
                 return
 
     await record(db, runs, job_id=0, worker_id=args.worker_id, phase="ready")
+    if args.wait_go:
+        # all workers start claiming together, once the test has queued every job
+        go = select(func.count()).select_from(runs).where(runs.c.phase == "go")
+        for _ in range(1200):
+            async with db.read_session() as s:
+                if await s.scalar(go):
+                    break
+            await asyncio.sleep(0.05)
     watcher = asyncio.create_task(stop_when_finished())
     try:
         await worker.run()
@@ -115,6 +125,7 @@ if __name__ == "__main__":
     parser.add_argument("--mode", choices=["fast", "hang"], default="fast")
     parser.add_argument("--lease", type=float, default=1.0)
     parser.add_argument("--concurrency", type=int, default=2)
+    parser.add_argument("--wait-go", action="store_true", help="start once the test records 'go'")
     parser.add_argument("--stop-after", type=int, default=1, help="stop once this many jobs are finished")
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     asyncio.run(main(parser.parse_args()))
