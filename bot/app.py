@@ -117,7 +117,7 @@ async def post_init(application: Application) -> None:  # type: ignore[type-arg]
         db=db,
         queue=JobQueue(db, max_attempts=settings.job_max_attempts),
         policy=quota_policy(settings),
-        # An embedding program (or a test session) may lend its own pool; it then closes it too.
+        # An embedding program (or a test session) may lend its own pool, and closes it itself.
         pool=application.bot_data.get("pool") or make_pool(settings.render_workers),
     )
     application.bot_data["runtime"] = rt
@@ -133,7 +133,8 @@ async def post_init(application: Application) -> None:  # type: ignore[type-arg]
         )
         application.bot_data["worker"] = rt.worker = worker
         application.bot_data["worker_task"] = asyncio.create_task(worker.run(), name="render-worker")
-        rt.background.add(asyncio.create_task(purge_forever(rt), name="purge"))
+    # Every process purges: the media files live on the machine that received them.
+    rt.background.add(asyncio.create_task(purge_forever(rt), name="purge"))
     if not worker_only:
         scenes.start_sweeper(application)
         await set_commands(application)

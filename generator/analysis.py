@@ -236,7 +236,7 @@ def _overlap(a: _Detection, b: _Detection) -> float:
 def _measure_face(rgb: np.ndarray, detection: _Detection) -> FaceAnalysis | None:
     """Mesh, pose and usability for one detected face; None for a likely false detection."""
     height, width = rgb.shape[:2]
-    points = _fit_mesh(rgb, detection)
+    points = fit_mesh(rgb, (detection.x, detection.y, detection.w, detection.h))
     if points is None:
         if detection.score < MIN_MESHLESS_SCORE:
             return None
@@ -275,10 +275,15 @@ def _measure_face(rgb: np.ndarray, detection: _Detection) -> FaceAnalysis | None
     )
 
 
-def _fit_mesh(rgb: np.ndarray, detection: _Detection) -> np.ndarray | None:
-    """The 478-point mesh of the detected face in photo pixels (z in pixels too), or None."""
-    side = _CROP_SCALE * max(detection.w, detection.h)
-    cx, cy = detection.x + detection.w / 2, detection.y + detection.h / 2
+def fit_mesh(rgb: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray | None:
+    """The 478-point mesh (478, 3) of the face in `box` (x, y, w, h), in photo pixels (z too), or None.
+
+    The mesh runs on a square crop twice the box's size, so the face sits in its middle whatever
+    its size in the photo; a face the mesh finds elsewhere in the crop (a neighbour) is ignored.
+    """
+    x, y, w, h = box
+    side = _CROP_SCALE * max(w, h)
+    cx, cy = x + w / 2, y + h / 2
     x0, y0 = round(cx - side / 2), round(cy - side / 2)
     size = max(8, round(side))
     crop = _crop_padded(rgb, x0, y0, size)

@@ -33,7 +33,7 @@ import av
 import numpy as np
 
 from generator import landmarks as lm
-from generator.analysis import _Detection, _fit_mesh, analyze_image, head_pose
+from generator.analysis import analyze_image, fit_mesh, head_pose
 from generator.intake import SAMPLE_RATE, load_audio
 from generator.types import ErrorCode, GeneratorError
 
@@ -41,7 +41,7 @@ from generator.types import ErrorCode, GeneratorError
 MAX_LAG = 5
 #: Loudness window around each frame, seconds.
 ENERGY_WINDOW = 0.08
-#: Loudness floor below the clip's loud frames (95th percentile): quieter is silence, in dB.
+#: Frames at least this many dB below the clip's loud frames (95th percentile) are silence.
 SILENCE_DB = 45.0
 #: Loudness is clipped this far below the loud frames.
 FLOOR_DB = 50.0
@@ -49,7 +49,8 @@ FLOOR_DB = 50.0
 SPEECH_DB = 25.0
 #: A blink is an eye aspect ratio below this fraction of the clip's median.
 BLINK_FRACTION = 0.6
-#: A lip gap that varies less than this (eye-distances; ~0.1 px on a phone portrait) is not moving.
+#: A lip gap that varies less than this (eye-distances; ~0.1 px on a phone portrait) is not moving;
+#: a still photo through the encoder varies by ~0.0001.
 STILL_MOUTH = 0.002
 #: The issue's bar for lip sync.
 MIN_R = 0.6
@@ -129,7 +130,7 @@ def evaluate_video(path: Path | str, face: int | None = None) -> EvaluationRepor
     centres: list[tuple[float, float]] = []
     angles: list[tuple[float, float, float]] = []
     for rgb in _chain(image, (frame for _, frame in frames)):
-        points = _fit_mesh(rgb, _Detection(*map(float, box), score=1.0))
+        points = fit_mesh(rgb, box)
         if points is None:
             gaps.append(math.nan)
             ears.append(math.nan)

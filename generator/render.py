@@ -70,14 +70,12 @@ class CpuRigEngine:
     ) -> Iterator[np.ndarray]:
         """Precomputes every face's rig and the global fields, then yields one frame per plan frame."""
         image = np.ascontiguousarray(image, dtype=np.uint8)
-        height, width = image.shape[:2]
-        mask = (
-            np.asarray(person_mask, dtype=np.float32)
-            if person_mask is not None
-            else np.zeros((height, width), np.float32)
-        )
         by_index = {face.index: face for face in analysis.faces}
-        rigs = [(FaceRig(image, by_index[m.face], mask), m) for m in plan.faces if m.face in by_index]
+        rigs = [(FaceRig(image, by_index[m.face], person_mask), m) for m in plan.faces if m.face in by_index]
+        if person_mask is None:
+            mask = _guess_person(image.shape, [rig for rig, _ in rigs])
+        else:
+            mask = np.asarray(person_mask, dtype=np.float32)
         scene = SceneRig(image.shape, mask, [rig for rig, _ in rigs], plan.parallax)
         return self._frames(image, plan, rigs, scene)
 
@@ -495,13 +493,13 @@ class FaceRig:
         src = work[y0:y1, x0:x1].copy()
         out = cv2.remap(src, source_map, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         moved = self.points + d
-        self._paint_mouth(out, moved, gap, m, i)
+        self._paint_mouth(out, moved, gap)
         blink = float(m.blink[i])
         if blink > 0.3:
             self._paint_eyes(out, moved, blink)
         work[y0:y1, x0:x1] = out
 
-    def _paint_mouth(self, out: np.ndarray, moved: np.ndarray, gap: float, m: FaceMotion, i: int) -> None:
+    def _paint_mouth(self, out: np.ndarray, moved: np.ndarray, gap: float) -> None:
         """Paints the cavity, upper teeth and tongue inside the warped lips when they part.
 
         Only the opening beyond the photo's own is new. A photo that shows its upper teeth keeps
@@ -608,8 +606,19 @@ class FaceRig:
             out[lo[1] : hi[1], lo[0] : hi[0]] = np.clip(region, 0, 255).astype(np.uint8)
 
 
-def _face_coords(v: np.ndarray, ex: np.ndarray, ey: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    return v @ ex, v @ ey
+def _guess_person(shape: tuple[int, ...], faces: list[FaceRig]) -> np.ndarray:
+    """Without a person mask: a soft head-and-shoulders silhouette under each face."""
+    mask = np.zeros(shape[:2], np.float32)
+    for face in faces:
+        centre = (round(face.center[0]), round(face.center[1] - 0.1 * face.face_h))
+        head = (round(0.8 * face.face_w), round(0.75 * face.face_h))
+        cv2.ellipse(mask, centre, head, 0.0, 0.0, 360.0, 1.0, -1)
+        chest = (round(face.center[0]), round(face.chin[1] + 1.6 * face.face_h))
+        cv2.ellipse(
+            mask, chest, (round(2.2 * face.face_w), round(1.4 * face.face_h)), 0.0, 0.0, 360.0, 1.0, -1
+        )
+    sigma = max(1.0, 0.01 * max(shape[:2]))
+    return cv2.GaussianBlur(mask, (0, 0), sigma)
 
 
 def _border_points(w: int, h: int, step: float) -> np.ndarray:

@@ -15,7 +15,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 # How long an SQLite writer waits for another process's write lock before giving up.
-SQLITE_BUSY_TIMEOUT_S = 60.0
+SQLITE_BUSY_TIMEOUT_S = 30.0
 # An arbitrary constant: the PostgreSQL advisory lock that serialises concurrent start-up migrations.
 MIGRATION_LOCK_KEY = 0x70686F74  # "phot"
 # Execution option marking a read-only engine view (see Database.read_session).

@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from storage import quotas
-from storage._sql import ensure_user
+from storage._sql import insert_for
 from storage.db import Database
 from storage.errors import AlreadyQueued, JobNotFound, QueueFull, QuotaExceeded, TooManyQueued, UserBanned
 from storage.models import FINISHED, PENDING, Job, Status, User, UTCDateTime, utcnow
@@ -161,26 +161,36 @@ class JobQueue:
             raise AlreadyQueued(existing) from None
 
     async def _enqueue(self, s: AsyncSession, spec: JobSpec, policy: QuotaPolicy, now: datetime) -> Job:
-        await ensure_user(s, spec.user_id)
-        # Locking the user row serialises one user's requests on PostgreSQL, so a burst can never
-        # slip past the per-user cap or the quota (SQLite is serialised by BEGIN IMMEDIATE).
-        # NO KEY UPDATE (key_share=True): it still serialises enqueues, but does not block the
-        # foreign-key checks of workers writing ledger rows for this user meanwhile.
-        user = await s.scalar(select(User).where(User.id == spec.user_id).with_for_update(key_share=True))
-        assert user is not None
-        if user.banned:
+        # Creating-or-touching the user row locks it (on PostgreSQL, as FOR NO KEY UPDATE: the
+        # foreign-key checks of workers writing this user's ledger rows are not blocked), so one
+        # user's burst is handled one request at a time and can never slip past the caps or the
+        # quota. SQLite is serialised by BEGIN IMMEDIATE anyway.
+        lock_user = (
+            insert_for(s, User)
+            .values(id=spec.user_id, banned=False, created_at=now, updated_at=now)
+            .on_conflict_do_update(index_elements=[User.id], set_={"banned": User.banned})  # type: ignore[attr-defined]
+            .returning(User.banned)
+        )
+        if await s.scalar(lock_user):
             raise UserBanned(spec.user_id)
-        existing = await s.scalar(select(Job.id).where(Job.idempotency_key == spec.idempotency_key))
+        # one round trip for the three counts the checks need
+        existing, pending, waiting = (
+            await s.execute(
+                select(
+                    select(Job.id).where(Job.idempotency_key == spec.idempotency_key).scalar_subquery(),
+                    select(func.count())
+                    .where(Job.user_id == spec.user_id, Job.status.in_(PENDING))
+                    .scalar_subquery(),
+                    select(func.count()).where(Job.status == Status.QUEUED).scalar_subquery(),
+                )
+            )
+        ).one()
         if existing is not None:
             raise AlreadyQueued(existing)
-        pending = await s.scalar(
-            select(func.count()).where(Job.user_id == spec.user_id, Job.status.in_(PENDING))
-        )
-        if (pending or 0) >= policy.max_queued_per_user:
+        if pending >= policy.max_queued_per_user:
             raise TooManyQueued(policy.max_queued_per_user)
         # A soft cap: two users racing at the very edge may overshoot it by one each.
-        waiting = await s.scalar(select(func.count()).where(Job.status == Status.QUEUED))
-        if (waiting or 0) >= policy.max_queue:
+        if waiting >= policy.max_queue:
             raise QueueFull(policy.max_queue)
         if spec.charge:
             standing = await quotas.status(s, spec.user_id, policy, now)

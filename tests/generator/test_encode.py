@@ -144,3 +144,16 @@ def test_thumbnail_is_a_small_jpeg_with_the_frames_shape(astronaut_rgb: np.ndarr
     assert image.format == "JPEG"
     assert image.size == (320, 160)
     assert len(jpeg) < 200_000
+
+
+def test_a_still_picture_keeps_its_quality_through_the_clip(
+    tmp_path: Path, astronaut_rgb: np.ndarray
+) -> None:
+    # Most of a talking photo does not move; without rate control that sees this, later frames of
+    # the unmoving parts slowly smear away from the sharp first frame.
+    path = _encode(
+        tmp_path / "still.mp4", [astronaut_rgb] * 75, np.zeros(48000, np.float32), 16000, (512, 512)
+    )
+    with av.open(str(path)) as container:
+        frames = [frame.to_ndarray(format="rgb24").astype(int) for frame in container.decode(video=0)]
+    assert max(np.abs(frame - frames[0]).mean() for frame in frames) < 0.5
