@@ -253,6 +253,95 @@ CATALOG: Final[dict[str, dict[str, str]]] = {
     "cmd_grant": {"en": "Grant extra videos: USER N", "zh": "增加视频次数：用户 数量"},
     "cmd_ban": {"en": "Ban a user: USER", "zh": "封禁用户：用户"},
     "cmd_unban": {"en": "Unban a user: USER", "zh": "解除封禁：用户"},
+    # --- group scenes ------------------------------------------------------------------------
+    "scene_need_photo": {
+        "en": "Reply /scene to a photo (or send a photo with /scene as its caption) to start a scene.",
+        "zh": "用 /scene 回复一张照片（或发送配文为 /scene 的照片）来开始一个场景。",
+    },
+    "scene_private": {
+        "en": "Scenes are for groups: add me to a group, then reply /scene to a group photo there.",
+        "zh": "场景只能在群组里使用：把我加入群组，然后在群里用 /scene 回复一张合影。",
+    },
+    "scene_title": {"en": "🎬 Scene by {creator}", "zh": "🎬 {creator} 发起的场景"},
+    "scene_face_free": {"en": "{number} — free", "zh": "{number} —— 空缺"},
+    "scene_face_waiting": {"en": "{number} — {name}, no line yet", "zh": "{number} —— {name}，还没录"},
+    "scene_face_ready": {"en": "{number} — {name} ✓ {seconds} s", "zh": "{number} —— {name} ✓ {seconds} 秒"},
+    "scene_unusable": {
+        "en": "Can't use {count} more face(s): {reasons}.",
+        "zh": "另有 {count} 张脸无法使用：{reasons}。",
+    },
+    "reason_FACE_TOO_SMALL": {"en": "too small", "zh": "太小"},
+    "reason_FACE_TURNED_AWAY": {"en": "turned away", "zh": "侧脸太多"},
+    "reason_MOUTH_NOT_VISIBLE": {"en": "mouth hidden", "zh": "嘴被挡住"},
+    "reason_other": {"en": "not clear enough", "zh": "不够清晰"},
+    "scene_total": {"en": "Total: {total} s of {limit} s.", "zh": "总长：{total} 秒 / {limit} 秒。"},
+    "scene_total_over": {
+        "en": "Total: {total} s — over the {limit} s limit.",
+        "zh": "总长：{total} 秒 —— 超过了 {limit} 秒的上限。",
+    },
+    "scene_how": {
+        "en": (
+            "Tap a number to take that face, then reply to this message with a voice note, an "
+            "audio file or /say your words. {creator} presses Render when everyone is ready."
+        ),
+        "zh": (
+            "点一个数字认领那张脸，然后回复这条消息：发送语音、音频文件，或 /say 加上要说的话。"
+            "大家准备好后由 {creator} 点“生成”。"
+        ),
+    },
+    "scene_rendering": {"en": "🎬 Rendering {count} line(s)…", "zh": "🎬 正在生成 {count} 段台词…"},
+    "scene_expired_caption": {
+        "en": "⌛ This scene expired after {minutes} minutes without activity.",
+        "zh": "⌛ 这个场景已经 {minutes} 分钟没有动静，已过期。",
+    },
+    "scene_expired": {
+        "en": (
+            "⌛ Scene closed: nobody touched it for {minutes} minutes. "
+            "Reply /scene to the photo to start again."
+        ),
+        "zh": "⌛ 场景已关闭：{minutes} 分钟内没有人参与。用 /scene 回复照片可以重新开始。",
+    },
+    "scene_claim_button": {"en": "I'm {number}", "zh": "我是 {number}"},
+    "scene_render_button": {"en": "🎬 Render", "zh": "🎬 生成"},
+    "scene_render_first_button": {"en": "🎬 Render the first {limit} s", "zh": "🎬 生成前 {limit} 秒"},
+    "scene_claimed": {
+        "en": "You are face {number}. Now reply to the scene with your line.",
+        "zh": "你是第 {number} 张脸。现在回复场景消息录下你的台词。",
+    },
+    "scene_released": {"en": "You let face {number} go.", "zh": "你放弃了第 {number} 张脸。"},
+    "scene_face_taken": {
+        "en": "Face {number} is already {name}'s.",
+        "zh": "第 {number} 张脸已经被 {name} 认领了。",
+    },
+    "scene_need_face": {
+        "en": "Tap a number on the scene first to choose your face, then record your line.",
+        "zh": "请先在场景消息上点一个数字选择你的脸，再录台词。",
+    },
+    "scene_closed": {"en": "This scene is closed.", "zh": "这个场景已经关闭了。"},
+    "scene_only_creator": {
+        "en": "Only {creator}, who started this scene, can render it.",
+        "zh": "只有发起场景的 {creator} 才能生成视频。",
+    },
+    "scene_no_lines": {
+        "en": "Nobody has recorded a line yet.",
+        "zh": "还没有人录台词。",
+    },
+    "scene_too_long": {
+        "en": (
+            "The lines add up to {total} s, over the {limit} s limit. I can render the first "
+            "{limit} s, or someone can record a shorter line."
+        ),
+        "zh": "台词总长 {total} 秒，超过了 {limit} 秒的上限。我可以只生成前 {limit} 秒，或者请有人录短一点。",
+    },
+    "scene_none": {
+        "en": "Reply to a scene message, or start one by replying /scene to a photo.",
+        "zh": "请回复一条场景消息，或用 /scene 回复照片来开始一个场景。",
+    },
+    "scene_say_usage": {
+        "en": "Write your line after the command, e.g. /say Hello everyone!",
+        "zh": "请在命令后写上台词，例如：/say 大家好！",
+    },
+    "scene_unknown_length": {"en": "?", "zh": "?"},
 }
 
 

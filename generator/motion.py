@@ -88,8 +88,10 @@ def plan_motion(
     camera = np.zeros((n_frames, 3), dtype=np.float32)
     camera[:, 0] = 0.004 * _noise(camera_rng, n_frames, fps, 2.5)
     camera[:, 1] = 0.003 * _noise(camera_rng, n_frames, fps, 2.5)
-    # A slow push-in, as if a camera operator leaned closer while the person talks.
-    camera[:, 2] = 0.012 * np.sin(np.linspace(0.0, np.pi, n_frames)) ** 2
+    # A slow push-in and back, as if a camera operator leaned closer while the person talks; a short
+    # clip gets a smaller one, so it stays slow.
+    push = 0.012 * min(1.0, n_frames / (10.0 * fps))
+    camera[:, 2] = push * np.sin(np.linspace(0.0, np.pi, n_frames)) ** 2
     camera *= engage[:, None]
     return MotionPlan(fps=fps, n_frames=n_frames, faces=faces, camera=camera, parallax=0.6)
 

@@ -50,6 +50,14 @@ class GeneratorError(Exception):
         self.message = message
         self.details = details
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # Renders run in a process pool; the default pickling would call __init__ with one argument.
+        return (_rebuild_error, (self.code, self.message, self.details))
+
+
+def _rebuild_error(code: ErrorCode, message: str, details: dict[str, object]) -> GeneratorError:
+    return GeneratorError(code, message, **details)
+
 
 @dataclass(frozen=True)
 class FaceAnalysis:

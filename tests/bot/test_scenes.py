@@ -2,24 +2,10 @@
 
 from __future__ import annotations
 
-import string
-
 import pytest
 
 from bot import scenes
-from bot.texts import CATALOG, t
-
-
-def _fields(text: str) -> set[str]:
-    return {name for _, name, _, _ in string.Formatter().parse(text) if name}
-
-
-@pytest.mark.parametrize("key", sorted(scenes.SCENE_TEXTS))
-def test_scene_texts_are_in_the_catalog_in_both_languages(key: str) -> None:
-    entry = CATALOG[key]
-    assert set(entry) == {"en", "zh"}
-    assert all(entry[lang].strip() for lang in ("en", "zh"))
-    assert _fields(entry["en"]) == _fields(entry["zh"])
+from bot.texts import t
 
 
 def test_every_scene_command_has_a_menu_description() -> None:

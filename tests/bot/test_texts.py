@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import string
+from pathlib import Path
 
 import pytest
 
@@ -39,3 +41,11 @@ def test_t_formats_in_the_chosen_language() -> None:
     assert t("queued", "en", position=3) == "Got it — you are number 3 in the queue."
     assert "3" in t("queued", "zh", position=3) and "队" in t("queued", "zh", position=3)
     assert t("face_button", "fr", number=2) == "Face 2"  # unknown language falls back to English
+
+
+def test_every_key_the_bot_asks_for_is_in_the_catalog() -> None:
+    used: set[str] = set()
+    for source in (Path(__file__).resolve().parents[2] / "bot").glob("*.py"):
+        used |= set(re.findall(r"\bt\(\s*\"([a-z0-9_]+)\"", source.read_text()))
+    assert used, "no t() calls found: the pattern is out of date"
+    assert used - set(CATALOG) == set()

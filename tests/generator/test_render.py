@@ -72,15 +72,18 @@ def test_first_frame_is_the_photo_itself(astronaut: tuple[np.ndarray, ImageAnaly
     np.testing.assert_array_equal(first, image)
 
 
-def test_frames_are_streamed_not_collected(astronaut: tuple[np.ndarray, ImageAnalysis, np.ndarray]) -> None:
+@pytest.mark.parametrize("with_mask", [True, False])
+def test_frames_are_streamed_not_collected(
+    with_mask: bool, astronaut: tuple[np.ndarray, ImageAnalysis, np.ndarray]
+) -> None:
     image, analysis, mask = astronaut
     plan = plan_motion({0: None}, 30, FPS, seed=0)
 
-    frames = render_frames(image, analysis, plan, mask)
+    frames = render_frames(image, analysis, plan, mask if with_mask else None)
 
     assert isinstance(frames, Iterator) and not isinstance(frames, list | tuple)
-    shapes = {frame.shape for frame in frames}
-    assert shapes == {image.shape}
+    shapes = [frame.shape for frame in frames]
+    assert shapes == [image.shape] * 30
 
 
 def test_open_jaw_moves_the_mouth_not_the_background(
