@@ -198,19 +198,24 @@ def place_lines(
     for track, audio, faces in zip(request.tracks, recordings, speakers, strict=True):
         start = cursor if track.start is None else max(0, round(track.start * SAMPLE_RATE))
         stop = start + len(audio)
-        if stop > limit:
-            if not request.trim:
-                raise GeneratorError(
-                    ErrorCode.AUDIO_TOO_LONG,
-                    f"the tracks run past {request.max_seconds:g} s",
-                    limit_seconds=request.max_seconds,
-                    seconds=round(stop / SAMPLE_RATE, 2),
-                )
+        if stop > limit and not request.trim:
+            raise GeneratorError(
+                ErrorCode.AUDIO_TOO_LONG,
+                f"the tracks run past {request.max_seconds:g} s",
+                limit_seconds=request.max_seconds,
+                seconds=round(stop / SAMPLE_RATE, 2),
+            )
+        if start >= limit:
             trimmed = True
-            audio = audio[: max(0, limit - start)]
-            stop = start + len(audio)
+            continue  # starts after the clip's end: nothing of it is heard
+        # Judged whole: a line cut to its first syllable by the limit is still a voice.
         speech = track_mouth(audio, SAMPLE_RATE, request.fps)
         check_speech(speech)
+        if stop > limit:
+            trimmed = True
+            audio = audio[: limit - start]
+            stop = limit
+            speech = track_mouth(audio, SAMPLE_RATE, request.fps)
         lines.append(Line(audio=audio, start=start, faces=faces, speech=speech))
         cursor = stop
         end = max(end, stop)

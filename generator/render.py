@@ -260,6 +260,10 @@ class FaceRig:
             if name in ("yaw", "pitch"):
                 extra = np.repeat(basis[[lm.UPPER_LIP_INNER_MID]], n_teeth, axis=0)
             self.bases[name] = np.vstack([basis, extra])
+        closing = np.zeros((self.n_moving, 2))
+        if n_teeth:
+            closing[self.n_mesh :] = self.teeth_fraction[:, None] * self.ey
+        self.bases["teeth_closing"] = closing
         self.points = np.vstack([local, teeth_points])
         self._mouth_setup(image, local, face)
         self._eyes_setup(image, local)
@@ -309,6 +313,8 @@ class FaceRig:
         order = np.argsort(lo_s)
         below = np.interp(upper @ self.ex, lo_s[order], lo_t[order]) - upper @ self.ey
         depth = np.minimum(np.clip(below, 0.0, None) * 0.85, 0.16 * self.mouth_w)
+        # How far down the opening each point sits: when the mouth closes they close with it.
+        self.teeth_fraction = np.clip(depth / np.maximum(below, 1e-3), 0.0, 1.0)
         return upper + depth[:, None] * self.ey
 
     def _bases(self, p: np.ndarray, z: np.ndarray) -> dict[str, np.ndarray]:
@@ -464,7 +470,13 @@ class FaceRig:
         open_px = (jaw * JAW_GAP + 0.05 * rnd) * self.mouth_w
         gap = max(0.0, (rest + open_px) * (1.0 - press))
         delta = gap - self.gap0
-        d = b["lower"] * (0.72 * delta) + b["upper"] * (0.28 * delta)
+        if delta >= 0:
+            # Opening: the jaw drops the lower lip, the upper lip lifts a little, teeth ride with it.
+            d = b["lower"] * (0.72 * delta) + b["upper"] * (0.28 * delta)
+        else:
+            # Closing past the photo's mouth: the jaw does nearly all of it (the upper lip would
+            # drag the nose), and the photo's teeth are squeezed in between, never crossed.
+            d = b["lower"] * (0.9 * delta) + b["upper"] * (0.1 * delta) + b["teeth_closing"] * delta
         d += b["width"] * (0.09 * width - 0.16 * rnd - 0.06 * jaw)
         blink = float(m.blink[i])
         if blink > 0:

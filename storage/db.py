@@ -92,7 +92,12 @@ class Database:
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
-        """A new session; use as `async with db.session() as s, s.begin(): ...`."""
+        """A new session; use as `async with db.session() as s, s.begin(): ...`.
+
+        On SQLite its transaction holds the database's write lock until it ends: keep it short,
+        and never open another session (or call JobQueue) inside it — that one would wait for this
+        one's lock. Use `read_session()` for reads.
+        """
         async with self.sessions() as session:
             yield session
 

@@ -56,7 +56,7 @@ async def test_four_worker_processes_run_200_jobs_exactly_once(db: Database, tmp
         await connection.run_sync(create_tables)
     log = tmp_path / "workers.log"
     # A roomy lease: this test is about claiming, and a starved CI core must not expire a lease.
-    lease = ("--lease", "5")
+    lease = ("--lease", "15")
     workers = [
         start_worker(db.url, f"p{i}", log, *lease, "--stop-after", "200", "--wait-go") for i in range(4)
     ]
