@@ -2,8 +2,8 @@
 
 State lives in the database (storage.media: the last photo per chat and its face choice;
 storage.users: language and voice), so webhook replicas and restarts see the same conversation.
-The one exception is a voice note that arrives before any photo: it waits in `chat_data` for the
-photo, a few minutes at most (see `PENDING_MINUTES`).
+A voice note that arrives before any photo waits in storage for the next photo, a few minutes at
+most (see `PENDING_MINUTES`).
 """
 
 from __future__ import annotations
@@ -110,7 +110,7 @@ async def on_photo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if track is not None:
             await submit(message, who, track, photo, rt)
         return
-    pending = take_pending(context, who, utcnow())
+    pending = await take_pending(who, rt, utcnow())
     if pending is not None:
         request_id, track = pending
         await submit(message, who, track, photo, rt, request_id=request_id)
@@ -299,12 +299,15 @@ async def route(
         async with rt.db.session() as s:
             photo = await media.last_photo(s, who.chat_id, who.user_id, now)
     if photo is None:
-        context.chat_data["pending"] = {  # type: ignore[index]
-            "user_id": who.user_id,
-            "message_id": message.message_id,
-            "track": track,
-            "at": now.timestamp(),
-        }
+        async with rt.db.session() as s, s.begin():
+            await media.save_pending(
+                s,
+                chat_id=who.chat_id,
+                user_id=who.user_id,
+                message_id=message.message_id,
+                track=track,
+                now=now,
+            )
         await message.reply_text(t("need_photo", who.lang))
         return
     if not usable_faces(photo.analysis or {}):
@@ -315,16 +318,10 @@ async def route(
     await submit(message, who, track, photo, rt)
 
 
-def take_pending(
-    context: ContextTypes.DEFAULT_TYPE, who: Speaker, now: datetime
-) -> tuple[int, dict[str, Any]] | None:
+async def take_pending(who: Speaker, rt: Runtime, now: datetime) -> tuple[int, dict[str, Any]] | None:
     """The request this user sent before any photo, if it is recent; it is consumed."""
-    pending = context.chat_data.pop("pending", None) if context.chat_data is not None else None
-    if not pending or pending["user_id"] != who.user_id:
-        return None
-    if now.timestamp() - pending["at"] > PENDING_MINUTES * 60:
-        return None
-    return pending["message_id"], pending["track"]
+    async with rt.db.session() as s, s.begin():
+        return await media.take_pending(s, who.chat_id, who.user_id, now - timedelta(minutes=PENDING_MINUTES))
 
 
 async def submit(

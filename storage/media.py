@@ -1,15 +1,15 @@
-"""Queries about photos the bot saw: the newest per chat and user, replies, cached analyses."""
+"""Queries about photos the bot saw (newest per chat, replies, cached analyses) and requests awaiting one."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage._sql import ensure_user, insert_for
-from storage.models import Media, PhotoAnalysis, utcnow
+from storage.models import Media, PendingRequest, PhotoAnalysis, utcnow
 
 
 async def save_photo(
@@ -101,3 +101,40 @@ async def set_face(s: AsyncSession, media_id: int, face: int | None, chorus: boo
     media = await s.get_one(Media, media_id)
     media.face, media.chorus = face, chorus
     await s.flush()
+
+
+async def save_pending(
+    s: AsyncSession,
+    *,
+    chat_id: int,
+    user_id: int,
+    message_id: int,
+    track: dict[str, Any],
+    now: datetime | None = None,
+) -> None:
+    """Keeps a request sent before any photo; a newer one from the same user replaces it."""
+    now = now or utcnow()
+    await ensure_user(s, user_id)
+    await s.execute(
+        delete(PendingRequest).where(PendingRequest.chat_id == chat_id, PendingRequest.user_id == user_id)
+    )
+    s.add(
+        PendingRequest(chat_id=chat_id, user_id=user_id, message_id=message_id, track=track, created_at=now)
+    )
+    await s.flush()
+
+
+async def take_pending(
+    s: AsyncSession, chat_id: int, user_id: int, newer_than: datetime
+) -> tuple[int, dict[str, Any]] | None:
+    """Removes and returns (message id, track) of the user's pending request, if newer than the cut-off."""
+    pending = await s.scalar(
+        select(PendingRequest).where(PendingRequest.chat_id == chat_id, PendingRequest.user_id == user_id)
+    )
+    if pending is None:
+        return None
+    await s.delete(pending)
+    await s.flush()
+    if pending.created_at <= newer_than:
+        return None
+    return pending.message_id, pending.track

@@ -199,6 +199,20 @@ class Media(Base):
         return None if self.photo_analysis is None else self.photo_analysis.data
 
 
+class PendingRequest(Base):
+    """A speech request that arrived before any photo; the next photo in the chat renders it."""
+
+    __tablename__ = "pending_requests"
+    __table_args__ = (UniqueConstraint("chat_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True)
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="CASCADE"))
+    message_id: Mapped[int] = mapped_column(BigInteger)
+    track: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
 class Job(Base):
     """One render request: its payload, state machine, lease, quota and delivery bookkeeping."""
 

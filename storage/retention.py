@@ -11,6 +11,7 @@ from storage.models import (
     FINISHED,
     Job,
     Media,
+    PendingRequest,
     PhotoAnalysis,
     QuotaEntry,
     Scene,
@@ -39,6 +40,8 @@ async def purge(s: AsyncSession, now: datetime, days: float) -> list[str]:
     await s.execute(
         delete(PhotoAnalysis).where(PhotoAnalysis.created_at < cutoff, PhotoAnalysis.id.not_in(referenced))
     )
+
+    await s.execute(delete(PendingRequest).where(PendingRequest.created_at < cutoff))
 
     finished_at = func.coalesce(Job.finished_at, Job.created_at)
     await s.execute(delete(Job).where(Job.status.in_(FINISHED), finished_at < cutoff))

@@ -13,6 +13,7 @@ from storage.models import (
     Chat,
     Job,
     Media,
+    PendingRequest,
     QuotaEntry,
     Scene,
     SceneClaim,
@@ -94,6 +95,7 @@ async def forget_user(s: AsyncSession, user_id: int, now: datetime | None = None
     now = now or utcnow()
     paths = [p for p in (await s.scalars(select(Media.path).where(Media.user_id == user_id))) if p]
     await s.execute(delete(Media).where(Media.user_id == user_id))
+    await s.execute(delete(PendingRequest).where(PendingRequest.user_id == user_id))
     own_scenes = select(Scene.id).where(Scene.creator_id == user_id).scalar_subquery()
     await s.execute(delete(SceneLine).where(SceneLine.scene_id.in_(own_scenes)))
     await s.execute(delete(SceneClaim).where(SceneClaim.scene_id.in_(own_scenes)))

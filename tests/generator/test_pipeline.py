@@ -261,3 +261,21 @@ def test_another_engine_plugs_into_the_pipeline(
     assert len(frames) == round(SHORT * 25)
     photo = cv2.resize(cv2.imread(str(astronaut_path))[:, :, ::-1], (128, 128), interpolation=cv2.INTER_AREA)
     assert all(np.abs(frame.astype(int) - photo.astype(int)).mean() < 6.0 for frame in frames)
+
+
+def test_tracks_at_a_start_time_overlap_and_late_ones_are_cut(
+    duo_photo_path: Path, english_speech: Path, mandarin_speech: Path, tmp_path: Path
+) -> None:
+    tracks = [
+        AudioTrack(english_speech, face=0),
+        AudioTrack(mandarin_speech, face=1, start=0.5),  # answers over the first line
+        AudioTrack(english_speech, face=1, start=9.0),  # after the limit: never heard
+    ]
+
+    result = render(
+        RenderRequest(duo_photo_path, tracks, max_seconds=SHORT, max_side=256), tmp_path / "talk.mp4"
+    )
+
+    assert result.trimmed
+    assert result.faces == [0, 1]
+    assert result.duration == pytest.approx(SHORT, abs=1 / 25)

@@ -57,3 +57,24 @@ async def test_analysis_is_cached_by_file_unique_id(db: Database) -> None:
     async with db.session() as s:
         cached = await media.cached_analysis(s, "same-picture")
         assert cached is not None and cached["message"] == 5
+
+
+async def test_a_request_sent_before_any_photo_waits_in_storage_until_taken(db: Database) -> None:
+    track = {"source": "voice", "file_id": "voice-1"}
+    async with db.session() as s, s.begin():
+        await media.save_pending(s, chat_id=5, user_id=5, message_id=10, track=track, now=NOW)
+        await media.save_pending(s, chat_id=5, user_id=5, message_id=11, track=track, now=NOW)  # replaces
+    async with db.session() as s, s.begin():
+        assert await media.take_pending(s, 5, 6, NOW - timedelta(minutes=10)) is None  # another user
+        assert await media.take_pending(s, 5, 5, NOW - timedelta(minutes=10)) == (11, track)
+    async with db.session() as s, s.begin():
+        assert await media.take_pending(s, 5, 5, NOW - timedelta(minutes=10)) is None  # consumed
+
+
+async def test_a_stale_pending_request_is_dropped_not_rendered(db: Database) -> None:
+    async with db.session() as s, s.begin():
+        await media.save_pending(s, chat_id=5, user_id=5, message_id=10, track={"source": "text"}, now=NOW)
+    async with db.session() as s, s.begin():
+        assert await media.take_pending(s, 5, 5, NOW + timedelta(minutes=1)) is None
+    async with db.session() as s, s.begin():
+        assert await media.take_pending(s, 5, 5, NOW - timedelta(minutes=10)) is None  # and gone
