@@ -305,20 +305,28 @@ def _ahead(frames: Iterator[np.ndarray], depth: int = 3) -> Iterator[np.ndarray]
     queue: Queue[tuple[str, object]] = Queue(maxsize=depth)
     stop = threading.Event()
 
+    def hand_over(item: tuple[str, object]) -> bool:
+        """Queues an item unless the consumer has stopped listening."""
+        while not stop.is_set():
+            try:
+                queue.put(item, timeout=0.1)
+                return True
+            except Full:
+                continue
+        return False
+
     def produce() -> None:
         try:
             for frame in frames:
-                while not stop.is_set():
-                    try:
-                        queue.put(("frame", frame), timeout=0.1)
-                        break
-                    except Full:
-                        continue
-                if stop.is_set():
+                if not hand_over(("frame", frame)):
                     return
-            queue.put(("end", None))
+            hand_over(("end", None))
         except BaseException as exc:  # handed to the consumer, which re-raises it
-            queue.put(("error", exc))
+            hand_over(("error", exc))
+        finally:
+            close = getattr(frames, "close", None)
+            if close is not None:
+                close()  # lets the engine release its own threads and buffers now
 
     worker = threading.Thread(target=produce, name="render-frames", daemon=True)
     worker.start()

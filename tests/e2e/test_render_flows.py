@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from bot.app import build_application, running
 from bot.texts import t
-from tests.e2e.conftest import BotFactory
+from tests.e2e.conftest import BotFactory, e2e_settings
 from tests.e2e.media import (
     astronaut_portrait,
     probe_mp4,
@@ -135,6 +138,25 @@ async def test_voice_before_photo_is_rendered_when_the_photo_arrives(
     # The speech is longer than the 2 s limit set above: cut there, and the caption says so.
     check_video(fake, video, reply_to=voice["message_id"], aspect=420 / 560, seconds=2.0)
     assert video.params["caption"] == t("trimmed", "en", seconds=2)
+
+
+async def test_voice_before_photo_survives_a_restart_of_the_bot(
+    fake: FakeBotApi, tmp_path: Path, sqlite_url: str, render_pool: ProcessPoolExecutor
+) -> None:
+    alice = fake.user(1001, "Alice", "en")
+    first = build_application(e2e_settings(fake, tmp_path, sqlite_url, embedded_worker=False))
+    first.bot_data["pool"] = render_pool
+    async with running(first, polling=True):
+        voice = fake.send_voice(alice, None, voice_note(), duration=2)
+        assert (await reply(fake, 1001)).params["text"] == t("need_photo", "en")
+
+    second = build_application(e2e_settings(fake, tmp_path, sqlite_url))  # nothing kept in memory
+    second.bot_data["pool"] = render_pool
+    async with running(second, polling=True):
+        fake.send_photo(alice, None, astronaut_portrait())
+        assert (await reply(fake, 1001)).params["text"] == t("queued_next", "en")
+        video = await delivered_video(fake, 1001)
+    check_video(fake, video, reply_to=voice["message_id"], aspect=420 / 560)
 
 
 async def test_two_faces_are_offered_and_the_picked_one_speaks(
