@@ -226,12 +226,12 @@ def _blinks(rng: np.random.Generator, n: int, fps: int) -> tuple[np.ndarray, tup
 
 
 def _add_blink(closure: np.ndarray, start_s: float, length_s: float, fps: int) -> None:
-    """A blink: the lid falls fast (40 % of the time) and rises slower."""
+    """A blink: the lid falls fast (a third of the time), stays shut briefly, rises slower."""
     i = np.arange(len(closure)) / fps
     u = (i - start_s) / length_s
-    down = np.clip(u / 0.4, 0.0, 1.0)
-    up = np.clip((1.0 - u) / 0.6, 0.0, 1.0)
-    shape = np.where(u < 0.4, np.sin(0.5 * np.pi * down), np.sin(0.5 * np.pi * up))
+    down = np.sin(0.5 * np.pi * np.clip(u / 0.33, 0.0, 1.0))
+    up = np.sin(0.5 * np.pi * np.clip((1.0 - u) / 0.45, 0.0, 1.0))
+    shape = np.where(u < 0.33, down, np.where(u < 0.55, 1.0, up))
     shape[(u < 0) | (u > 1)] = 0.0
     np.maximum(closure, shape, out=closure)
 

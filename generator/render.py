@@ -588,7 +588,7 @@ class FaceRig:
 
     def _paint_eyes(self, out: np.ndarray, moved: np.ndarray, blink: float) -> None:
         """Covers what the lowering lid hides with lid skin, and draws the lash line along its edge."""
-        strength = float(_smoothstep(0.3, 0.9, np.array(blink)))
+        strength = float(_smoothstep(0.3, 0.8, np.array(blink)))
         for loop, upper_ids, (top, bottom, lash_rgb) in (
             (lm.RIGHT_EYE, lm.RIGHT_EYE_UPPER, self.lids[0]),
             (lm.LEFT_EYE, lm.LEFT_EYE_UPPER, self.lids[1]),
@@ -605,7 +605,7 @@ class FaceRig:
             covered = cv2.GaussianBlur(covered, (0, 0), max(0.5, 0.006 * self.face_h))
             lash = np.zeros_like(covered)
             line = np.round((moved[list(upper_ids)] - lo) * 8).astype(np.int32)
-            cv2.polylines(lash, [line], False, 1.0, max(1, round(0.006 * self.face_h)), cv2.LINE_AA, shift=3)
+            cv2.polylines(lash, [line], False, 1.0, max(1, round(0.009 * self.face_h)), cv2.LINE_AA, shift=3)
             lash = cv2.GaussianBlur(lash, (0, 0), 0.5)
             # Lid skin shades from the tone above the eye to the tone below it.
             rows = np.linspace(0.0, 1.0, covered.shape[0], dtype=np.float32)[:, None, None]
@@ -613,7 +613,7 @@ class FaceRig:
             region = out[lo[1] : hi[1], lo[0] : hi[0]].astype(np.float32)
             a = (covered * strength)[..., None]
             region = region * (1.0 - a) + skin * a
-            la = (lash * strength * 0.6)[..., None]
+            la = (lash * strength * 0.75)[..., None]
             region = region * (1.0 - la) + lash_rgb[None, None, :] * la
             out[lo[1] : hi[1], lo[0] : hi[0]] = np.clip(region, 0, 255).astype(np.uint8)
 

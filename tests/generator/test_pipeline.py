@@ -279,3 +279,26 @@ def test_tracks_at_a_start_time_overlap_and_late_ones_are_cut(
     assert result.trimmed
     assert result.faces == [0, 1]
     assert result.duration == pytest.approx(SHORT, abs=1 / 25)
+
+
+def test_a_failing_engine_fails_the_render_and_leaves_no_file(
+    astronaut_path: Path, english_speech: Path, tmp_path: Path
+) -> None:
+    class BrokenEngine:
+        """Draws a few frames, then breaks, as a GPU running out of memory would."""
+
+        name = "broken"
+
+        def prepare(
+            self, image: np.ndarray, analysis: ImageAnalysis, plan: MotionPlan, person_mask: np.ndarray | None
+        ) -> Iterator[np.ndarray]:
+            yield image
+            yield image
+            raise MemoryError("out of GPU memory")
+
+    request = RenderRequest(astronaut_path, [AudioTrack(english_speech)], max_seconds=SHORT, max_side=128)
+
+    with pytest.raises(MemoryError):
+        render(request, tmp_path / "broken.mp4", engine=BrokenEngine())
+
+    assert not (tmp_path / "broken.mp4").exists()
