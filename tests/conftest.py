@@ -15,9 +15,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import make_url
 
-TEST_DATABASE_URL = os.environ.get(
-    "TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
-)
+TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 
 
 async def _admin(sql: str) -> None:
