@@ -130,6 +130,7 @@ async def post_init(application: Application) -> None:  # type: ignore[type-arg]
             concurrency=max(1, settings.render_workers),
             lease_seconds=settings.job_lease_seconds,
             on_give_up=delivery.on_give_up,
+            on_rejected=delivery.on_rejected,
         )
         application.bot_data["worker"] = rt.worker = worker
         application.bot_data["worker_task"] = asyncio.create_task(worker.run(), name="render-worker")

@@ -14,7 +14,6 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +21,9 @@ from telegram import Bot, ReplyParameters
 from telegram.constants import ChatAction
 from telegram.error import TelegramError
 
-import generator
 from bot.runtime import Runtime
 from bot.texts import t
-from generator import AudioTrack, ErrorCode, GeneratorError, RenderRequest, RenderResult
+from generator import AudioTrack, ErrorCode, GeneratorError, RenderRequest, RenderResult, render
 from storage import Job
 from storage.errors import JobRejected
 
@@ -52,21 +50,7 @@ def render_in_process(request: RenderRequest, output: Path, progress_file: Path)
         partial.write_text(f"{fraction:.3f}")
         os.replace(partial, progress_file)  # atomic: the reader never sees half a number
 
-    return _render_entry_point()(request, output, progress=report)
-
-
-def _render_entry_point() -> Callable[..., RenderResult]:
-    """`generator.render`, the contract's entry point, or pipeline.render while __init__ lacks it.
-
-    (`generator.render` is also the name of the stage module generator/render.py, which is what the
-    package attribute holds until generator/__init__.py imports the function over it.)
-    """
-    entry = getattr(generator, "render", None)
-    if callable(entry):
-        return entry  # type: ignore[no-any-return]
-    from generator.pipeline import render
-
-    return render
+    return render(request, output, progress=report)
 
 
 def read_progress(progress_file: Path) -> float:
@@ -78,7 +62,7 @@ def read_progress(progress_file: Path) -> float:
 
 
 class Delivery:
-    """The storage worker's job handler and give-up hook, bound to a Bot and the runtime."""
+    """The storage worker's job handler and outcome hooks, bound to a Bot and the runtime."""
 
     def __init__(self, bot: Bot, rt: Runtime) -> None:
         self.bot = bot
@@ -100,14 +84,19 @@ class Delivery:
                 result = await self._render(job, request, workdir, status_id, lang)
             except GeneratorError as exc:
                 log.info("job %s refused by the generator: %s", job.id, exc)
-                await self._say(job, t(str(exc.code), lang, seconds=round(self.rt.settings.max_clip_seconds)))
-                await self._delete(job.chat_id, status_id)
-                raise JobRejected(str(exc.code), exc.message) from exc
+                raise JobRejected(str(exc.code), exc.message) from exc  # on_rejected tells the user
             file_id = await self._send(job, result, lang, status_id)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
         await self._delete(job.chat_id, status_id)
         return file_id
+
+    async def on_rejected(self, job: Job, exc: JobRejected) -> None:
+        """Tells the user why the generator refused their input; storage has refunded the quota."""
+        payload = job.payload or {}
+        lang = payload.get("language", "en")
+        await self._say(job, t(exc.code, lang, seconds=round(self.rt.settings.max_clip_seconds)))
+        await self._delete(job.chat_id, payload.get("status_message_id") or job.status_message_id)
 
     async def on_give_up(self, job: Job, exc: BaseException) -> None:
         """Apologises once a job failed for good; storage has refunded the quota."""

@@ -20,7 +20,6 @@ from typing import Any, TypeVar
 from telegram.ext import CallbackContext
 
 from bot.settings import Settings
-from generator.types import ErrorCode, GeneratorError
 from storage import Database, JobQueue, QuotaPolicy
 from storage.worker import Worker
 
@@ -43,34 +42,19 @@ class Runtime:
     async def in_pool(self, fn: Callable[..., T], *args: Any) -> T:
         """Runs CPU-bound `fn(*args)` in the render process pool, off the event loop.
 
-        A `GeneratorError` raised there is raised here too. A pool broken by a crashed process is
-        replaced (the call still fails, and the job is retried), so one crash never stops renders.
+        A `GeneratorError` raised there (it pickles with its code) is raised here too. A pool broken
+        by a crashed process is replaced (the call still fails, and the job is retried), so one crash
+        never stops renders.
         """
         pool = self.pool
         try:
-            outcome = await asyncio.get_running_loop().run_in_executor(pool, _guarded, fn, *args)
+            return await asyncio.get_running_loop().run_in_executor(pool, fn, *args)
         except BrokenProcessPool:
             if self.pool is pool:
                 log.error("a render process died; starting a new render pool")
                 self.pool = make_pool(self.settings.render_workers)
                 pool.shutdown(wait=False, cancel_futures=True)
             raise
-        if outcome[0] == "refused":
-            _, code, message, details = outcome
-            raise GeneratorError(ErrorCode(code), message, **details)
-        return outcome[1]
-
-
-def _guarded(fn: Callable[..., Any], *args: Any) -> tuple[Any, ...]:
-    """Runs in a pool process: the result, or a GeneratorError as plain values.
-
-    GeneratorError cannot be unpickled (its constructor takes more than its message), and an
-    exception the pool cannot unpickle breaks the whole pool; plain values always cross.
-    """
-    try:
-        return ("ok", fn(*args))
-    except GeneratorError as exc:
-        return ("refused", str(exc.code), exc.message, dict(exc.details))
 
 
 def runtime(context: CallbackContext[Any, Any, Any, Any]) -> Runtime:

