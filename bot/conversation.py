@@ -26,7 +26,7 @@ from bot.faces import draw_numbered_faces
 from bot.runtime import Runtime, runtime, utcnow
 from bot.texts import language_of, t
 from generator import GeneratorError
-from storage import JobSpec, Media, media, users
+from storage import Job, JobSpec, Media, media, users
 from storage.errors import AlreadyQueued, QueueFull, QuotaExceeded, TooManyQueued, UserBanned
 
 log = logging.getLogger(__name__)
@@ -359,24 +359,8 @@ async def submit(
         idempotency_key=f"{who.chat_id}:{request_id}",
         payload=payload,
     )
-    try:
-        job = await rt.queue.enqueue(spec, rt.policy, utcnow())
-    except QuotaExceeded as exc:
-        text = t(
-            "quota_exceeded",
-            who.lang,
-            time=format_reset(exc.resets_at, rt.settings.quota_timezone),
-            timezone=rt.settings.quota_timezone,
-        )
-    except TooManyQueued as exc:
-        text = t("too_many_queued", who.lang, limit=exc.limit)
-    except QueueFull:
-        text = t("queue_full", who.lang)
-    except UserBanned:
-        text = t("banned", who.lang)
-    except AlreadyQueued:
-        text = t("already_queued", who.lang)
-    else:
+    job, text = await enqueue(rt, spec, who.lang)
+    if job is not None:
         await rt.queue.set_status_message(job.id, status.message_id)
         if rt.worker is not None:
             rt.worker.notify()
@@ -385,3 +369,20 @@ async def submit(
             return  # the acknowledgement already says "next"
         text = t("queued", who.lang, position=position)
     await status.edit_text(text)
+
+
+async def enqueue(rt: Runtime, spec: JobSpec, lang: str) -> tuple[Job | None, str]:
+    """Queues a render (quota debit + insert, one transaction); else says why not, in `lang`."""
+    try:
+        return await rt.queue.enqueue(spec, rt.policy, utcnow()), ""
+    except QuotaExceeded as exc:
+        zone = rt.settings.quota_timezone
+        return None, t("quota_exceeded", lang, time=format_reset(exc.resets_at, zone), timezone=zone)
+    except TooManyQueued as exc:
+        return None, t("too_many_queued", lang, limit=exc.limit)
+    except QueueFull:
+        return None, t("queue_full", lang)
+    except UserBanned:
+        return None, t("banned", lang)
+    except AlreadyQueued:
+        return None, t("already_queued", lang)

@@ -50,7 +50,7 @@ from telegram.ext import (
 
 import generator
 from bot import texts, tts
-from bot.conversation import Speaker, format_reset, speaker, too_big
+from bot.conversation import Speaker, enqueue, speaker, too_big
 from bot.faces import draw_numbered_faces
 from bot.runtime import Runtime, runtime, utcnow
 from bot.texts import language_of, t
@@ -58,12 +58,7 @@ from bot.voices import resolve_voice
 from generator import GeneratorError
 from storage import JobSpec, Scene, SceneStatus, Status, media, scenes, users
 from storage.errors import (
-    AlreadyQueued,
     FaceTaken,
-    QueueFull,
-    QuotaExceeded,
-    TooManyQueued,
-    UserBanned,
 )
 
 log = logging.getLogger(__name__)
@@ -472,24 +467,8 @@ async def _render(
         idempotency_key=f"{scene.chat_id}:scene:{scene.id}:{scene.job_id or 0}",
         payload=payload,
     )
-    try:
-        job = await rt.queue.enqueue(spec, rt.policy, utcnow())
-    except QuotaExceeded as exc:
-        text = t(
-            "quota_exceeded",
-            who.lang,
-            time=format_reset(exc.resets_at, rt.settings.quota_timezone),
-            timezone=rt.settings.quota_timezone,
-        )
-    except TooManyQueued as exc:
-        text = t("too_many_queued", who.lang, limit=exc.limit)
-    except QueueFull:
-        text = t("queue_full", who.lang)
-    except UserBanned:
-        text = t("banned", who.lang)
-    except AlreadyQueued:
-        text = t("already_queued", who.lang)
-    else:
+    job, text = await enqueue(rt, spec, who.lang)
+    if job is not None:
         async with rt.db.session() as s, s.begin():
             await scenes.set_scene_status(s, scene.id, SceneStatus.RENDERING, job_id=job.id)
         await rt.queue.set_status_message(job.id, status.message_id)
