@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -123,7 +124,7 @@ async def post_init(application: Application) -> None:  # type: ignore[type-arg]
     application.bot_data["runtime"] = rt
     worker_only = application.bot_data.get("worker_only", False)
     if settings.embedded_worker or worker_only:
-        delivery = Delivery(application.bot, rt)
+        delivery = Delivery(application.bot, rt, functools.partial(scenes.settle_after_failure, application))
         worker = Worker(
             rt.queue,
             delivery,

@@ -14,6 +14,7 @@ import logging
 import os
 import shutil
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -64,9 +65,13 @@ def read_progress(progress_file: Path) -> float:
 class Delivery:
     """The storage worker's job handler and outcome hooks, bound to a Bot and the runtime."""
 
-    def __init__(self, bot: Bot, rt: Runtime) -> None:
+    def __init__(
+        self, bot: Bot, rt: Runtime, after_failure: Callable[[Job], Awaitable[None]] | None = None
+    ) -> None:
         self.bot = bot
         self.rt = rt
+        # Told after a job failed for good (e.g. a group scene reopens for another take).
+        self.after_failure = after_failure
 
     async def __call__(self, job: Job) -> str | None:
         """Makes the job's video and sends it as a reply; returns the sent video's file id."""
@@ -97,6 +102,8 @@ class Delivery:
         lang = payload.get("language", "en")
         await self._say(job, t(exc.code, lang, seconds=round(self.rt.settings.max_clip_seconds)))
         await self._delete(job.chat_id, payload.get("status_message_id") or job.status_message_id)
+        if self.after_failure is not None:
+            await self.after_failure(job)
 
     async def on_give_up(self, job: Job, exc: BaseException) -> None:
         """Apologises once a job failed for good; storage has refunded the quota."""
@@ -104,6 +111,8 @@ class Delivery:
         payload = job.payload or {}
         await self._say(job, t("internal_error", payload.get("language", "en")))
         await self._delete(job.chat_id, payload.get("status_message_id") or job.status_message_id)
+        if self.after_failure is not None:
+            await self.after_failure(job)
 
     # --- stages ---------------------------------------------------------------------------------
 

@@ -41,6 +41,7 @@ from telegram.error import TelegramError
 from telegram.ext import (
     Application,
     BaseHandler,
+    CallbackContext,
     CallbackQueryHandler,
     CommandHandler,
     ContextTypes,
@@ -56,7 +57,7 @@ from bot.runtime import Runtime, runtime, utcnow
 from bot.texts import language_of, t
 from bot.voices import resolve_voice
 from generator import GeneratorError
-from storage import JobSpec, Scene, SceneStatus, Status, media, scenes, users
+from storage import Job, JobSpec, Scene, SceneStatus, Status, media, scenes, users
 from storage.errors import (
     FaceTaken,
 )
@@ -619,6 +620,13 @@ async def _sweep_forever(application: Application[Any, Any, Any, Any, Any, Any],
 
 
 # --- small helpers -------------------------------------------------------------------------------
+
+
+async def settle_after_failure(application: Application[Any, Any, Any, Any, Any, Any], job: Job) -> None:
+    """Reopens a scene whose render failed, buttons and all, as soon as the worker gives up on it."""
+    scene_id = (job.payload or {}).get("scene_id")
+    if scene_id is not None:
+        await _load_scene(CallbackContext(application), application.bot_data["runtime"], scene_id)
 
 
 async def _load_scene(context: ContextTypes.DEFAULT_TYPE, rt: Runtime, scene_id: int) -> Scene | None:

@@ -21,7 +21,15 @@ from bot.texts import t
 from storage import SceneStatus, quotas
 from storage import scenes as scene_rows
 from tests.e2e.conftest import BotFactory, e2e_settings
-from tests.e2e.media import jpeg, probe_mp4, speech_wav, two_astronauts, voice_note, wav_seconds
+from tests.e2e.media import (
+    jpeg,
+    probe_mp4,
+    silent_voice_note,
+    speech_wav,
+    two_astronauts,
+    voice_note,
+    wav_seconds,
+)
 from tests.fake_bot_api import Call, FakeBotApi
 
 GROUP = -1001234567890
@@ -328,3 +336,24 @@ async def test_render_makes_one_clip_of_every_line_as_a_reply_to_the_scene(
 def _scene_id(scene: dict[str, Any]) -> int:
     """The scene id carried in the scene message's Render button."""
     return int(buttons(scene)["🎬 Render"].split(":")[1])
+
+
+async def test_a_refused_scene_render_reopens_the_scene_at_once(
+    fake: FakeBotApi, make_bot: BotFactory
+) -> None:
+    await make_bot()
+    fake.chat(GROUP, "supergroup", "Friends")
+    alice = fake.user(1001, "Alice", "en")
+    scene = await open_scene(fake, alice, two_astronauts())
+    await press(fake, alice, scene, "I'm 1")
+    fake.send_voice(alice, GROUP, silent_voice_note(), duration=2, reply_to=scene)
+    await caption_shows(fake, scene, "1 — Alice ✓ 2 s")
+    await press(fake, alice, scene, "🎬 Render")
+    await group_reply(fake, t("NO_SPEECH", "en"))
+    # Nobody touches the scene: the worker's refusal alone brings the buttons back for a new take.
+    for _ in range(600):
+        if "🎬 Render" in buttons(fake.message(GROUP, scene["message_id"])):  # type: ignore[arg-type]
+            break
+        await asyncio.sleep(0.05)
+    assert "🎬 Render" in buttons(fake.message(GROUP, scene["message_id"]))  # type: ignore[arg-type]
+    assert "Rendering" not in (fake.text_of(GROUP, scene["message_id"]) or "")
