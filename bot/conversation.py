@@ -359,9 +359,8 @@ async def submit(
         idempotency_key=f"{who.chat_id}:{request_id}",
         payload=payload,
     )
-    job, text = await enqueue(rt, spec, who.lang)
+    job, text = await enqueue(rt, spec, who.lang, status.message_id)
     if job is not None:
-        await rt.queue.set_status_message(job.id, status.message_id)
         if rt.worker is not None:
             rt.worker.notify()
         position = await rt.queue.position(job.id)
@@ -371,10 +370,14 @@ async def submit(
     await status.edit_text(text)
 
 
-async def enqueue(rt: Runtime, spec: JobSpec, lang: str) -> tuple[Job | None, str]:
-    """Queues a render (quota debit + insert, one transaction); else says why not, in `lang`."""
+async def enqueue(rt: Runtime, spec: JobSpec, lang: str, status_id: int) -> tuple[Job | None, str]:
+    """Queues a render (quota debit + insert, one transaction); else says why not, in `lang`.
+
+    A queued job learns its status message; the caller wakes the worker once the job's
+    surroundings (e.g. a scene's status) are saved.
+    """
     try:
-        return await rt.queue.enqueue(spec, rt.policy, utcnow()), ""
+        job = await rt.queue.enqueue(spec, rt.policy, utcnow())
     except QuotaExceeded as exc:
         zone = rt.settings.quota_timezone
         return None, t("quota_exceeded", lang, time=format_reset(exc.resets_at, zone), timezone=zone)
@@ -386,3 +389,5 @@ async def enqueue(rt: Runtime, spec: JobSpec, lang: str) -> tuple[Job | None, st
         return None, t("banned", lang)
     except AlreadyQueued:
         return None, t("already_queued", lang)
+    await rt.queue.set_status_message(job.id, status_id)
+    return job, ""

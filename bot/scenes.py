@@ -468,11 +468,10 @@ async def _render(
         idempotency_key=f"{scene.chat_id}:scene:{scene.id}:{scene.job_id or 0}",
         payload=payload,
     )
-    job, text = await enqueue(rt, spec, who.lang)
+    job, text = await enqueue(rt, spec, who.lang, status.message_id)
     if job is not None:
         async with rt.db.session() as s, s.begin():
             await scenes.set_scene_status(s, scene.id, SceneStatus.RENDERING, job_id=job.id)
-        await rt.queue.set_status_message(job.id, status.message_id)
         if rt.worker is not None:
             rt.worker.notify()
         await refresh_scene(context, rt, scene.id)

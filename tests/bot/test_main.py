@@ -27,18 +27,3 @@ def test_migrate_creates_the_schema_without_a_token(tmp_path: Path) -> None:
     with sqlite3.connect(database) as conn:
         tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert {"users", "media", "jobs", "quota_ledger"} <= tables
-
-
-def test_worker_without_a_token_explains_what_to_do(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if k != "TELEGRAM_BOT_TOKEN"}
-    env["PYTHONPATH"] = str(REPO)
-    proc = subprocess.run(
-        [sys.executable, "-m", "bot", "worker"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert proc.returncode == 2
-    assert "@BotFather" in proc.stderr

@@ -40,17 +40,19 @@ def test_token_never_shown_in_repr() -> None:
     assert "AAAAAAAAAA" not in repr(settings)
 
 
-def test_run_without_token_prints_guidance_and_fails(tmp_path: Path) -> None:
+@pytest.mark.parametrize("command", ["run", "worker"])
+def test_starting_without_a_token_prints_guidance_and_fails(tmp_path: Path, command: str) -> None:
     env = {k: v for k, v in os.environ.items() if k != "TELEGRAM_BOT_TOKEN"}
     env["PYTHONPATH"] = str(REPO)
     proc = subprocess.run(
-        [sys.executable, "-m", "bot", "run"],
+        [sys.executable, "-m", "bot", command],
         cwd=tmp_path,
         env=env,
         capture_output=True,
         text=True,
         timeout=120,
     )
-    assert proc.returncode != 0
+    assert proc.returncode == 2
     assert "TELEGRAM_BOT_TOKEN" in proc.stderr
+    assert "@BotFather" in proc.stderr
     assert "make demo" in proc.stderr
