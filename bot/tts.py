@@ -39,6 +39,7 @@ import aiohttp
 import numpy as np
 
 from bot.voices import Voice, default_voice, resolve_voice
+from generator.types import PhonemeSpan
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,8 @@ class SpeechAudio:
     engine: Literal["edge", "piper", "espeak-ng"]
     voice: str  # the voice that spoke: edge id, piper model or espeak-ng voice
     duration: float  # seconds (for edge MP3, from its constant bitrate)
+    #: Phoneme timeline reported by the engine, when it reports one (see generator.PhonemeSpan).
+    phonemes: tuple[PhonemeSpan, ...] | None = None
 
     @property
     def suffix(self) -> str:

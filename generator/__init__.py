@@ -15,6 +15,7 @@ from generator.types import (
     FaceAnalysis,
     GeneratorError,
     ImageAnalysis,
+    PhonemeSpan,
     RenderRequest,
     RenderResult,
 )
@@ -26,6 +27,7 @@ __all__ = [
     "FaceAnalysis",
     "GeneratorError",
     "ImageAnalysis",
+    "PhonemeSpan",
     "RenderRequest",
     "RenderResult",
     "analyze",

@@ -106,6 +106,20 @@ class ImageAnalysis:
 
 
 @dataclass(frozen=True)
+class PhonemeSpan:
+    """One phoneme of a known text, timed on its recording (seconds from the recording's start).
+
+    `phoneme` is an IPA symbol as espeak-ng / piper write it (e.g. "a", "uː", "m", "θ"); for
+    Mandarin, pinyin-derived IPA from espeak-ng. Word boundaries from engines that report only
+    words (edge-tts) come as spans whose phoneme is the empty string.
+    """
+
+    start: float
+    end: float
+    phoneme: str
+
+
+@dataclass(frozen=True)
 class AudioTrack:
     """One speech recording and the face that speaks it.
 
@@ -117,6 +131,8 @@ class AudioTrack:
     audio: Source
     face: int | None = None
     start: float | None = None
+    #: The phoneme timeline when the words are known (typed text through TTS); None for recordings.
+    phonemes: tuple[PhonemeSpan, ...] | None = None
 
 
 @dataclass(frozen=True)
