@@ -1,10 +1,12 @@
 """Stage 1: turns the user's files into arrays — a photo into RGB pixels, a recording into mono samples.
 
-Everything a user can send is checked here, before any slow work: images (JPEG, PNG, WebP, GIF,
-TIFF, BMP — what Pillow reads — and HEIC where pillow-heif is installed) are sized from their
-header before decoding (a decompression bomb never reaches the decoder), audio goes through FFmpeg's
-decoders via PyAV, so every container a phone produces works (Telegram voice notes are OGG/Opus;
-also MP3, M4A/AAC, WAV, FLAC, and the audio track of a video).
+Everything a user can send is checked here, before any slow work. The container is first sniffed
+from the file's bytes against an allowlist (`generator.sniff`) and the decoder for that one format
+is forced: FFmpeg never probes (an HLS playlist or concat script would make it read other local
+files), may open no other file or URL, and Pillow never tries its other plugins (EPS would run
+Ghostscript). Images (JPEG, PNG, GIF, WebP, BMP, TIFF, HEIC/HEIF, AVIF) are sized from their header
+before decoding; recordings (OGG/Opus voice notes, WebM, MP4/M4A/MOV/3GP, MP3, AAC, WAV, FLAC,
+AMR, CAF, AIFF, and the sound track of a video) are decoded by FFmpeg through PyAV.
 
 Raises `GeneratorError` with IMAGE_UNREADABLE, IMAGE_TOO_LARGE, AUDIO_UNREADABLE, AUDIO_TOO_LONG.
 """
@@ -13,12 +15,16 @@ from __future__ import annotations
 
 import io
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 import av
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from generator.sniff import sniff_audio, sniff_image
 from generator.types import ErrorCode, GeneratorError, Source
 
 try:  # HEIC (iPhone photos sent as files) only where pillow-heif happens to be installed
@@ -42,18 +48,33 @@ def load_image(source: Source, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     EXIF orientation is applied, transparency is flattened on white, grayscale, palette, CMYK and
     16-bit images become plain RGB. Animated images give their first frame.
     """
+    with _open_source(source, ErrorCode.IMAGE_UNREADABLE) as file:
+        kind = sniff_image(file)
+        if kind is None:
+            raise GeneratorError(
+                ErrorCode.IMAGE_UNREADABLE,
+                "the file is not a photo format we accept (JPEG, PNG, GIF, WebP, BMP, TIFF, HEIC, AVIF)",
+            )
+        return _decode_image(file, kind, max_pixels)
+
+
+def _decode_image(file: BinaryIO, kind: str, max_pixels: int) -> np.ndarray:
     try:
         with warnings.catch_warnings():
             # Pillow warns from 89 MP and refuses from 179 MP; our own limit, from the header just
             # below, decides, and its warning must not escape as a log line or a test failure.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(_as_file(source))
+            # Only the plugin the bytes were sniffed as: Pillow never probes its other plugins
+            # (EPS would run Ghostscript), whatever the file is called.
+            image = Image.open(file, formats=[kind])
     except Image.DecompressionBombError as exc:
         raise GeneratorError(
             ErrorCode.IMAGE_TOO_LARGE, "the photo has too many pixels", limit=max_pixels
         ) from exc
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        raise GeneratorError(ErrorCode.IMAGE_UNREADABLE, "the file is not an image we can read") from exc
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError) as exc:
+        raise GeneratorError(
+            ErrorCode.IMAGE_UNREADABLE, f"the file is not a {kind} image we can read"
+        ) from exc
     with image:
         width, height = image.size
         if width * height > max_pixels:
@@ -72,7 +93,7 @@ def load_image(source: Source, max_pixels: int = MAX_PIXELS) -> np.ndarray:
                 image.load()
                 upright = ImageOps.exif_transpose(image)
                 rgb = _to_rgb(upright)
-        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as exc:
             # Truncated and corrupt files fail here, once the decoder reads past the header.
             raise GeneratorError(ErrorCode.IMAGE_UNREADABLE, f"the image is damaged: {exc}") from exc
     return np.ascontiguousarray(np.asarray(rgb, dtype=np.uint8))
@@ -90,12 +111,51 @@ def load_audio(
     than `max_seconds` raises AUDIO_TOO_LONG instead. Damaged packets are skipped, as FFmpeg's own
     tools do; a file with no decodable sound at all is AUDIO_UNREADABLE.
     """
+    with _open_source(source, ErrorCode.AUDIO_UNREADABLE) as file:
+        kind = sniff_audio(file)
+        if kind is None:
+            raise GeneratorError(
+                ErrorCode.AUDIO_UNREADABLE,
+                "the file is not a recording format we accept "
+                "(OGG, WebM, MP4/M4A, MP3, AAC, WAV, FLAC, AMR, CAF, AIFF)",
+            )
+        chunks, decoded, too_long = _decode_audio(file, kind, sample_rate, max_seconds)
+    limit = None if max_seconds is None else round(max_seconds * sample_rate)
+    if decoded == 0:
+        raise GeneratorError(ErrorCode.AUDIO_UNREADABLE, "the recording holds no sound")
+    samples = np.concatenate(chunks).astype(np.float32, copy=False)
+    trimmed = False
+    if limit is not None and (too_long or samples.size > limit):
+        if not trim:
+            raise GeneratorError(
+                ErrorCode.AUDIO_TOO_LONG,
+                f"the recording is longer than {max_seconds:g} s",
+                limit_seconds=max_seconds,
+            )
+        samples = samples[:limit]
+        trimmed = True
+    np.clip(samples, -1.0, 1.0, out=samples)
+    return samples, trimmed
+
+
+def _decode_audio(
+    file: BinaryIO, kind: str, sample_rate: int, max_seconds: float | None
+) -> tuple[list[np.ndarray], int, bool]:
+    """Decodes the first audio stream with the sniffed demuxer; stops once past `max_seconds`."""
     limit = None if max_seconds is None else round(max_seconds * sample_rate)
     chunks: list[np.ndarray] = []
     decoded = 0
     too_long = False
     try:
-        container = av.open(_as_file(source), mode="r")
+        # The demuxer is forced (no probing), may not hand over to another one, and may open no
+        # other file or URL: playlists, concat scripts and MOV data references all need to.
+        container = av.open(
+            file,
+            mode="r",
+            format=kind,
+            options={"format_whitelist": kind, "protocol_whitelist": "none"},
+            io_open=_refuse_nested_open,
+        )
     except (av.error.FFmpegError, OSError, ValueError) as exc:
         raise GeneratorError(ErrorCode.AUDIO_UNREADABLE, "the file is not a recording we can read") from exc
     with container:
@@ -121,21 +181,12 @@ def load_audio(
         except (av.error.FFmpegError, OSError, ValueError) as exc:
             if not chunks:
                 raise GeneratorError(ErrorCode.AUDIO_UNREADABLE, f"the recording is damaged: {exc}") from exc
-    if decoded == 0:
-        raise GeneratorError(ErrorCode.AUDIO_UNREADABLE, "the recording holds no sound")
-    samples = np.concatenate(chunks).astype(np.float32, copy=False)
-    trimmed = False
-    if limit is not None and (too_long or samples.size > limit):
-        if not trim:
-            raise GeneratorError(
-                ErrorCode.AUDIO_TOO_LONG,
-                f"the recording is longer than {max_seconds:g} s",
-                limit_seconds=max_seconds,
-            )
-        samples = samples[:limit]
-        trimmed = True
-    np.clip(samples, -1.0, 1.0, out=samples)
-    return samples, trimmed
+    return chunks, decoded, too_long
+
+
+def _refuse_nested_open(url: str, flags: int, options: dict[str, str]) -> BinaryIO:
+    """PyAV's hook for a demuxer opening another file: no recording we accept needs one."""
+    raise PermissionError(f"a recording may not open other files ({url!r})")
 
 
 def fit_size(width: int, height: int, max_side: int) -> tuple[int, int]:
@@ -154,15 +205,22 @@ def fit_size(width: int, height: int, max_side: int) -> tuple[int, int]:
     return out_w, out_h
 
 
-def _as_file(source: Source) -> io.BytesIO | str:
-    """A path or an in-memory file for the decoders."""
+@contextmanager
+def _open_source(source: Source, unreadable: ErrorCode) -> Iterator[BinaryIO]:
+    """The source as a Python file object: decoders are never handed a path or URL to open."""
     if isinstance(source, bytes | bytearray | memoryview):
-        return io.BytesIO(bytes(source))
+        yield io.BytesIO(bytes(source))
+        return
     path = Path(source)
+    # A regular file only: a FIFO or a device (/dev/zero) would never end.
     if not path.is_file():
-        # Reported like any unreadable upload: the caller handed us something that is not a file.
-        raise ValueError(f"{path} is not a file")
-    return str(path)
+        raise GeneratorError(unreadable, f"{path.name or path} is not a file")
+    try:
+        file = path.open("rb")
+    except OSError as exc:
+        raise GeneratorError(unreadable, f"{path.name} cannot be read") from exc
+    with file:
+        yield file
 
 
 def _decode_tolerant(packet: av.Packet) -> list[av.AudioFrame]:

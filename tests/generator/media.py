@@ -117,3 +117,25 @@ def jpeg_bytes(rgb: np.ndarray, **options: object) -> bytes:
     out = io.BytesIO()
     Image.fromarray(rgb).save(out, format="JPEG", **options)
     return out.getvalue()
+
+
+# --- hostile files (added for the intake allowlist's tests) ------------------------------------------
+
+
+def hls_playlist(*segments: str) -> bytes:
+    """An HLS playlist naming local files: FFmpeg's HLS demuxer opens each segment it lists."""
+    lines = ["#EXTM3U", "#EXT-X-VERSION:3", "#EXT-X-TARGETDURATION:10", "#EXT-X-MEDIA-SEQUENCE:0"]
+    for segment in segments:
+        lines += ["#EXTINF:10.0,", segment]
+    return ("\n".join([*lines, "#EXT-X-ENDLIST"]) + "\n").encode()
+
+
+def ffconcat_script(*paths: str) -> bytes:
+    """An FFmpeg concat script: its demuxer is picked from the content and reads every file named."""
+    return ("ffconcat version 1.0\n" + "".join(f"file '{p}'\n" for p in paths)).encode()
+
+
+def tone(seconds: float, rate: int = 48000, freq: float = 440.0, level: float = 0.5) -> np.ndarray:
+    """A pure tone, float32 mono: a recording anyone can tell apart from another by its pitch."""
+    t = np.arange(round(seconds * rate)) / rate
+    return (level * np.sin(2 * np.pi * freq * t)).astype(np.float32)

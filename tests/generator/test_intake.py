@@ -12,9 +12,10 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 from PIL import Image
 
+import generator.__main__ as cli
 from generator.intake import SAMPLE_RATE, fit_size, load_audio, load_image
 from generator.types import ErrorCode, GeneratorError
-from tests.generator.media import jpeg_bytes, write_audio
+from tests.generator.media import ffconcat_script, hls_playlist, jpeg_bytes, write_audio
 
 # --- photos ---------------------------------------------------------------------------------------
 
@@ -220,6 +221,111 @@ def test_write_audio_helper_round_trips_a_silent_file(tmp_path: Path) -> None:
     )
     samples, _ = load_audio(path)
     assert abs(len(samples) - SAMPLE_RATE) < 400 and np.abs(samples).max() < 1e-3
+
+
+# --- files that name other files -------------------------------------------------------------------
+
+
+@pytest.fixture
+def other_users_recording(tmp_path: Path, english_pcm: tuple[np.ndarray, int]) -> Path:
+    """Another job's voice note in the shared data folder: `<data>/job-a/track0.ogg`."""
+    folder = tmp_path / "job-a"
+    folder.mkdir()
+    samples, rate = english_pcm
+    return write_audio(folder / "track0.ogg", samples, rate, codec="libopus", container="ogg")
+
+
+def _own_job(tmp_path: Path) -> Path:
+    folder = tmp_path / "job-b"
+    folder.mkdir(exist_ok=True)
+    return folder
+
+
+def _assert_refused_as_unreadable(source: Path | bytes) -> None:
+    with pytest.raises(GeneratorError) as caught:
+        load_audio(source)
+    assert caught.value.code == ErrorCode.AUDIO_UNREADABLE
+    assert "format we accept" in caught.value.message
+
+
+def test_hls_playlist_naming_another_users_recording_is_refused(
+    other_users_recording: Path, tmp_path: Path
+) -> None:
+    voice = _own_job(tmp_path) / "voice.m3u8"
+    voice.write_bytes(hls_playlist("../job-a/track0.ogg"))
+    _assert_refused_as_unreadable(voice)
+    _assert_refused_as_unreadable(voice.read_bytes())
+
+
+def test_ffconcat_script_named_like_a_voice_note_is_refused(other_users_recording: Path) -> None:
+    # The concat demuxer is chosen from the content, so the .ogg name does not protect anything.
+    voice = other_users_recording.parent / "voice.ogg"
+    voice.write_bytes(ffconcat_script("track0.ogg"))
+    _assert_refused_as_unreadable(voice)
+
+
+@pytest.mark.parametrize("name", ["voice.ogg", "voice.mp3", "voice.m4a", "voice.m3u", "voice.wav"])
+def test_playlist_disguised_with_an_audio_extension_is_refused(
+    name: str, other_users_recording: Path, tmp_path: Path
+) -> None:
+    voice = _own_job(tmp_path) / name
+    voice.write_bytes(hls_playlist("../job-a/track0.ogg"))
+    _assert_refused_as_unreadable(voice)
+
+
+def test_mp3_whose_id3_tag_hides_a_playlist_is_refused(other_users_recording: Path, tmp_path: Path) -> None:
+    # A valid ID3v2 header followed by a playlist instead of MPEG frames.
+    id3 = b"ID3\x04\x00\x00\x00\x00\x00\x0a" + b"\x00" * 10
+    voice = _own_job(tmp_path) / "voice.mp3"
+    voice.write_bytes(id3 + hls_playlist("../job-a/track0.ogg"))
+    _assert_refused_as_unreadable(voice)
+
+
+def test_cli_render_with_a_playlist_does_not_speak_another_recording(
+    astronaut_path: Path, other_users_recording: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The issue's reproduction: `python -m generator render photo.png voice.m3u8`.
+    voice = _own_job(tmp_path) / "voice.m3u8"
+    voice.write_bytes(hls_playlist("../job-a/track0.ogg"))
+    out = tmp_path / "out.mp4"
+    assert cli.main(["render", str(astronaut_path), str(voice), "-o", str(out)]) == 1
+    assert "error: AUDIO_UNREADABLE: " in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_special_files_are_not_read(tmp_path: Path) -> None:
+    # /dev/zero would never end; a folder is not a recording either.
+    for source in ("/dev/zero", str(tmp_path)):
+        with pytest.raises(GeneratorError) as caught:
+            load_audio(source)
+        assert caught.value.code == ErrorCode.AUDIO_UNREADABLE
+        with pytest.raises(GeneratorError) as caught:
+            load_image(source)
+        assert caught.value.code == ErrorCode.IMAGE_UNREADABLE
+
+
+@pytest.mark.parametrize(
+    ("name", "payload"),
+    [
+        pytest.param(*case, id=case[0])
+        for case in [
+            ("eps", b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nshowpage\n"),
+            ("svg", b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"></svg>'),
+            ("pdf", b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"),
+            (
+                "psd",
+                b"8BPS\x00\x01" + b"\x00" * 6 + b"\x00\x03\x00\x00\x00\x0a\x00\x00\x00\x0a\x00\x08\x00\x03",
+            ),
+            ("ppm", b"P6\n2 2\n255\n" + b"\x00" * 12),
+        ]
+    ],
+)
+def test_image_formats_outside_the_allowlist_are_refused_before_decoding(name: str, payload: bytes) -> None:
+    # Pillow can read PPM and PSD and, with Ghostscript, EPS; none of them is a photo a phone sends.
+    with pytest.raises(GeneratorError) as caught:
+        load_image(payload)
+    assert caught.value.code == ErrorCode.IMAGE_UNREADABLE
+    assert "format we accept" in caught.value.message
 
 
 # --- output size ------------------------------------------------------------------------------------
