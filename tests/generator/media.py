@@ -139,3 +139,32 @@ def tone(seconds: float, rate: int = 48000, freq: float = 440.0, level: float = 
     """A pure tone, float32 mono: a recording anyone can tell apart from another by its pitch."""
     t = np.arange(round(seconds * rate)) / rate
     return (level * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+
+
+def wav_bytes(samples: np.ndarray, rate: int, claimed_frames: int | None = None) -> bytes:
+    """16-bit mono WAV; `claimed_frames` writes a header that claims another length than it holds."""
+    pcm = (np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes()
+    claimed = len(pcm) if claimed_frames is None else claimed_frames * 2
+    fmt = (
+        b"fmt "
+        + (16).to_bytes(4, "little")
+        + (1).to_bytes(2, "little")  # PCM
+        + (1).to_bytes(2, "little")  # mono
+        + rate.to_bytes(4, "little")
+        + (rate * 2).to_bytes(4, "little")
+        + (2).to_bytes(2, "little")
+        + (16).to_bytes(2, "little")
+    )
+    body = b"WAVE" + fmt + b"data" + claimed.to_bytes(4, "little") + pcm
+    return b"RIFF" + (len(body) if claimed_frames is None else 36 + claimed).to_bytes(4, "little") + body
+
+
+def flac_claiming(path: Path, samples: np.ndarray, rate: int, claimed_samples: int) -> bytes:
+    """A FLAC file whose STREAMINFO header claims `claimed_samples` while it holds `samples`."""
+    data = bytearray(write_audio(path, samples, rate, codec="flac", container="flac").read_bytes())
+    assert data[:4] == b"fLaC" and data[4] & 0x7F == 0  # STREAMINFO comes first
+    # Bytes 18..25: 20 bits rate, 3 bits channels, 5 bits depth, 36 bits total samples.
+    packed = int.from_bytes(data[18:26], "big")
+    packed = (packed & ~((1 << 36) - 1)) | claimed_samples
+    data[18:26] = packed.to_bytes(8, "big")
+    return bytes(data)

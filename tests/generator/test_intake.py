@@ -4,6 +4,10 @@ with the code the bot turns into a message."""
 from __future__ import annotations
 
 import io
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,9 +17,17 @@ from hypothesis import strategies as st
 from PIL import Image
 
 import generator.__main__ as cli
-from generator.intake import SAMPLE_RATE, fit_size, load_audio, load_image
+from generator.intake import MAX_DECODED_SECONDS, SAMPLE_RATE, fit_size, load_audio, load_image
 from generator.types import ErrorCode, GeneratorError
-from tests.generator.media import ffconcat_script, hls_playlist, jpeg_bytes, write_audio
+from tests.generator.media import (
+    ffconcat_script,
+    flac_claiming,
+    hls_playlist,
+    jpeg_bytes,
+    tone,
+    wav_bytes,
+    write_audio,
+)
 
 # --- photos ---------------------------------------------------------------------------------------
 
@@ -221,6 +233,148 @@ def test_write_audio_helper_round_trips_a_silent_file(tmp_path: Path) -> None:
     )
     samples, _ = load_audio(path)
     assert abs(len(samples) - SAMPLE_RATE) < 400 and np.abs(samples).max() < 1e-3
+
+
+# --- memory and length budgets, decided from the header -------------------------------------------
+
+#: Runs in a fresh interpreter: analyses a small photo (imports, models), then the one under test,
+#: and reports how much the peak resident memory grew for it.
+_PEAK_RSS_CHILD = """
+import json, resource, sys
+from generator.analysis import analyze
+from generator.types import GeneratorError
+analyze(sys.argv[2])
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+try:
+    result = analyze(sys.argv[1])
+    outcome = [result.width, result.height]
+except GeneratorError as exc:
+    outcome = str(exc.code)
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"outcome": outcome, "grew_mb": (after - before) / 1024}))
+"""
+
+
+def _peak_rss_growth(photo: Path, warm_up: Path) -> dict[str, object]:
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    done = subprocess.run(
+        [sys.executable, "-c", _PEAK_RSS_CHILD, str(photo), str(warm_up)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    report: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
+    return report
+
+
+def test_16_bit_png_bomb_is_analysed_downscaled_in_bounded_memory(tmp_path: Path) -> None:
+    # The issue's bomb: ~90 KB on disk, 6300x6300 pixels of 16-bit gray. Before the header budget
+    # and the band-wise 16-to-8-bit conversion, load_image + analyze grew the process by ~1 GB.
+    deep = np.zeros((6300, 6300), np.uint16)
+    deep[::7, ::5] = 40000
+    bomb = tmp_path / "bomb.png"
+    Image.fromarray(deep).save(bomb, optimize=True)
+    assert bomb.stat().st_size < 200_000
+    small = tmp_path / "small.png"
+    Image.new("RGB", (64, 64)).save(small)
+    report = _peak_rss_growth(bomb, small)
+    assert isinstance(report["grew_mb"], float) and report["grew_mb"] < 300, report
+    assert report["outcome"] == [4096, 4096]  # scaled to the longest decoded side, not refused
+
+
+def test_16_bit_bomb_keeps_its_picture_when_scaled_down() -> None:
+    deep = np.zeros((5000, 5000), np.uint16)
+    deep[:, 2500:] = 65535  # right half white
+    out = io.BytesIO()
+    Image.fromarray(deep).save(out, format="PNG")
+    rgb = load_image(out.getvalue())
+    assert rgb.shape == (4096, 4096, 3)
+    assert rgb[100, 100].tolist() == [0, 0, 0] and rgb[100, 4000].tolist() == [255, 255, 255]
+
+
+def test_photo_over_the_decode_memory_budget_is_refused_from_its_header() -> None:
+    # 36 MP is under the pixel limit, but a palette image must become RGBA at full size before it
+    # can be scaled (5 bytes a pixel: 180 MB), over the 160 MB budget. The file is tiny.
+    out = io.BytesIO()
+    Image.new("P", (6000, 6000)).save(out, format="PNG")
+    with pytest.raises(GeneratorError) as caught:
+        load_image(out.getvalue())
+    assert caught.value.code == ErrorCode.IMAGE_TOO_LARGE
+    assert caught.value.details["mode"] == "P"
+
+
+def test_large_jpeg_is_decoded_at_a_reduced_scale() -> None:
+    photo = np.zeros((4000, 6000, 3), np.uint8)
+    photo[:, 3000:] = (200, 30, 30)
+    rgb = load_image(jpeg_bytes(photo, quality=80))
+    # libjpeg's DCT scaling halves it while decoding: never the full 24 MP in memory.
+    assert rgb.shape == (2000, 3000, 3)
+    assert rgb[1000, 2900, 0] > 180 and rgb[1000, 100, 0] < 20
+
+
+def test_large_png_is_scaled_to_the_longest_side_with_its_aspect() -> None:
+    out = io.BytesIO()
+    Image.new("RGB", (5000, 1000), (10, 200, 30)).save(out, format="PNG")
+    rgb = load_image(out.getvalue())
+    assert rgb.shape == (819, 4096, 3)
+    assert rgb[400, 2000].tolist() == [10, 200, 30]
+
+
+def test_orientation_is_applied_after_scaling_down() -> None:
+    stored = np.zeros((100, 200, 3), np.uint8)
+    stored[:20, :20] = (255, 0, 0)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    out = io.BytesIO()
+    Image.fromarray(stored).save(out, format="PNG", exif=exif)
+    upright = load_image(out.getvalue(), max_side=100)
+    assert upright.shape == (100, 50, 3)
+    assert upright[3, 47, 0] > 200 and upright[3, 3, 0] < 60
+
+
+@pytest.mark.parametrize("mode", ["F", "I"])
+def test_float_and_32_bit_photos_become_8_bit(mode: str) -> None:
+    ramp = np.tile(np.linspace(0, 1, 64, dtype=np.float32), (8, 1))
+    values = ramp if mode == "F" else (ramp * 65535).astype(np.int32)
+    out = io.BytesIO()
+    Image.fromarray(values, mode=mode).save(out, format="TIFF")
+    rgb = load_image(out.getvalue())
+    assert rgb.shape == (8, 64, 3)
+    assert rgb[0, 0, 0] == 0 and rgb[0, -1, 0] == 255 and 100 < rgb[0, 32, 0] < 160
+
+
+def test_header_claiming_fifteen_minutes_is_too_long_before_decoding(tmp_path: Path) -> None:
+    # The header claims 15 minutes, the file holds one second: refused from the header alone
+    # (decoding would have found one second and accepted it, as it does with a truthful header).
+    honest = flac_claiming(tmp_path / "a.flac", tone(1.0, 16000), 16000, claimed_samples=16000)
+    assert abs(len(load_audio(honest, max_seconds=15.0, trim=False)[0]) - SAMPLE_RATE) < 100
+    claimed = flac_claiming(tmp_path / "b.flac", tone(1.0, 16000), 16000, claimed_samples=15 * 60 * 16000)
+    with pytest.raises(GeneratorError) as caught:
+        load_audio(claimed, max_seconds=15.0, trim=False)
+    assert caught.value.code == ErrorCode.AUDIO_TOO_LONG
+
+
+def test_fifteen_minute_recording_is_trimmed_without_decoding_it_all() -> None:
+    long = wav_bytes(tone(15 * 60, 8000, level=0.3), 8000)
+    samples, trimmed = load_audio(long, max_seconds=15.0)
+    assert trimmed and len(samples) == 15 * SAMPLE_RATE
+
+
+def test_recording_without_a_limit_is_still_bounded() -> None:
+    longer = wav_bytes(tone(MAX_DECODED_SECONDS + 30, 4000, level=0.3), 4000)
+    with pytest.raises(GeneratorError) as caught:
+        load_audio(longer)
+    assert caught.value.code == ErrorCode.AUDIO_TOO_LONG
+    assert caught.value.details["limit_seconds"] == MAX_DECODED_SECONDS
+
+
+def test_zero_second_recording_has_no_speech() -> None:
+    with pytest.raises(GeneratorError) as caught:
+        load_audio(wav_bytes(np.zeros(0, np.float32), 16000))
+    assert caught.value.code == ErrorCode.NO_SPEECH
 
 
 # --- files that name other files -------------------------------------------------------------------
