@@ -14,6 +14,7 @@ Raises `GeneratorError` with IMAGE_UNREADABLE, IMAGE_TOO_LARGE, AUDIO_UNREADABLE
 from __future__ import annotations
 
 import io
+import struct
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -99,9 +100,11 @@ def load_image(source: Source, max_pixels: int = MAX_PIXELS, max_side: int = MAX
                 "the file is not a photo format we accept (JPEG, PNG, GIF, WebP, BMP, TIFF, HEIC, AVIF)",
             )
         with warnings.catch_warnings():
-            # Our own limits, from the header, decide; Pillow's bomb warning must not escape as
-            # a log line or a test failure.
+            # Our own limits, from the header, decide, so Pillow's bomb warning is noise; so are its
+            # warnings about damaged metadata (a corrupt TIFF directory, a malformed MPO): a file
+            # too damaged to decode fails in the decoder, with IMAGE_UNREADABLE.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            warnings.simplefilter("ignore", UserWarning)
             rgb = _decode_image(file, kind, max_pixels, max_side)
     return np.ascontiguousarray(np.asarray(rgb, dtype=np.uint8))
 
@@ -122,7 +125,7 @@ def _decode_image(file: BinaryIO, kind: str, max_pixels: int, max_side: int) -> 
     with image:
         _check_header(image, max_pixels, max_side)
         try:
-            orientation = image.getexif().get(0x0112)
+            orientation = _orientation(image)
             image.load()
             small = _shrink(_to_8_bit(image), max_side)
             upright = small.transpose(_ORIENTATION[orientation]) if orientation in _ORIENTATION else small
@@ -130,6 +133,17 @@ def _decode_image(file: BinaryIO, kind: str, max_pixels: int, max_side: int) -> 
         except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as exc:
             # Truncated and corrupt files fail here, once the decoder reads past the header.
             raise GeneratorError(ErrorCode.IMAGE_UNREADABLE, f"the image is damaged: {exc}") from exc
+
+
+def _orientation(image: Image.Image) -> int | None:
+    """The EXIF orientation; a damaged EXIF block loses only that, not the photo."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Pillow warns about corrupt EXIF, then carries on
+        try:
+            value = image.getexif().get(0x0112)
+        except (OSError, ValueError, SyntaxError, EOFError, struct.error):
+            return None
+    return value if isinstance(value, int) else None
 
 
 def _check_header(image: Image.Image, max_pixels: int, max_side: int) -> None:
@@ -237,7 +251,8 @@ def _decode_audio(
         if not container.streams.audio:
             raise GeneratorError(ErrorCode.AUDIO_UNREADABLE, "the file has no sound track")
         stream = container.streams.audio[0]
-        if not trim and _header_seconds(container, stream) > max_seconds * _HEADER_SLACK + 1.0:
+        claimed = _header_seconds(container, stream)
+        if not trim and claimed > max_seconds * _HEADER_SLACK + 1.0:
             # The header says it is far too long: refused before a single packet is decoded.
             raise _too_long(max_seconds)
         resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
@@ -262,6 +277,8 @@ def _decode_audio(
             damaged = True
             if not chunks:
                 raise GeneratorError(ErrorCode.AUDIO_UNREADABLE, f"the recording is damaged: {exc}") from exc
+    # The header promised sound and none came: the file was cut short, not recorded empty.
+    damaged = damaged or (decoded == 0 and claimed > 0.05)
     return chunks, decoded, too_long, damaged
 
 
