@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import ctypes
 import io
+import zipfile
+import zlib
 from fractions import Fraction
 from math import gcd
 from pathlib import Path
@@ -168,3 +170,54 @@ def flac_claiming(path: Path, samples: np.ndarray, rate: int, claimed_samples: i
     packed = (packed & ~((1 << 36) - 1)) | claimed_samples
     data[18:26] = packed.to_bytes(8, "big")
     return bytes(data)
+
+
+def png_claiming(width: int, height: int) -> bytes:
+    """A small PNG whose IHDR claims another size (CRC fixed, so only the size lies)."""
+    out = io.BytesIO()
+    Image.new("L", (8, 8)).save(out, format="PNG")
+    data = bytearray(out.getvalue())
+    data[16:24] = width.to_bytes(4, "big") + height.to_bytes(4, "big")
+    data[29:33] = zlib.crc32(bytes(data[12:29])).to_bytes(4, "big")
+    return bytes(data)
+
+
+def jpeg_claiming(jpeg: bytes, width: int, height: int) -> bytes:
+    """The JPEG with its baseline frame header (SOF0) claiming another size."""
+    data = bytearray(jpeg)
+    sof = data.index(b"\xff\xc0")
+    data[sof + 5 : sof + 9] = height.to_bytes(2, "big") + width.to_bytes(2, "big")
+    return bytes(data)
+
+
+def gif_claiming(gif: bytes, width: int, height: int) -> bytes:
+    """The GIF with its logical screen claiming another size."""
+    data = bytearray(gif)
+    data[6:10] = width.to_bytes(2, "little") + height.to_bytes(2, "little")
+    return bytes(data)
+
+
+def deep_gray_bomb(side: int = 6300) -> bytes:
+    """The issue's bomb: a ~90 KB PNG of side x side 16-bit gray pixels (mostly black)."""
+    deep = np.zeros((side, side), np.uint16)
+    deep[::7, ::5] = 40000
+    out = io.BytesIO()
+    Image.fromarray(deep).save(out, format="PNG")
+    return out.getvalue()
+
+
+def psd_bytes(width: int = 64, height: int = 48) -> bytes:
+    """A minimal Photoshop file (8-bit RGB, raw): Pillow reads it, the photo allowlist does not."""
+    header = b"8BPS" + (1).to_bytes(2, "big") + b"\x00" * 6 + (3).to_bytes(2, "big")
+    header += (
+        height.to_bytes(4, "big") + width.to_bytes(4, "big") + (8).to_bytes(2, "big") + (3).to_bytes(2, "big")
+    )
+    return header + b"\x00" * 12 + (0).to_bytes(2, "big") + b"\x00" * (width * height * 3)
+
+
+def zip_holding(name: str, payload: bytes) -> bytes:
+    """A ZIP archive holding one file."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr(name, payload)
+    return out.getvalue()

@@ -12,8 +12,6 @@ clipping, a video with no sound, and files with the wrong extension. A case's id
 from __future__ import annotations
 
 import io
-import zipfile
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
@@ -29,7 +27,18 @@ from PIL import Image
 from generator.intake import MAX_DECODED_SIDE, SAMPLE_RATE, load_audio, load_image
 from generator.speech import check_speech, track_mouth
 from generator.types import FPS, ErrorCode, GeneratorError
-from tests.generator.media import ffconcat_script, hls_playlist, tone, wav_bytes
+from tests.generator.media import (
+    deep_gray_bomb,
+    ffconcat_script,
+    gif_claiming,
+    hls_playlist,
+    jpeg_claiming,
+    png_claiming,
+    psd_bytes,
+    tone,
+    wav_bytes,
+    zip_holding,
+)
 
 OK = "ok"
 IMAGE_UNREADABLE = str(ErrorCode.IMAGE_UNREADABLE)
@@ -165,27 +174,6 @@ ACCEPTED_IMAGES: dict[str, Callable[[], bytes]] = {
 }
 
 
-def _png_claiming(width: int, height: int) -> bytes:
-    """A small PNG whose IHDR claims another size (CRC fixed, so only the size lies)."""
-    data = bytearray(_pil(Image.new("L", (8, 8)), "PNG"))
-    data[16:24] = width.to_bytes(4, "big") + height.to_bytes(4, "big")
-    data[29:33] = zlib.crc32(bytes(data[12:29])).to_bytes(4, "big")
-    return bytes(data)
-
-
-def _jpeg_claiming(width: int, height: int) -> bytes:
-    data = bytearray(_pil(_rgb(), "JPEG"))
-    sof = data.index(b"\xff\xc0")
-    data[sof + 5 : sof + 9] = height.to_bytes(2, "big") + width.to_bytes(2, "big")
-    return bytes(data)
-
-
-def _gif_claiming(width: int, height: int) -> bytes:
-    data = bytearray(_pil(_rgb(), "GIF"))
-    data[6:10] = width.to_bytes(2, "little") + height.to_bytes(2, "little")
-    return bytes(data)
-
-
 def _bmp_claiming(width: int, height: int) -> bytes:
     data = bytearray(_pil(_rgb(), "BMP"))
     data[18:26] = width.to_bytes(4, "little") + height.to_bytes(4, "little")
@@ -199,28 +187,6 @@ def _webp_claiming(width: int, height: int) -> bytes:
     vp8x += (width - 1).to_bytes(3, "little") + (height - 1).to_bytes(3, "little")
     body = b"WEBP" + vp8x + vp8
     return b"RIFF" + len(body).to_bytes(4, "little") + body
-
-
-def _zip(name: str, payload: bytes) -> bytes:
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w") as archive:
-        archive.writestr(name, payload)
-    return out.getvalue()
-
-
-def _psd() -> bytes:
-    header = b"8BPS" + (1).to_bytes(2, "big") + b"\x00" * 6 + (3).to_bytes(2, "big")
-    header += (
-        (48).to_bytes(4, "big") + (64).to_bytes(4, "big") + (8).to_bytes(2, "big") + (3).to_bytes(2, "big")
-    )
-    return header + b"\x00" * 12 + (0).to_bytes(2, "big") + b"\x00" * (48 * 64 * 3)
-
-
-def _deep_bomb() -> bytes:
-    """The issue's bomb: ~90 KB, 6300x6300 of 16-bit gray."""
-    deep = np.zeros((6300, 6300), np.uint16)
-    deep[::7, ::5] = 40000
-    return _pil(Image.fromarray(deep), "PNG")
 
 
 _SVG = b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="64" height="48"></svg>'
@@ -270,10 +236,13 @@ IMAGE_CASES: list[Case] = [
     ),
     _case("refused-svg", "image", lambda: _SVG, IMAGE_UNREADABLE),
     _case("refused-svg-with-external-entity", "image", lambda: _SVG_XXE, IMAGE_UNREADABLE),
-    _case("refused-psd", "image", _psd, IMAGE_UNREADABLE),
+    _case("refused-psd", "image", psd_bytes, IMAGE_UNREADABLE),
     _case("refused-html", "image", lambda: b"<!doctype html><img src=x onerror=alert(1)>", IMAGE_UNREADABLE),
     _case(
-        "refused-zip-holding-a-jpeg", "image", lambda: _zip("a.jpg", _pil(_rgb(), "JPEG")), IMAGE_UNREADABLE
+        "refused-zip-holding-a-jpeg",
+        "image",
+        lambda: zip_holding("a.jpg", _pil(_rgb(), "JPEG")),
+        IMAGE_UNREADABLE,
     ),
     _case("refused-ogg-voice-note-as-photo", "image", lambda: _audio("ogg-opus"), IMAGE_UNREADABLE),
     _case(
@@ -283,11 +252,21 @@ IMAGE_CASES: list[Case] = [
         IMAGE_UNREADABLE,
     ),
     # Decompression bombs: the size is read from the header and refused before any decoding.
-    _case("bomb-png-ihdr-7000x7000", "image", lambda: _png_claiming(7000, 7000), IMAGE_TOO_LARGE),
-    _case("bomb-png-ihdr-20000x20000", "image", lambda: _png_claiming(20000, 20000), IMAGE_TOO_LARGE),
-    _case("bomb-png-ihdr-65535x65535", "image", lambda: _png_claiming(65535, 65535), IMAGE_TOO_LARGE),
-    _case("bomb-jpeg-sof-30000x30000", "image", lambda: _jpeg_claiming(30000, 30000), IMAGE_TOO_LARGE),
-    _case("bomb-gif-screen-65535x65535", "image", lambda: _gif_claiming(65535, 65535), IMAGE_TOO_LARGE),
+    _case("bomb-png-ihdr-7000x7000", "image", lambda: png_claiming(7000, 7000), IMAGE_TOO_LARGE),
+    _case("bomb-png-ihdr-20000x20000", "image", lambda: png_claiming(20000, 20000), IMAGE_TOO_LARGE),
+    _case("bomb-png-ihdr-65535x65535", "image", lambda: png_claiming(65535, 65535), IMAGE_TOO_LARGE),
+    _case(
+        "bomb-jpeg-sof-30000x30000",
+        "image",
+        lambda: jpeg_claiming(_pil(_rgb(), "JPEG"), 30000, 30000),
+        IMAGE_TOO_LARGE,
+    ),
+    _case(
+        "bomb-gif-screen-65535x65535",
+        "image",
+        lambda: gif_claiming(_pil(_rgb(), "GIF"), 65535, 65535),
+        IMAGE_TOO_LARGE,
+    ),
     _case("bomb-bmp-header-50000x50000", "image", lambda: _bmp_claiming(50000, 50000), IMAGE_TOO_LARGE),
     _case("bomb-webp-canvas-16384x16384", "image", lambda: _webp_claiming(16384, 16384), IMAGE_TOO_LARGE),
     _case(
@@ -305,7 +284,7 @@ IMAGE_CASES: list[Case] = [
     _case(
         "bomb-png-16-bit-6300x6300-scaled-down",
         "image",
-        _deep_bomb,
+        deep_gray_bomb,
         OK,
         shape=(MAX_DECODED_SIDE, MAX_DECODED_SIDE),
     ),
@@ -313,7 +292,7 @@ IMAGE_CASES: list[Case] = [
     _case(
         "polyglot-png-then-zip",
         "image",
-        lambda: _pil(_rgb(), "PNG") + _zip("x.html", b"<script>"),
+        lambda: _pil(_rgb(), "PNG") + zip_holding("x.html", b"<script>"),
         OK,
         shape=SHAPE,
     ),
@@ -327,7 +306,7 @@ IMAGE_CASES: list[Case] = [
     _case(
         "polyglot-jpeg-then-zip",
         "image",
-        lambda: _pil(_rgb(), "JPEG") + _zip("x.txt", b"x" * 1000),
+        lambda: _pil(_rgb(), "JPEG") + zip_holding("x.txt", b"x" * 1000),
         OK,
         shape=SHAPE,
     ),
