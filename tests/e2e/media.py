@@ -132,3 +132,38 @@ def round_video(text: str = "Hello there, this photo can talk now.", side: int =
         out.mux(video.encode(None))
     source.close()
     return buffer.getvalue()
+
+
+# --- the same pictures in other formats (added for the hostile-input suite) ----------------------------
+
+
+def reencoded(jpeg_bytes: bytes, fmt: str, mode: str = "RGB", **options: object) -> bytes:
+    """A JPEG re-encoded as another format / mode with Pillow (HEIF through pillow-heif)."""
+    from PIL import Image
+
+    with Image.open(io.BytesIO(jpeg_bytes)) as image:
+        picture = image.convert(mode)
+    out = io.BytesIO()
+    if fmt == "HEIF":
+        import pillow_heif
+
+        pillow_heif.from_pillow(picture).save(out, quality=85)
+    elif mode == "I;16":
+        # 16 bits per sample: the 8-bit gray values spread over the full 16-bit range.
+        deep = (np.asarray(picture.convert("L"), dtype=np.uint16) * 257).astype(np.uint16)
+        Image.fromarray(deep).save(out, format=fmt)
+    else:
+        picture.save(out, format=fmt, **options)
+    return out.getvalue()
+
+
+def animated_gif(jpeg_bytes: bytes, frames: int = 3) -> bytes:
+    """The picture as an animated GIF whose frames shift slightly: the first frame is the photo."""
+    from PIL import Image
+
+    with Image.open(io.BytesIO(jpeg_bytes)) as image:
+        rgb = np.asarray(image.convert("RGB"))
+    pictures = [Image.fromarray(np.roll(rgb, 4 * i, axis=1)) for i in range(frames)]
+    out = io.BytesIO()
+    pictures[0].save(out, format="GIF", save_all=True, append_images=pictures[1:], loop=0, duration=100)
+    return out.getvalue()
