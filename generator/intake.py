@@ -19,21 +19,27 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 import av
 import numpy as np
+import numpy.typing as npt
 from PIL import Image, UnidentifiedImageError
 
 from generator.sniff import sniff_audio, sniff_image
 from generator.types import ErrorCode, GeneratorError, Source
 
 try:  # HEIC (iPhone photos sent as files) only where pillow-heif happens to be installed
-    from pillow_heif import register_heif_opener  # type: ignore[import-not-found]
+    from pillow_heif import register_heif_opener
 
     register_heif_opener()
 except ImportError:  # pragma: no cover - depends on the environment
     pass
+
+#: A decoded photo: (height, width, 3) RGB.
+Pixels = npt.NDArray[np.uint8]
+#: A decoded recording: mono samples in [-1, 1].
+Samples = npt.NDArray[np.float32]
 
 #: Sample rate of every audio array inside the generator (speech analysis needs no more).
 SAMPLE_RATE = 16000
@@ -85,7 +91,7 @@ _ORIENTATION = {
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 
 
-def load_image(source: Source, max_pixels: int = MAX_PIXELS, max_side: int = MAX_DECODED_SIDE) -> np.ndarray:
+def load_image(source: Source, max_pixels: int = MAX_PIXELS, max_side: int = MAX_DECODED_SIDE) -> Pixels:
     """Decodes a photo into RGB uint8 pixels (H, W, 3), upright as the phone showed it.
 
     EXIF orientation is applied, transparency is flattened on white, grayscale, palette, CMYK and
@@ -184,7 +190,7 @@ def load_audio(
     sample_rate: int = SAMPLE_RATE,
     max_seconds: float | None = None,
     trim: bool = True,
-) -> tuple[np.ndarray, bool]:
+) -> tuple[Samples, bool]:
     """Decodes a recording into float32 mono samples in [-1, 1] at `sample_rate`.
 
     Returns the samples and whether they were cut to `max_seconds`. With `trim=False`, audio longer
@@ -222,14 +228,14 @@ def load_audio(
 
 def _decode_audio(
     file: BinaryIO, kind: str, sample_rate: int, max_seconds: float, trim: bool
-) -> tuple[list[np.ndarray], int, bool, bool]:
+) -> tuple[list[Samples], int, bool, bool]:
     """Decodes the first audio stream with the sniffed demuxer; stops once past `max_seconds`.
 
     Returns the chunks, their total length, whether the recording went on past the limit, and
     whether any of it was damaged.
     """
     limit = round(max_seconds * sample_rate)
-    chunks: list[np.ndarray] = []
+    chunks: list[Samples] = []
     decoded = 0
     too_long = False
     damaged = False
@@ -262,7 +268,7 @@ def _decode_audio(
                 damaged = damaged or frames is None
                 for frame in frames or ():
                     for out in resampler.resample(frame):
-                        chunk = out.to_ndarray().reshape(-1)
+                        chunk = out.to_ndarray().reshape(-1).astype(np.float32, copy=False)  # "flt": no copy
                         chunks.append(chunk)
                         decoded += chunk.size
                 if decoded > limit:
@@ -270,7 +276,7 @@ def _decode_audio(
                     too_long = True
                     break
             for out in resampler.resample(None):
-                chunk = out.to_ndarray().reshape(-1)
+                chunk = out.to_ndarray().reshape(-1).astype(np.float32, copy=False)  # "flt": no copy
                 chunks.append(chunk)
                 decoded += chunk.size
         except (av.error.FFmpegError, OSError, ValueError) as exc:
@@ -338,10 +344,10 @@ def _open_source(source: Source, unreadable: ErrorCode) -> Iterator[BinaryIO]:
         yield file
 
 
-def _decode_tolerant(packet: av.Packet) -> list[av.AudioFrame] | None:
+def _decode_tolerant(packet: av.Packet[av.AudioStream]) -> list[av.AudioFrame] | None:
     """Decodes one packet; a damaged one gives None instead of ending the whole recording."""
     try:
-        return list(packet.decode())
+        return [frame for frame in packet.decode() if isinstance(frame, av.AudioFrame)]
     except av.error.InvalidDataError:
         return None
 
@@ -358,7 +364,8 @@ def _to_8_bit(image: Image.Image) -> Image.Image:
     if mode.startswith("I;16") or mode in ("I", "F"):
         # Scaled, not clipped, so a 16-bit photo is not all white; 8-bit data stored in more bits
         # (every value below 256) is kept as is; float images are stretched to their range.
-        low, high = (float(v) for v in image.getextrema())
+        # One band, so the extrema are (low, high), not a pair per band.
+        low, high = (float(v) for v in cast("tuple[float, float]", image.getextrema()))
         if mode == "F":
             offset, scale = low, 255.0 / max(high - low, 1e-9)
         else:
