@@ -169,7 +169,7 @@ def _check_header(image: Image.Image, max_pixels: int, max_side: int) -> None:
             height=height,
             limit=max_pixels,
         )
-    if max(width, height) > max_side and image.format == "JPEG":
+    if max(width, height) > max_side and image.format in ("JPEG", "MPO"):
         # Ask for half the target: draft picks the smallest scale still at least that large, so
         # the decoded photo lands between max_side/2 and max_side (or stays at full size).
         image.draft(None, _fit(width, height, max_side // 2))

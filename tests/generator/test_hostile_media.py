@@ -144,6 +144,7 @@ ACCEPTED_IMAGES: dict[str, Callable[[], bytes]] = {
     "jpeg-progressive": lambda: _pil(_rgb(), "JPEG", quality=90, progressive=True),
     "jpeg-gray": lambda: _pil(_rgb().convert("L"), "JPEG"),
     "jpeg-cmyk": lambda: _pil(_rgb().convert("CMYK"), "JPEG"),
+    "jpeg-mpo-two-frames": lambda: _pil(_rgb(), "MPO", save_all=True, append_images=[_rgb()]),
     "png-rgb": lambda: _pil(_rgb(), "PNG"),
     "png-rgba": lambda: _pil(_rgb().convert("RGBA"), "PNG"),
     "png-gray": lambda: _pil(_rgb().convert("L"), "PNG"),
