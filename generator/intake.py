@@ -8,7 +8,8 @@ Ghostscript). Images (JPEG, PNG, GIF, WebP, BMP, TIFF, HEIC/HEIF, AVIF) are size
 before decoding; recordings (OGG/Opus voice notes, WebM, MP4/M4A/MOV/3GP, MP3, AAC, WAV, FLAC,
 AMR, CAF, AIFF, and the sound track of a video) are decoded by FFmpeg through PyAV.
 
-Raises `GeneratorError` with IMAGE_UNREADABLE, IMAGE_TOO_LARGE, AUDIO_UNREADABLE, AUDIO_TOO_LONG.
+Raises `GeneratorError` with IMAGE_UNREADABLE, IMAGE_TOO_LARGE, AUDIO_UNREADABLE, AUDIO_TOO_LONG,
+and NO_SPEECH for a whole recording of 0 s.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ SAMPLE_RATE = 16000
 #: Default pixel-count limit: a 40-megapixel phone photo passes, a decompression bomb does not.
 MAX_PIXELS = 40_000_000
 #: Most memory one photo may take while it is decoded and turned into 8-bit RGB, decided from the
-#: header (size, mode, bit depth) before the decoder runs: 40 MP of RGBA, or 53 MP of 16-bit gray.
+#: header (size, mode, bit depth) before the decoder runs: 40 MP of RGB(A), 32 MP of a palette image.
 MAX_DECODE_BYTES = 160_000_000
 #: Longest side of a decoded photo; larger ones are scaled down (JPEGs while decoding). The video
 #: is at most 1280 pixels wide and faces are found on a 4096-pixel photo as well as on a larger one.
@@ -61,7 +62,7 @@ _HEADER_SLACK = 1.1
 _ALPHA_BACKGROUND = (255, 255, 255)
 #: Peak bytes per source pixel from decoding to an 8-bit image of the same size: Pillow's own
 #: storage (4 bytes for every 3- and 4-channel mode) plus the full-size copy a conversion needs
-#: before the photo can be scaled down (palette → RGBA, 16-bit → 8-bit, 1-bit → gray).
+#: before the photo can be scaled down (palette → RGBA, 16/32-bit and float → 8-bit, 1-bit → gray).
 _BYTES_PER_PIXEL = {
     "1": 2,
     "I": 5,
