@@ -49,8 +49,9 @@ MAX_PIXELS = 40_000_000
 #: Most memory one photo may take while it is decoded and turned into 8-bit RGB, decided from the
 #: header (size, mode, bit depth) before the decoder runs: 40 MP of RGB(A), 32 MP of a palette image.
 MAX_DECODE_BYTES = 160_000_000
-#: Longest side of a decoded photo; larger ones are scaled down (JPEGs while decoding). The video
-#: is at most 1280 pixels wide and faces are found on a 4096-pixel photo as well as on a larger one.
+#: Longest side of a decoded photo; larger ones are scaled down by a whole factor (JPEGs while
+#: decoding), to between 2048 and 4096 pixels. The video is at most 1280 pixels wide, and faces
+#: are found on such a photo as well as on a larger one.
 MAX_DECODED_SIDE = 4096
 #: Longest recording decoded when the caller sets no limit (the CLI, evaluations): 10 minutes of
 #: 16 kHz float samples is 38 MB; a 20 MB Opus file could otherwise hold hours.
@@ -97,7 +98,8 @@ def load_image(source: Source, max_pixels: int = MAX_PIXELS, max_side: int = MAX
 
     EXIF orientation is applied, transparency is flattened on white, grayscale, palette, CMYK and
     16-bit or float images become plain 8-bit RGB. Animated images give their first frame. A
-    photo with a side longer than `max_side` comes back scaled down to it, aspect kept.
+    photo with a side longer than `max_side` comes back scaled down by a whole factor, aspect
+    kept, its longest side between half of `max_side` and `max_side`.
     """
     with _open_source(source, ErrorCode.IMAGE_UNREADABLE) as file:
         kind = sniff_image(file)
@@ -135,6 +137,8 @@ def _decode_image(file: BinaryIO, kind: str, max_pixels: int, max_side: int) -> 
             orientation = _orientation(image)
             image.load()
             small = _shrink(_to_8_bit(image), max_side)
+            if small is not image:
+                image.close()  # frees the full-size pixels now, not after the RGB copy is made
             upright = small.transpose(_ORIENTATION[orientation]) if orientation in _ORIENTATION else small
             return _to_rgb(upright)
         except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as exc:
@@ -397,16 +401,19 @@ def _map_to_8_bit(image: Image.Image, offset: float, scale: float) -> Image.Imag
 
 
 def _shrink(image: Image.Image, max_side: int) -> Image.Image:
-    """The image with its longest side at most `max_side`, by area averaging (no aliasing)."""
-    size = _fit(image.width, image.height, max_side)
-    if size == image.size:
+    """The image reduced by the smallest whole factor that brings its longest side to `max_side`.
+
+    A whole factor averages square blocks in one pass, so no full-width intermediate image is
+    made (a 40 MP PNG would need another 100 MB for a two-pass resize); the result lies between
+    half of `max_side` and `max_side`. Pillow premultiplies alpha itself, so edges do not bleed.
+    """
+    factor = -(-max(image.size) // max_side)
+    if factor <= 1:
         return image
-    # Premultiplied alpha, so transparent pixels do not bleed their hidden colour into the edge.
-    if image.mode == "RGBA":
-        return image.convert("RGBa").resize(size, Image.Resampling.BOX).convert("RGBA")
-    if image.mode == "LA":
-        return image.convert("La").resize(size, Image.Resampling.BOX).convert("LA")
-    return image.resize(size, Image.Resampling.BOX)
+    try:
+        return image.reduce(factor)
+    except ValueError:  # a mode reduce() does not take: the two-pass area average
+        return image.resize(_fit(image.width, image.height, max_side), Image.Resampling.BOX)
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:
@@ -415,4 +422,4 @@ def _to_rgb(image: Image.Image) -> Image.Image:
         rgba = image.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (*_ALPHA_BACKGROUND, 255))
         return Image.alpha_composite(background, rgba).convert("RGB")
-    return image.convert("RGB")
+    return image if image.mode == "RGB" else image.convert("RGB")

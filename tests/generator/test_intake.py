@@ -282,7 +282,7 @@ def test_16_bit_png_bomb_is_analysed_downscaled_in_bounded_memory(tmp_path: Path
     Image.new("RGB", (64, 64)).save(small)
     report = _peak_rss_growth(bomb, small)
     assert isinstance(report["grew_mb"], float) and report["grew_mb"] < 300, report
-    assert report["outcome"] == [4096, 4096]  # scaled to the longest decoded side, not refused
+    assert report["outcome"] == [3150, 3150]  # halved to fit the longest decoded side, not refused
 
 
 def test_16_bit_bomb_keeps_its_picture_when_scaled_down() -> None:
@@ -291,8 +291,8 @@ def test_16_bit_bomb_keeps_its_picture_when_scaled_down() -> None:
     out = io.BytesIO()
     Image.fromarray(deep).save(out, format="PNG")
     rgb = load_image(out.getvalue())
-    assert rgb.shape == (4096, 4096, 3)
-    assert rgb[100, 100].tolist() == [0, 0, 0] and rgb[100, 4000].tolist() == [255, 255, 255]
+    assert rgb.shape == (2500, 2500, 3)
+    assert rgb[100, 100].tolist() == [0, 0, 0] and rgb[100, 2400].tolist() == [255, 255, 255]
 
 
 def test_photo_over_the_decode_memory_budget_is_refused_from_its_header() -> None:
@@ -315,12 +315,12 @@ def test_large_jpeg_is_decoded_at_a_reduced_scale() -> None:
     assert rgb[1000, 2900, 0] > 180 and rgb[1000, 100, 0] < 20
 
 
-def test_large_png_is_scaled_to_the_longest_side_with_its_aspect() -> None:
+def test_large_png_is_scaled_by_a_whole_factor_with_its_aspect() -> None:
     out = io.BytesIO()
-    Image.new("RGB", (5000, 1000), (10, 200, 30)).save(out, format="PNG")
+    Image.new("RGB", (9000, 1000), (10, 200, 30)).save(out, format="PNG")
     rgb = load_image(out.getvalue())
-    assert rgb.shape == (819, 4096, 3)
-    assert rgb[400, 2000].tolist() == [10, 200, 30]
+    assert rgb.shape == (334, 3000, 3)  # a third: the smallest whole factor under 4096 pixels
+    assert rgb[100, 2000].tolist() == [10, 200, 30]
 
 
 def test_orientation_is_applied_after_scaling_down() -> None:
