@@ -1,20 +1,48 @@
-"""Small SQL helpers shared by the query modules (dialect-specific INSERT … ON CONFLICT)."""
+"""Small SQL helpers shared by the query modules: the database's clock, dialect-specific INSERTs."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Insert
+from sqlalchemy import Insert, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Base, User
 
+# SQLite's own clock with milliseconds, as UTC text ("now" is UTC in SQLite).
+_SQLITE_NOW = text("SELECT strftime('%Y-%m-%d %H:%M:%f', 'now')")
+
+
+async def db_now(session: AsyncSession) -> datetime:
+    """The database's clock, read inside the session's transaction (timezone-aware, UTC).
+
+    Leases are compared across machines, so they use this one clock rather than each machine's:
+    a worker whose clock is minutes off then neither steals a live lease nor keeps a dead one.
+    On PostgreSQL it is `now()`, the start of the transaction (stable within it); on SQLite the
+    file lives on one machine, whose clock SQLite reads. Reading it starts the transaction, so on
+    SQLite the time is taken once the write lock is held, not before a wait for it.
+    """
+    if _dialect(session) == "postgresql":
+        value = await session.scalar(select(func.now()))
+        if not isinstance(value, datetime):
+            raise TypeError(f"now() returned {value!r}")
+        return value.astimezone(UTC)
+    stamp = await session.scalar(_SQLITE_NOW)
+    return datetime.fromisoformat(str(stamp)).replace(tzinfo=UTC)
+
+
+def _dialect(session: AsyncSession) -> str:
+    bind = session.get_bind()
+    return bind.dialect.name
+
 
 def insert_for(session: AsyncSession, model: type[Base]) -> Insert:
     """An INSERT for `model` in the session's dialect, so `on_conflict_do_*` is available."""
-    module = postgresql if session.bind.dialect.name == "postgresql" else sqlite
-    return module.insert(model)  # type: ignore[return-value]
+    if _dialect(session) == "postgresql":
+        return postgresql.insert(model)
+    return sqlite.insert(model)
 
 
 async def ensure_user(session: AsyncSession, user_id: int, **values: Any) -> None:

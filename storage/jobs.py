@@ -27,10 +27,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from storage import quotas
-from storage._sql import insert_for
+from storage._sql import db_now, insert_for
 from storage.db import Database
 from storage.errors import AlreadyQueued, JobNotFound, QueueFull, QuotaExceeded, TooManyQueued, UserBanned
-from storage.models import FINISHED, PENDING, Job, Status, User, UTCDateTime, utcnow
+from storage.models import FINISHED, PENDING, Job, Status, User, UTCDateTime
 from storage.quotas import QuotaPolicy
 
 # error_code of a job whose worker vanished on its last allowed attempt
@@ -50,13 +50,17 @@ class JobSpec:
 
 
 async def _clock(s: AsyncSession, now: datetime | None) -> datetime:
-    """`now` if given, else the time once this transaction holds its lock (SQLite may queue for it).
+    """`now` if given (tests), else the database's clock, read once in this transaction.
 
-    Taking the time after the wait matters: a lease computed before a long wait for SQLite's
-    write lock would already be half spent when it is written.
+    Every lease is written and compared in the database's time, never a machine's: workers on
+    several machines agree on when a lease ends even when their clocks do not. The time is read
+    once this transaction holds its lock (SQLite may queue for it): a lease computed before a
+    long wait for SQLite's write lock would already be half spent when it is written.
     """
+    if now is None:
+        return await db_now(s)
     await s.connection()
-    return now or utcnow()
+    return now
 
 
 # The claim's moment, bound per execution: the statements below are built once, at import,
@@ -227,8 +231,8 @@ class JobQueue:
 
     async def position(self, job_id: int, now: datetime | None = None) -> int:
         """Where the job stands in the fair order: 1 = next to run; 0 = running or finished."""
-        now = now or utcnow()
         async with self.db.read_session() as s, s.begin():
+            now = await _clock(s, now)
             status = await s.scalar(select(Job.status).where(Job.id == job_id))
             if status is None:
                 raise JobNotFound(job_id)
@@ -293,7 +297,8 @@ class JobQueue:
                 select(func.count(func.distinct(Job.worker_id))).where(Job.status == Status.RUNNING)
             )
             oldest = await s.scalar(select(func.min(Job.created_at)).where(Job.status == Status.QUEUED))
-        waited = (utcnow() - oldest).total_seconds() if oldest is not None else 0.0
+            now = await db_now(s)
+        waited = (now - oldest).total_seconds() if oldest is not None else 0.0
         return {**counts, "workers": int(workers or 0), "oldest_queued_seconds": round(waited, 1)}
 
     # -- the worker's side ----------------------------------------------------------------------
