@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Insert, func, select, text
+from sqlalchemy import CursorResult, Insert, Result, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -55,3 +55,8 @@ async def ensure_user(session: AsyncSession, user_id: int, **values: Any) -> Non
         )
     )
     await session.execute(stmt)
+
+
+def rowcount(result: Result[Any]) -> int:
+    """Rows an UPDATE or DELETE matched (the async Result's type hides CursorResult.rowcount)."""
+    return int(cast(CursorResult[Any], result).rowcount)

@@ -27,10 +27,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from storage import quotas
-from storage._sql import db_now, insert_for
+from storage._sql import db_now, insert_for, rowcount
 from storage.db import Database
-from storage.errors import AlreadyQueued, JobNotFound, QueueFull, QuotaExceeded, TooManyQueued, UserBanned
-from storage.models import FINISHED, PENDING, Job, Status, User, UTCDateTime
+from storage.errors import (
+    AlreadyQueued,
+    JobNotFound,
+    QueueFull,
+    QuotaExceeded,
+    SceneNotOpen,
+    TooManyQueued,
+    UserBanned,
+)
+from storage.models import FINISHED, PENDING, Job, Scene, SceneStatus, Status, User, UTCDateTime
 from storage.quotas import QuotaPolicy
 
 # error_code of a job whose worker vanished on its last allowed attempt
@@ -45,6 +53,9 @@ class JobSpec:
     chat_id: int
     idempotency_key: str
     payload: dict[str, Any] = field(default_factory=dict)
+    # The group scene this job renders: enqueue moves it to RENDERING and links it in the same
+    # transaction, and the job's outcome settles it (done → DONE; failed or cancelled → OPEN).
+    scene_id: int | None = None
     # False for renders that cost nothing (e.g. an admin's test); they are never debited or refunded
     charge: bool = True
 
@@ -61,6 +72,34 @@ async def _clock(s: AsyncSession, now: datetime | None) -> datetime:
         return await db_now(s)
     await s.connection()
     return now
+
+
+async def _link_scene(s: AsyncSession, scene_id: int, job_id: int, now: datetime) -> None:
+    """Moves an open scene to RENDERING with this job as its render; SceneNotOpen otherwise."""
+    linked = await s.execute(
+        update(Scene)
+        .where(Scene.id == scene_id, Scene.status == SceneStatus.OPEN)
+        .values(status=SceneStatus.RENDERING, job_id=job_id, updated_at=now, last_activity_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if rowcount(linked) != 1:
+        raise SceneNotOpen(scene_id)
+
+
+async def _settle_scene(s: AsyncSession, job_id: int, outcome: Status, now: datetime) -> None:
+    """The scene rendered by this job follows its outcome, in the caller's transaction.
+
+    Done → the scene is DONE (retention can reach it). Failed or cancelled → it is OPEN again, so
+    members can record again and the creator render again. Only the scene's current render moves
+    it: a stale job (the scene re-rendered since) finds no scene in RENDERING pointing at it.
+    """
+    status = SceneStatus.DONE if outcome == Status.DONE else SceneStatus.OPEN
+    await s.execute(
+        update(Scene)
+        .where(Scene.job_id == job_id, Scene.status == SceneStatus.RENDERING)
+        .values(status=status, updated_at=now, last_activity_at=now)
+        .execution_options(synchronize_session=False)
+    )
 
 
 # The claim's moment, bound per execution: the statements below are built once, at import,
@@ -216,6 +255,8 @@ class JobQueue:
         )
         s.add(job)
         await s.flush()
+        if spec.scene_id is not None:
+            await _link_scene(s, spec.scene_id, job.id, now)
         if spec.charge:
             await quotas.debit(s, job, now)
         return job
@@ -267,6 +308,7 @@ class JobQueue:
                 "cancelled",
             )
             await s.flush()
+            await _settle_scene(s, job.id, Status.CANCELLED, now)
             await quotas.refund(s, job.id, now)
             await s.refresh(job)
             return job
@@ -285,7 +327,7 @@ class JobQueue:
                 .where(Job.id == job_id, Job.delivered.is_(False))
                 .values(delivered=True, delivered_at=now, result_file_id=file_id)
             )
-            return result.rowcount == 1  # type: ignore[attr-defined]
+            return rowcount(result) == 1
 
     async def stats(self) -> dict[str, Any]:
         """Counts by status, busy workers and the oldest wait, for /stats and monitoring."""
@@ -322,7 +364,7 @@ class JobQueue:
                 .where(Job.id == job_id, Job.worker_id == worker_id, Job.status == Status.RUNNING)
                 .values(lease_until=now + timedelta(seconds=lease_seconds))
             )
-            return result.rowcount == 1  # type: ignore[attr-defined]
+            return rowcount(result) == 1
 
     async def finish(
         self, job_id: int, worker_id: str, result_file_id: str | None = None, now: datetime | None = None
@@ -338,7 +380,10 @@ class JobQueue:
                 .where(Job.id == job_id, Job.worker_id == worker_id, Job.status == Status.RUNNING)
                 .values(**values)
             )
-            return result.rowcount == 1  # type: ignore[attr-defined]
+            if rowcount(result) != 1:
+                return False
+            await _settle_scene(s, job_id, Status.DONE, now)
+            return True
 
     async def fail(
         self,
@@ -366,6 +411,7 @@ class JobQueue:
     async def _fail(self, s: AsyncSession, job: Job, error_code: str, refund: bool, now: datetime) -> None:
         job.status, job.error_code, job.finished_at, job.lease_until = Status.FAILED, error_code, now, None
         await s.flush()
+        await _settle_scene(s, job.id, Status.FAILED, now)
         if refund:
             await quotas.refund(s, job.id, now)
             await s.refresh(job)
@@ -412,7 +458,7 @@ class JobQueue:
                 .where(Job.id == job_id, Job.worker_id == worker_id, Job.status == Status.RUNNING)
                 .values(**values)
             )
-            return result.rowcount == 1  # type: ignore[attr-defined]
+            return rowcount(result) == 1
 
     async def reclaim_expired(self, now: datetime | None = None) -> list[Job]:
         """Jobs whose worker stopped heartbeating: back to queued, or failed + refunded at the last attempt.

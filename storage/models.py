@@ -310,7 +310,9 @@ class Scene(Base):
     # [{"index": 0, "usable": true, "reason": null}, ...]
     faces: Mapped[list[dict[str, Any]]]
     status: Mapped[SceneStatus] = mapped_column(StrEnumType(SceneStatus), default=SceneStatus.OPEN)
-    job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))
+    # The scene's current render. The job's outcome settles the scene in the job's own
+    # transaction (storage.jobs): done → DONE, failed or cancelled → OPEN again.
+    job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     last_activity_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 from sqlalchemy import func, select
@@ -12,6 +13,7 @@ from storage import (
     JobQueue,
     Media,
     QuotaPolicy,
+    SceneLine,
     SceneStatus,
     Status,
     media,
@@ -70,3 +72,24 @@ async def test_purge_keeps_ledger_rows_the_quota_still_needs(db: Database, queue
         await retention.purge(s, NOW + timedelta(hours=12), days=0)
     async with db.session() as s:
         assert (await quotas.status(s, 2, policy, NOW + timedelta(hours=12))).used == 1
+
+
+async def test_a_rendered_scene_and_its_lines_are_purged_after_the_retention_days(
+    db: Database, queue: JobQueue, policy: QuotaPolicy
+) -> None:
+    old = NOW - timedelta(days=10)
+    async with db.session() as s, s.begin():
+        scene = await scenes.create_scene(
+            s, chat_id=-1, creator_id=1, file_id="g", file_unique_id="gu", faces=[], now=old
+        )
+        await scenes.claim_face(s, scene.id, 2, 0, old)
+        await scenes.set_line(s, scene.id, 2, face=0, source="voice", file_id="line", now=old)
+    job = await queue.enqueue(replace(spec(1, 100, chat_id=-1), scene_id=scene.id), policy, old)
+    assert await queue.claim("w", 60, old) is not None
+    await queue.finish(job.id, "w", "video", old)  # nothing else touches the scene: storage settles it
+
+    async with db.session() as s, s.begin():
+        await retention.purge(s, NOW, days=7)
+    async with db.read_session() as s:
+        assert await scenes.get_scene(s, scene.id) is None
+        assert await s.scalar(select(func.count()).select_from(SceneLine)) == 0
