@@ -24,7 +24,7 @@ async def db_now(session: AsyncSession) -> datetime:
     file lives on one machine, whose clock SQLite reads. Reading it starts the transaction, so on
     SQLite the time is taken once the write lock is held, not before a wait for it.
     """
-    if _dialect(session) == "postgresql":
+    if dialect_of(session) == "postgresql":
         value = await session.scalar(select(func.now()))
         if not isinstance(value, datetime):
             raise TypeError(f"now() returned {value!r}")
@@ -33,14 +33,15 @@ async def db_now(session: AsyncSession) -> datetime:
     return datetime.fromisoformat(str(stamp)).replace(tzinfo=UTC)
 
 
-def _dialect(session: AsyncSession) -> str:
+def dialect_of(session: AsyncSession) -> str:
+    """The session's database: "postgresql" or "sqlite"."""
     bind = session.get_bind()
     return bind.dialect.name
 
 
 def insert_for(session: AsyncSession, model: type[Base]) -> Insert:
     """An INSERT for `model` in the session's dialect, so `on_conflict_do_*` is available."""
-    if _dialect(session) == "postgresql":
+    if dialect_of(session) == "postgresql":
         return postgresql.insert(model)
     return sqlite.insert(model)
 

@@ -26,7 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from storage import quotas
+from storage import quotas, scenes
 from storage._sql import db_now, insert_for, rowcount
 from storage.db import Database
 from storage.errors import (
@@ -84,22 +84,6 @@ async def _link_scene(s: AsyncSession, scene_id: int, job_id: int, now: datetime
     )
     if rowcount(linked) != 1:
         raise SceneNotOpen(scene_id)
-
-
-async def _settle_scene(s: AsyncSession, job_id: int, outcome: Status, now: datetime) -> None:
-    """The scene rendered by this job follows its outcome, in the caller's transaction.
-
-    Done → the scene is DONE (retention can reach it). Failed or cancelled → it is OPEN again, so
-    members can record again and the creator render again. Only the scene's current render moves
-    it: a stale job (the scene re-rendered since) finds no scene in RENDERING pointing at it.
-    """
-    status = SceneStatus.DONE if outcome == Status.DONE else SceneStatus.OPEN
-    await s.execute(
-        update(Scene)
-        .where(Scene.job_id == job_id, Scene.status == SceneStatus.RENDERING)
-        .values(status=status, updated_at=now, last_activity_at=now)
-        .execution_options(synchronize_session=False)
-    )
 
 
 # The claim's moment, bound per execution: the statements below are built once, at import,
@@ -308,7 +292,7 @@ class JobQueue:
                 "cancelled",
             )
             await s.flush()
-            await _settle_scene(s, job.id, Status.CANCELLED, now)
+            await scenes.settle_render(s, job.id, Status.CANCELLED, now)
             await quotas.refund(s, job.id, now)
             await s.refresh(job)
             return job
@@ -382,7 +366,7 @@ class JobQueue:
             )
             if rowcount(result) != 1:
                 return False
-            await _settle_scene(s, job_id, Status.DONE, now)
+            await scenes.settle_render(s, job_id, Status.DONE, now)
             return True
 
     async def fail(
@@ -411,7 +395,7 @@ class JobQueue:
     async def _fail(self, s: AsyncSession, job: Job, error_code: str, refund: bool, now: datetime) -> None:
         job.status, job.error_code, job.finished_at, job.lease_until = Status.FAILED, error_code, now, None
         await s.flush()
-        await _settle_scene(s, job.id, Status.FAILED, now)
+        await scenes.settle_render(s, job.id, Status.FAILED, now)
         if refund:
             await quotas.refund(s, job.id, now)
             await s.refresh(job)
