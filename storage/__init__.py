@@ -21,7 +21,7 @@ from storage.errors import (
     TooManyQueued,
     UserBanned,
 )
-from storage.jobs import LEASE_EXPIRED, JobQueue, JobSpec
+from storage.jobs import DELIVERY_UNCONFIRMED, LEASE_EXPIRED, JobQueue, JobSpec
 from storage.models import (
     AuditEntry,
     Base,
@@ -43,6 +43,7 @@ from storage.quotas import QuotaPolicy, QuotaStatus
 from storage.worker import Worker
 
 __all__ = [
+    "DELIVERY_UNCONFIRMED",
     "LEASE_EXPIRED",
     "AlreadyQueued",
     "AuditEntry",

@@ -43,6 +43,8 @@ from storage.quotas import QuotaPolicy
 
 # error_code of a job whose worker vanished on its last allowed attempt
 LEASE_EXPIRED = "lease_expired"
+# error_code of a DONE job whose video's sending started but was never confirmed
+DELIVERY_UNCONFIRMED = "delivery_unconfirmed"
 
 
 @dataclass(frozen=True)
@@ -154,6 +156,8 @@ CLAIM = (
     .returning(Job)
     .execution_options(synchronize_session=False)
 )
+# A job whose sending started and was never confirmed.
+UNCONFIRMED = Job.delivery_started_at.is_not(None) & Job.delivered.is_(False)
 _ALL = _fair_order(None)
 # Every queued job in claim order, for `position`.
 QUEUE_ORDER = select(_ALL.c.id).order_by(
@@ -277,7 +281,8 @@ class JobQueue:
         """
         async with self.db.session() as s, s.begin():
             now = await _clock(s, now)
-            query = select(Job).where(Job.user_id == user_id)
+            # a video on its way (or maybe already there) is not cancelled, nor refunded
+            query = select(Job).where(Job.user_id == user_id, Job.delivery_started_at.is_(None))
             if job_id is None:
                 query = query.where(Job.status == Status.QUEUED).order_by(Job.id.desc()).limit(1)
             else:
@@ -301,6 +306,30 @@ class JobQueue:
         """Remembers the "queued / rendering…" message, so the worker can edit it."""
         async with self.db.session() as s, s.begin():
             await s.execute(update(Job).where(Job.id == job_id).values(status_message_id=message_id))
+
+    async def begin_delivery(self, job_id: int, worker_id: str, now: datetime | None = None) -> bool:
+        """Records that this worker is about to send the job's video; call it right before sending.
+
+        True only once per job, and only while `worker_id` holds a live lease: send on True,
+        never on False. After it, no attempt of the job renders or sends again (a retried or
+        reclaimed job comes back with `delivery_started_at` set; finish it with
+        `finish_unconfirmed`), and it is never refunded or cancelled: the user may have the video.
+        """
+        async with self.db.session() as s, s.begin():
+            now = await _clock(s, now)
+            result = await s.execute(
+                update(Job)
+                .where(
+                    Job.id == job_id,
+                    Job.worker_id == worker_id,
+                    Job.status == Status.RUNNING,
+                    Job.lease_until > now,
+                    Job.delivery_started_at.is_(None),
+                    Job.delivered.is_(False),
+                )
+                .values(delivery_started_at=now)
+            )
+            return rowcount(result) == 1
 
     async def mark_delivered(self, job_id: int, file_id: str | None, now: datetime | None = None) -> bool:
         """Records that the video reached the user; False if it had been recorded before."""
@@ -354,16 +383,42 @@ class JobQueue:
         self, job_id: int, worker_id: str, result_file_id: str | None = None, now: datetime | None = None
     ) -> bool:
         """Marks the job done; False if this worker no longer held it."""
+        return await self._finish(job_id, worker_id, result_file_id, now, unconfirmed_only=False)
+
+    async def finish_unconfirmed(self, job_id: int, worker_id: str, now: datetime | None = None) -> bool:
+        """Ends a job whose sending started but was never confirmed: DONE, debit kept, not resent.
+
+        For a job handed back with `delivery_started_at` set (its previous attempt died or timed
+        out while sending). False if this worker no longer holds it or its delivery never started.
+        """
+        return await self._finish(job_id, worker_id, None, now, unconfirmed_only=True)
+
+    async def _finish(
+        self,
+        job_id: int,
+        worker_id: str,
+        result_file_id: str | None,
+        now: datetime | None,
+        *,
+        unconfirmed_only: bool,
+    ) -> bool:
         async with self.db.session() as s, s.begin():
             now = await _clock(s, now)
-            values: dict[str, Any] = {"status": Status.DONE, "finished_at": now, "lease_until": None}
+            values: dict[str, Any] = {
+                "status": Status.DONE,
+                "finished_at": now,
+                "lease_until": None,
+                # whoever finishes a job whose sending was never confirmed, it says so
+                "error_code": case((UNCONFIRMED, DELIVERY_UNCONFIRMED), else_=Job.error_code),
+            }
             if result_file_id is not None:
                 values["result_file_id"] = result_file_id
-            result = await s.execute(
-                update(Job)
-                .where(Job.id == job_id, Job.worker_id == worker_id, Job.status == Status.RUNNING)
-                .values(**values)
+            query = update(Job).where(
+                Job.id == job_id, Job.worker_id == worker_id, Job.status == Status.RUNNING
             )
+            if unconfirmed_only:
+                query = query.where(UNCONFIRMED)
+            result = await s.execute(query.values(**values))
             if rowcount(result) != 1:
                 return False
             await scenes.settle_render(s, job_id, Status.DONE, now)
@@ -379,6 +434,9 @@ class JobQueue:
     ) -> bool:
         """Marks the job failed (refunding it unless told not to); False if the worker lost it.
 
+        A job whose delivery started (`begin_delivery`) is not failed but finished as delivery
+        unconfirmed (DONE, debit kept): the user may have its video.
+
         `worker_id=None` fails the job whoever holds it (an admin or a clean-up task).
         """
         async with self.db.session() as s, s.begin():
@@ -393,6 +451,14 @@ class JobQueue:
             return True
 
     async def _fail(self, s: AsyncSession, job: Job, error_code: str, refund: bool, now: datetime) -> None:
+        if job.delivery_started_at is not None:
+            # The video may have reached the user: never refunded, never reported as failed.
+            job.status, job.finished_at, job.lease_until = Status.DONE, now, None
+            if not job.delivered:
+                job.error_code = DELIVERY_UNCONFIRMED
+            await s.flush()
+            await scenes.settle_render(s, job.id, Status.DONE, now)
+            return
         job.status, job.error_code, job.finished_at, job.lease_until = Status.FAILED, error_code, now, None
         await s.flush()
         await scenes.settle_render(s, job.id, Status.FAILED, now)
@@ -490,4 +556,4 @@ class JobQueue:
             )
 
 
-__all__ = ["FINISHED", "LEASE_EXPIRED", "PENDING", "JobQueue", "JobSpec"]
+__all__ = ["DELIVERY_UNCONFIRMED", "FINISHED", "LEASE_EXPIRED", "PENDING", "JobQueue", "JobSpec"]

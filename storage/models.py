@@ -239,6 +239,9 @@ class Job(Base):
     error_code: Mapped[str | None] = mapped_column(String(64))
     result_file_id: Mapped[str | None] = mapped_column(String(255))
     status_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    # Set (JobQueue.begin_delivery) just before the video is sent: once set, no attempt of this
+    # job renders or sends again, so Telegram never gets the same video twice.
+    delivery_started_at: Mapped[datetime | None]
     delivered: Mapped[bool] = mapped_column(Boolean, default=False)
     delivered_at: Mapped[datetime | None]
     charged: Mapped[bool] = mapped_column(Boolean, default=True)
@@ -247,6 +250,15 @@ class Job(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
+
+    @property
+    def delivery_unconfirmed(self) -> bool:
+        """Its sending started but was never confirmed: the user may or may not have the video.
+
+        A job handed to a handler in this state must not be rendered or sent again; one that
+        ended in it is DONE with error_code "delivery_unconfirmed" and keeps its quota debit.
+        """
+        return self.delivery_started_at is not None and not self.delivered
 
     def __repr__(self) -> str:
         return f"<Job {self.id} user={self.user_id} {self.status} attempt={self.attempts}>"

@@ -187,7 +187,7 @@ async def _scrub_tracks(s: AsyncSession, user_id: int, now: datetime) -> tuple[i
         tracks = job.payload.get("tracks") or []
         kept = [t for t in tracks if not (isinstance(t, dict) and t.get("user_id") == user_id)]
         job.payload = {**job.payload, "tracks": kept}  # a new dict, so the change is written
-        if job.status in PENDING:
+        if job.status in PENDING and job.delivery_started_at is None:
             job.status, job.finished_at, job.lease_until = Status.CANCELLED, now, None
             job.error_code = FORGOTTEN_MEMBER
             await s.flush()
