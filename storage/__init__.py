@@ -25,7 +25,6 @@ from storage.jobs import DELIVERY_UNCONFIRMED, LEASE_EXPIRED, JobQueue, JobSpec
 from storage.models import (
     AuditEntry,
     Base,
-    Chat,
     Job,
     LedgerReason,
     Media,
@@ -48,7 +47,6 @@ __all__ = [
     "AlreadyQueued",
     "AuditEntry",
     "Base",
-    "Chat",
     "Database",
     "FaceTaken",
     "Job",

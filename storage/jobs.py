@@ -58,8 +58,6 @@ class JobSpec:
     # The group scene this job renders: enqueue moves it to RENDERING and links it in the same
     # transaction, and the job's outcome settles it (done → DONE; failed or cancelled → OPEN).
     scene_id: int | None = None
-    # False for renders that cost nothing (e.g. an admin's test); they are never debited or refunded
-    charge: bool = True
 
 
 async def _clock(s: AsyncSession, now: datetime | None) -> datetime:
@@ -223,10 +221,9 @@ class JobQueue:
         # A soft cap: two users racing at the very edge may overshoot it by one each.
         if waiting >= policy.max_queue:
             raise QueueFull(policy.max_queue)
-        if spec.charge:
-            standing = await quotas.status(s, spec.user_id, policy, now)
-            if standing.left <= 0:
-                raise QuotaExceeded(standing.resets_at, standing.limit)
+        standing = await quotas.status(s, spec.user_id, policy, now)
+        if standing.left <= 0:
+            raise QuotaExceeded(standing.resets_at, standing.limit)
         job = Job(
             user_id=spec.user_id,
             chat_id=spec.chat_id,
@@ -235,7 +232,7 @@ class JobQueue:
             status=Status.QUEUED,
             attempts=0,
             max_attempts=self.max_attempts,
-            charged=spec.charge,
+            charged=True,
             refunded=False,
             delivered=False,
             created_at=now,
@@ -245,8 +242,7 @@ class JobQueue:
         await s.flush()
         if spec.scene_id is not None:
             await _link_scene(s, spec.scene_id, job.id, now)
-        if spec.charge:
-            await quotas.debit(s, job, now)
+        await quotas.debit(s, job, now)
         return job
 
     async def _job_id_for_key(self, key: str) -> int | None:
@@ -540,18 +536,6 @@ class JobQueue:
             return list(
                 await s.scalars(
                     select(Job).where(Job.user_id == user_id, Job.status.in_(PENDING)).order_by(Job.id)
-                )
-            )
-
-    async def undelivered_done(self, limit: int = 100) -> list[Job]:
-        """Finished jobs whose video was never recorded as delivered (for a restart's check)."""
-        async with self.db.read_session() as s:
-            return list(
-                await s.scalars(
-                    select(Job)
-                    .where(Job.status == Status.DONE, Job.delivered.is_(False))
-                    .order_by(Job.id)
-                    .limit(limit)
                 )
             )
 

@@ -143,17 +143,6 @@ class User(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
-class Chat(Base):
-    """A chat the bot talks in (private, group or supergroup)."""
-
-    __tablename__ = "chats"
-
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    kind: Mapped[str] = mapped_column(String(16))
-    title: Mapped[str | None] = mapped_column(String(255))
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-
 class PhotoAnalysis(Base):
     """Cached face analysis of one picture, keyed by Telegram's stable file_unique_id."""
 
@@ -178,7 +167,6 @@ class Media(Base):
     chat_id: Mapped[int] = mapped_column(BigInteger)
     user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="CASCADE"))
     message_id: Mapped[int] = mapped_column(BigInteger)
-    kind: Mapped[str] = mapped_column(String(16), default="photo")
     file_id: Mapped[str] = mapped_column(String(255))
     file_unique_id: Mapped[str] = mapped_column(String(128))
     path: Mapped[str | None] = mapped_column(String(1024))

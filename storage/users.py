@@ -1,4 +1,4 @@
-"""Queries about users and chats: language, chosen voice, bans (audited) and /forget."""
+"""Queries about users: language, chosen voice, bans (audited) and /forget."""
 
 from __future__ import annotations
 
@@ -10,11 +10,10 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import quotas, scenes
-from storage._sql import dialect_of, ensure_user, insert_for, rowcount
+from storage._sql import dialect_of, ensure_user, rowcount
 from storage.models import (
     PENDING,
     AuditEntry,
-    Chat,
     Job,
     Media,
     PendingRequest,
@@ -75,21 +74,6 @@ async def audit(
     """Records an admin action that has no dedicated query (e.g. a broadcast)."""
     s.add(AuditEntry(admin_id=admin_id, action=action, target_user_id=target_user_id, details=details))
     await s.flush()
-
-
-async def upsert_chat(s: AsyncSession, chat_id: int, kind: str, title: str | None = None) -> Chat:
-    """Creates or refreshes a chat row (kind: private, group, supergroup, channel)."""
-    await s.execute(
-        insert_for(s, Chat)
-        .values(id=chat_id, kind=kind, title=title)
-        .on_conflict_do_nothing(  # type: ignore[attr-defined]
-            index_elements=[Chat.id]
-        )
-    )
-    chat = await s.get_one(Chat, chat_id, populate_existing=True)
-    chat.kind, chat.title = kind, title
-    await s.flush()
-    return chat
 
 
 @dataclass(frozen=True)
