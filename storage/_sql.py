@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Insert, Result, func, select, text
+from sqlalchemy import CursorResult, Result, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -39,7 +39,7 @@ def dialect_of(session: AsyncSession) -> str:
     return bind.dialect.name
 
 
-def insert_for(session: AsyncSession, model: type[Base]) -> Insert:
+def insert_for(session: AsyncSession, model: type[Base]) -> postgresql.Insert | sqlite.Insert:
     """An INSERT for `model` in the session's dialect, so `on_conflict_do_*` is available."""
     if dialect_of(session) == "postgresql":
         return postgresql.insert(model)
@@ -51,9 +51,7 @@ async def ensure_user(session: AsyncSession, user_id: int, **values: Any) -> Non
     stmt = (
         insert_for(session, User)
         .values(id=user_id, **values)
-        .on_conflict_do_nothing(  # type: ignore[attr-defined]
-            index_elements=[User.id]
-        )
+        .on_conflict_do_nothing(index_elements=[User.id])
     )
     await session.execute(stmt)
 

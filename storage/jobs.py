@@ -197,7 +197,7 @@ class JobQueue:
         lock_user = (
             insert_for(s, User)
             .values(id=spec.user_id, banned=False, created_at=now, updated_at=now)
-            .on_conflict_do_update(index_elements=[User.id], set_={"banned": User.banned})  # type: ignore[attr-defined]
+            .on_conflict_do_update(index_elements=[User.id], set_={"banned": User.banned})
             .returning(User.banned)
         )
         if await s.scalar(lock_user):

@@ -33,9 +33,9 @@ async def save_photo(
         upsert = insert_for(s, PhotoAnalysis).values(
             file_unique_id=file_unique_id, data=analysis, created_at=now
         )
-        upsert = upsert.on_conflict_do_update(  # type: ignore[attr-defined]
+        upsert = upsert.on_conflict_do_update(
             index_elements=[PhotoAnalysis.file_unique_id],
-            set_={"data": upsert.excluded.data, "created_at": now},  # type: ignore[attr-defined]
+            set_={"data": upsert.excluded.data, "created_at": now},
         )
         await s.execute(upsert)
         cached = await s.scalar(
