@@ -1,12 +1,12 @@
 """Persistence for phototalk: models, every query, quotas, the durable job queue and its worker loop.
 
     from storage import Database, JobQueue, QuotaPolicy, JobSpec, Status, Job, Worker
-    from storage import users, media, quotas, retention, scenes
+    from storage import users, media, quotas, ratelimit, retention, scenes
 
 It never reads the bot's settings: callers pass URLs, policies and limits in.
 """
 
-from storage import media, quotas, retention, scenes, users
+from storage import media, quotas, ratelimit, retention, scenes, users
 from storage.db import Database, alembic_config, run_migrations
 from storage.errors import (
     AlreadyQueued,
@@ -77,6 +77,7 @@ __all__ = [
     "alembic_config",
     "media",
     "quotas",
+    "ratelimit",
     "retention",
     "run_migrations",
     "scenes",

@@ -276,6 +276,17 @@ class QuotaEntry(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class RateWindow(Base):
+    """One user's use of one rate-limited action (e.g. photo analyses) in the current window."""
+
+    __tablename__ = "rate_windows"
+
+    user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(index=True)
+    hits: Mapped[int]
+
+
 class AuditEntry(Base):
     """One admin action (ban, unban, grant), kept for accountability."""
 

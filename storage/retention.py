@@ -17,6 +17,7 @@ from storage.models import (
     PendingRequest,
     PhotoAnalysis,
     QuotaEntry,
+    RateWindow,
     Scene,
     SceneStatus,
 )
@@ -43,8 +44,9 @@ async def purge(s: AsyncSession, now: datetime, days: float) -> Purged:
 
     Purged: photos (media rows) and analyses nobody references, requests still waiting for a
     photo, finished jobs (their payloads hold file ids and typed text), ledger rows the quota no
-    longer needs, and every scene (with its claims and lines) idle that long — whatever its state,
-    except one whose render is still queued or running. Queued and running jobs are never touched.
+    longer needs, rate-limit windows that old, and every scene (with its claims and lines) idle
+    that long — whatever its state, except one whose render is still queued or running. Queued
+    and running jobs are never touched.
     """
     cutoff = now - timedelta(days=days)
     photos = rowcount(await s.execute(delete(Media).where(Media.created_at < cutoff)))
@@ -63,6 +65,8 @@ async def purge(s: AsyncSession, now: datetime, days: float) -> Purged:
 
     ledger_cutoff = min(cutoff, now - LEDGER_MIN_KEEP)
     ledger = rowcount(await s.execute(delete(QuotaEntry).where(QuotaEntry.counts_at < ledger_cutoff)))
+
+    await s.execute(delete(RateWindow).where(RateWindow.window_start < cutoff))
 
     # A scene whose render is still pending waits for it; any other idle scene goes (done,
     # expired, open but never swept, or rendering for a job that no longer exists).

@@ -19,6 +19,7 @@ from storage.models import (
     PendingRequest,
     PhotoAnalysis,
     QuotaEntry,
+    RateWindow,
     Scene,
     SceneClaim,
     SceneLine,
@@ -126,6 +127,7 @@ async def forget_user(s: AsyncSession, user_id: int, now: datetime | None = None
     # their own scenes go whole, the other members' claims and lines with them (ON DELETE CASCADE)
     own_scenes = rowcount(await s.execute(delete(Scene).where(Scene.creator_id == user_id)))
     scrubbed, cancelled = await _scrub_tracks(s, user_id, now)
+    await s.execute(delete(RateWindow).where(RateWindow.user_id == user_id))
     recent = now - LEDGER_KEPT_AFTER_FORGET
     await s.execute(delete(QuotaEntry).where(QuotaEntry.user_id == user_id, QuotaEntry.counts_at < recent))
     jobs = rowcount(await s.execute(delete(Job).where(Job.user_id == user_id)))
