@@ -172,3 +172,17 @@ async def test_forget_scrubs_the_users_lines_out_of_other_users_renders(
         assert (await s.get_one(Job, waiting.id)).status == Status.CANCELLED
         assert (await s.get_one(Job, old.id)).status == Status.DONE
         assert (await quotas.status(s, creator, policy, NOW)).used == 1
+
+
+async def test_forget_does_not_cancel_a_render_already_being_sent(
+    db: Database, queue: JobQueue, policy: QuotaPolicy
+) -> None:
+    member, creator = 10, 11
+    sending = await queue.enqueue(spec(creator, 1, tracks=[track(member, "line-of-10")]), policy, NOW)
+    assert await queue.claim("w", 60) is not None
+    assert await queue.begin_delivery(sending.id, "w")
+    async with db.session() as s, s.begin():
+        forgotten = await users.forget_user(s, member, NOW)
+    assert (forgotten.scrubbed_jobs, forgotten.cancelled_jobs) == (1, 0)
+    fresh = await queue.get(sending.id)
+    assert fresh is not None and fresh.status == Status.RUNNING and fresh.payload["tracks"] == []
