@@ -8,8 +8,12 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, Result, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.visitors import InternalTraversal
 
-from storage.models import Base, User
+from storage.models import Base, User, UTCDateTime
 
 # SQLite's own clock with milliseconds, as UTC text ("now" is UTC in SQLite).
 _SQLITE_NOW = text("SELECT strftime('%Y-%m-%d %H:%M:%f', 'now')")
@@ -31,6 +35,36 @@ async def db_now(session: AsyncSession) -> datetime:
         return value.astimezone(UTC)
     stamp = await session.scalar(_SQLITE_NOW)
     return datetime.fromisoformat(str(stamp)).replace(tzinfo=UTC)
+
+
+class DbClock(ColumnElement[datetime]):
+    """The database's clock inside a statement (plus `offset` seconds): no round trip to read it.
+
+    Same clock as `db_now`: `now()` on PostgreSQL; on SQLite its own "now", written in the text
+    form `UTCDateTime` stores (microseconds, so comparisons with stored times stay correct).
+    """
+
+    inherit_cache = True
+    type = UTCDateTime()
+    _traverse_internals = [("offset", InternalTraversal.dp_clauseelement)]  # noqa: RUF012 - SQLAlchemy's
+
+    def __init__(self, offset: ColumnElement[float] | None = None) -> None:
+        self.offset = offset
+
+
+@compiles(DbClock, "postgresql")
+def _clock_postgresql(element: DbClock, compiler: SQLCompiler, **kw: Any) -> str:
+    if element.offset is None:
+        return "now()"
+    return f"(now() + make_interval(secs => {compiler.process(element.offset, **kw)}))"
+
+
+@compiles(DbClock, "sqlite")
+def _clock_sqlite(element: DbClock, compiler: SQLCompiler, **kw: Any) -> str:
+    shift = (
+        "" if element.offset is None else f", '+' || ({compiler.process(element.offset, **kw)}) || ' seconds'"
+    )
+    return f"(strftime('%Y-%m-%d %H:%M:%f', 'now'{shift}) || '000')"
 
 
 def dialect_of(session: AsyncSession) -> str:

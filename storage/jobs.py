@@ -21,13 +21,25 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import String, Subquery, bindparam, case, func, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Float,
+    String,
+    Subquery,
+    bindparam,
+    case,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
+from sqlalchemy.sql.dml import ReturningUpdate
 
 from storage import quotas, scenes
-from storage._sql import db_now, insert_for, rowcount
+from storage._sql import DbClock, db_now, insert_for, rowcount
 from storage.db import Database
 from storage.errors import (
     AlreadyQueued,
@@ -86,9 +98,13 @@ async def _link_scene(s: AsyncSession, scene_id: int, job_id: int, now: datetime
         raise SceneNotOpen(scene_id)
 
 
-# The claim's moment, bound per execution: the statements below are built once, at import,
-# because constructing them costs more than running them.
+# The statements below are built once, at import, because constructing them costs more than
+# running them. The claim reads the database's clock inside its own statement (one round trip);
+# tests pass `now=`, bound instead.
 NOW = bindparam("now", type_=UTCDateTime())
+LEASE_UNTIL = bindparam("lease_until", type_=UTCDateTime())
+CLOCK = DbClock()
+CLOCK_PLUS_LEASE = DbClock(bindparam("lease_seconds", type_=Float()))
 
 # Claim looks at this many queued jobs in fair order and locks the first one no one else is
 # locking; only rows being claimed at this very moment are locked, so this bounds the number of
@@ -96,8 +112,8 @@ NOW = bindparam("now", type_=UTCDateTime())
 CLAIM_CANDIDATES = 100
 
 
-def _fair_order(limit: int | None) -> Subquery:
-    """Queued jobs that may run at :now, ranked in claim order (see the module docstring)."""
+def _fair_order(limit: int | None, now: ColumnElement[datetime]) -> Subquery:
+    """Queued jobs that may run at `now`, ranked in claim order (see the module docstring)."""
     per_user = (
         select(
             Job.user_id,
@@ -112,51 +128,58 @@ def _fair_order(limit: int | None) -> Subquery:
     ranked = (
         select(Job.id, round_, per_user.c.running, per_user.c.last_start)
         .join(per_user, per_user.c.user_id == Job.user_id)
-        .where(Job.status == Status.QUEUED, or_(Job.run_after.is_(None), Job.run_after <= NOW))
+        .where(Job.status == Status.QUEUED, or_(Job.run_after.is_(None), Job.run_after <= now))
         .order_by(round_, per_user.c.running, per_user.c.last_start.asc().nulls_first(), Job.id)
         .limit(limit)
     )
     return ranked.subquery("ranked")
 
 
-_CANDIDATES = _fair_order(CLAIM_CANDIDATES)
-_NEXT = aliased(Job, name="next_job")
-# The claim is one statement: lock the first free row in fair order and lease it, in a single
-# round trip. `status = 'queued'` is repeated outside the ranking so PostgreSQL re-checks it on
-# the row it locks (a row another worker claimed since our snapshot is then left alone).
-CLAIM = (
-    update(Job)
-    .where(
-        Job.id
-        == select(_NEXT.id)
-        .join(_CANDIDATES, _CANDIDATES.c.id == _NEXT.id)
-        .where(_NEXT.status == Status.QUEUED)
-        .order_by(
-            _CANDIDATES.c.round,
-            _CANDIDATES.c.running,
-            _CANDIDATES.c.last_start.asc().nulls_first(),
-            _CANDIDATES.c.id,
+def _claim(now: ColumnElement[datetime], lease_until: ColumnElement[datetime]) -> ReturningUpdate[Job]:
+    """The claim is one statement: lock the first free row in fair order and lease it.
+
+    `status = 'queued'` is repeated outside the ranking so PostgreSQL re-checks it on the row it
+    locks (a row another worker claimed since our snapshot is then left alone).
+    """
+    candidates = _fair_order(CLAIM_CANDIDATES, now)
+    next_job = aliased(Job, name="next_job")
+    return (
+        update(Job)
+        .where(
+            Job.id
+            == select(next_job.id)
+            .join(candidates, candidates.c.id == next_job.id)
+            .where(next_job.status == Status.QUEUED)
+            .order_by(
+                candidates.c.round,
+                candidates.c.running,
+                candidates.c.last_start.asc().nulls_first(),
+                candidates.c.id,
+            )
+            .limit(1)
+            .with_for_update(skip_locked=True, of=next_job)
+            .scalar_subquery(),
+            Job.status == Status.QUEUED,
         )
-        .limit(1)
-        .with_for_update(skip_locked=True, of=_NEXT)
-        .scalar_subquery(),
-        Job.status == Status.QUEUED,
+        .values(
+            status=Status.RUNNING,
+            worker_id=bindparam("worker_id", type_=String()),
+            lease_until=lease_until,
+            attempts=Job.attempts + 1,
+            started_at=now,
+            run_after=None,
+            updated_at=now,
+        )
+        .returning(Job)
+        .execution_options(synchronize_session=False)
     )
-    .values(
-        status=Status.RUNNING,
-        worker_id=bindparam("worker_id", type_=String()),
-        lease_until=bindparam("lease_until", type_=UTCDateTime()),
-        attempts=Job.attempts + 1,
-        started_at=NOW,
-        run_after=None,
-        updated_at=NOW,
-    )
-    .returning(Job)
-    .execution_options(synchronize_session=False)
-)
+
+
+CLAIM = _claim(CLOCK, CLOCK_PLUS_LEASE)
+CLAIM_AT = _claim(NOW, LEASE_UNTIL)
 # A job whose sending started and was never confirmed.
 UNCONFIRMED = Job.delivery_started_at.is_not(None) & Job.delivered.is_(False)
-_ALL = _fair_order(None)
+_ALL = _fair_order(None, NOW)
 # Every queued job in claim order, for `position`.
 QUEUE_ORDER = select(_ALL.c.id).order_by(
     _ALL.c.round, _ALL.c.running, _ALL.c.last_start.asc().nulls_first(), _ALL.c.id
@@ -357,10 +380,15 @@ class JobQueue:
     async def claim(self, worker_id: str, lease_seconds: float, now: datetime | None = None) -> Job | None:
         """Takes the next job in fair order and leases it to `worker_id`; None if none is waiting."""
         async with self.db.session() as s, s.begin():
-            now = await _clock(s, now)
-            lease_until = now + timedelta(seconds=lease_seconds)
-            params = {"now": now, "worker_id": worker_id, "lease_until": lease_until}
-            return await s.scalar(CLAIM, params)
+            if now is None:
+                return await s.scalar(CLAIM, {"worker_id": worker_id, "lease_seconds": lease_seconds})
+            await s.connection()
+            params = {
+                "now": now,
+                "worker_id": worker_id,
+                "lease_until": now + timedelta(seconds=lease_seconds),
+            }
+            return await s.scalar(CLAIM_AT, params)
 
     async def heartbeat(
         self, job_id: int, worker_id: str, lease_seconds: float, now: datetime | None = None
