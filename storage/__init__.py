@@ -1,12 +1,12 @@
 """Persistence for phototalk: models, every query, quotas, the durable job queue and its worker loop.
 
     from storage import Database, JobQueue, QuotaPolicy, JobSpec, Status, Job, Worker
-    from storage import users, media, quotas, retention, scenes
+    from storage import users, media, quotas, ratelimit, retention, scenes
 
 It never reads the bot's settings: callers pass URLs, policies and limits in.
 """
 
-from storage import media, quotas, retention, scenes, users
+from storage import media, quotas, ratelimit, retention, scenes, users
 from storage.db import Database, alembic_config, run_migrations
 from storage.errors import (
     AlreadyQueued,
@@ -16,15 +16,15 @@ from storage.errors import (
     LeaseExpired,
     QueueFull,
     QuotaExceeded,
+    SceneNotOpen,
     StorageError,
     TooManyQueued,
     UserBanned,
 )
-from storage.jobs import LEASE_EXPIRED, JobQueue, JobSpec
+from storage.jobs import DELIVERY_UNCONFIRMED, LEASE_EXPIRED, JobQueue, JobSpec
 from storage.models import (
     AuditEntry,
     Base,
-    Chat,
     Job,
     LedgerReason,
     Media,
@@ -42,11 +42,11 @@ from storage.quotas import QuotaPolicy, QuotaStatus
 from storage.worker import Worker
 
 __all__ = [
+    "DELIVERY_UNCONFIRMED",
     "LEASE_EXPIRED",
     "AlreadyQueued",
     "AuditEntry",
     "Base",
-    "Chat",
     "Database",
     "FaceTaken",
     "Job",
@@ -66,6 +66,7 @@ __all__ = [
     "Scene",
     "SceneClaim",
     "SceneLine",
+    "SceneNotOpen",
     "SceneStatus",
     "Status",
     "StorageError",
@@ -76,6 +77,7 @@ __all__ = [
     "alembic_config",
     "media",
     "quotas",
+    "ratelimit",
     "retention",
     "run_migrations",
     "scenes",

@@ -80,6 +80,14 @@ class FaceTaken(StorageError):
         self.user_id = user_id
 
 
+class SceneNotOpen(StorageError):
+    """A render was asked for a scene that is not collecting lines (already rendering, done, gone)."""
+
+    def __init__(self, scene_id: int) -> None:
+        super().__init__(f"scene {scene_id} is not open")
+        self.scene_id = scene_id
+
+
 class LeaseExpired(StorageError):
     """The job's worker vanished (lease expired) on its last allowed attempt."""
 

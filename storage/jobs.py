@@ -21,20 +21,42 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import String, Subquery, bindparam, case, func, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Float,
+    String,
+    Subquery,
+    bindparam,
+    case,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
+from sqlalchemy.sql.dml import ReturningUpdate
 
-from storage import quotas
-from storage._sql import insert_for
+from storage import quotas, scenes
+from storage._sql import DbClock, db_now, insert_for, rowcount
 from storage.db import Database
-from storage.errors import AlreadyQueued, JobNotFound, QueueFull, QuotaExceeded, TooManyQueued, UserBanned
-from storage.models import FINISHED, PENDING, Job, Status, User, UTCDateTime, utcnow
+from storage.errors import (
+    AlreadyQueued,
+    JobNotFound,
+    QueueFull,
+    QuotaExceeded,
+    SceneNotOpen,
+    TooManyQueued,
+    UserBanned,
+)
+from storage.models import FINISHED, PENDING, Job, Scene, SceneStatus, Status, User, UTCDateTime
 from storage.quotas import QuotaPolicy
 
 # error_code of a job whose worker vanished on its last allowed attempt
 LEASE_EXPIRED = "lease_expired"
+# error_code of a DONE job whose video's sending started but was never confirmed
+DELIVERY_UNCONFIRMED = "delivery_unconfirmed"
 
 
 @dataclass(frozen=True)
@@ -45,23 +67,44 @@ class JobSpec:
     chat_id: int
     idempotency_key: str
     payload: dict[str, Any] = field(default_factory=dict)
-    # False for renders that cost nothing (e.g. an admin's test); they are never debited or refunded
-    charge: bool = True
+    # The group scene this job renders: enqueue moves it to RENDERING and links it in the same
+    # transaction, and the job's outcome settles it (done → DONE; failed or cancelled → OPEN).
+    scene_id: int | None = None
 
 
 async def _clock(s: AsyncSession, now: datetime | None) -> datetime:
-    """`now` if given, else the time once this transaction holds its lock (SQLite may queue for it).
+    """`now` if given (tests), else the database's clock, read once in this transaction.
 
-    Taking the time after the wait matters: a lease computed before a long wait for SQLite's
-    write lock would already be half spent when it is written.
+    Every lease is written and compared in the database's time, never a machine's: workers on
+    several machines agree on when a lease ends even when their clocks do not. The time is read
+    once this transaction holds its lock (SQLite may queue for it): a lease computed before a
+    long wait for SQLite's write lock would already be half spent when it is written.
     """
+    if now is None:
+        return await db_now(s)
     await s.connection()
-    return now or utcnow()
+    return now
 
 
-# The claim's moment, bound per execution: the statements below are built once, at import,
-# because constructing them costs more than running them.
+async def _link_scene(s: AsyncSession, scene_id: int, job_id: int, now: datetime) -> None:
+    """Moves an open scene to RENDERING with this job as its render; SceneNotOpen otherwise."""
+    linked = await s.execute(
+        update(Scene)
+        .where(Scene.id == scene_id, Scene.status == SceneStatus.OPEN)
+        .values(status=SceneStatus.RENDERING, job_id=job_id, updated_at=now, last_activity_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if rowcount(linked) != 1:
+        raise SceneNotOpen(scene_id)
+
+
+# The statements below are built once, at import, because constructing them costs more than
+# running them. The claim reads the database's clock inside its own statement (one round trip);
+# tests pass `now=`, bound instead.
 NOW = bindparam("now", type_=UTCDateTime())
+LEASE_UNTIL = bindparam("lease_until", type_=UTCDateTime())
+CLOCK = DbClock()
+CLOCK_PLUS_LEASE = DbClock(bindparam("lease_seconds", type_=Float()))
 
 # Claim looks at this many queued jobs in fair order and locks the first one no one else is
 # locking; only rows being claimed at this very moment are locked, so this bounds the number of
@@ -69,8 +112,8 @@ NOW = bindparam("now", type_=UTCDateTime())
 CLAIM_CANDIDATES = 100
 
 
-def _fair_order(limit: int | None) -> Subquery:
-    """Queued jobs that may run at :now, ranked in claim order (see the module docstring)."""
+def _fair_order(limit: int | None, now: ColumnElement[datetime]) -> Subquery:
+    """Queued jobs that may run at `now`, ranked in claim order (see the module docstring)."""
     per_user = (
         select(
             Job.user_id,
@@ -85,49 +128,58 @@ def _fair_order(limit: int | None) -> Subquery:
     ranked = (
         select(Job.id, round_, per_user.c.running, per_user.c.last_start)
         .join(per_user, per_user.c.user_id == Job.user_id)
-        .where(Job.status == Status.QUEUED, or_(Job.run_after.is_(None), Job.run_after <= NOW))
+        .where(Job.status == Status.QUEUED, or_(Job.run_after.is_(None), Job.run_after <= now))
         .order_by(round_, per_user.c.running, per_user.c.last_start.asc().nulls_first(), Job.id)
         .limit(limit)
     )
     return ranked.subquery("ranked")
 
 
-_CANDIDATES = _fair_order(CLAIM_CANDIDATES)
-_NEXT = aliased(Job, name="next_job")
-# The claim is one statement: lock the first free row in fair order and lease it, in a single
-# round trip. `status = 'queued'` is repeated outside the ranking so PostgreSQL re-checks it on
-# the row it locks (a row another worker claimed since our snapshot is then left alone).
-CLAIM = (
-    update(Job)
-    .where(
-        Job.id
-        == select(_NEXT.id)
-        .join(_CANDIDATES, _CANDIDATES.c.id == _NEXT.id)
-        .where(_NEXT.status == Status.QUEUED)
-        .order_by(
-            _CANDIDATES.c.round,
-            _CANDIDATES.c.running,
-            _CANDIDATES.c.last_start.asc().nulls_first(),
-            _CANDIDATES.c.id,
+def _claim(now: ColumnElement[datetime], lease_until: ColumnElement[datetime]) -> ReturningUpdate[Job]:
+    """The claim is one statement: lock the first free row in fair order and lease it.
+
+    `status = 'queued'` is repeated outside the ranking so PostgreSQL re-checks it on the row it
+    locks (a row another worker claimed since our snapshot is then left alone).
+    """
+    candidates = _fair_order(CLAIM_CANDIDATES, now)
+    next_job = aliased(Job, name="next_job")
+    return (
+        update(Job)
+        .where(
+            Job.id
+            == select(next_job.id)
+            .join(candidates, candidates.c.id == next_job.id)
+            .where(next_job.status == Status.QUEUED)
+            .order_by(
+                candidates.c.round,
+                candidates.c.running,
+                candidates.c.last_start.asc().nulls_first(),
+                candidates.c.id,
+            )
+            .limit(1)
+            .with_for_update(skip_locked=True, of=next_job)
+            .scalar_subquery(),
+            Job.status == Status.QUEUED,
         )
-        .limit(1)
-        .with_for_update(skip_locked=True, of=_NEXT)
-        .scalar_subquery(),
-        Job.status == Status.QUEUED,
+        .values(
+            status=Status.RUNNING,
+            worker_id=bindparam("worker_id", type_=String()),
+            lease_until=lease_until,
+            attempts=Job.attempts + 1,
+            started_at=now,
+            run_after=None,
+            updated_at=now,
+        )
+        .returning(Job)
+        .execution_options(synchronize_session=False)
     )
-    .values(
-        status=Status.RUNNING,
-        worker_id=bindparam("worker_id", type_=String()),
-        lease_until=bindparam("lease_until", type_=UTCDateTime()),
-        attempts=Job.attempts + 1,
-        started_at=NOW,
-        run_after=None,
-        updated_at=NOW,
-    )
-    .returning(Job)
-    .execution_options(synchronize_session=False)
-)
-_ALL = _fair_order(None)
+
+
+CLAIM = _claim(CLOCK, CLOCK_PLUS_LEASE)
+CLAIM_AT = _claim(NOW, LEASE_UNTIL)
+# A job whose sending started and was never confirmed.
+UNCONFIRMED = Job.delivery_started_at.is_not(None) & Job.delivered.is_(False)
+_ALL = _fair_order(None, NOW)
 # Every queued job in claim order, for `position`.
 QUEUE_ORDER = select(_ALL.c.id).order_by(
     _ALL.c.round, _ALL.c.running, _ALL.c.last_start.asc().nulls_first(), _ALL.c.id
@@ -168,7 +220,7 @@ class JobQueue:
         lock_user = (
             insert_for(s, User)
             .values(id=spec.user_id, banned=False, created_at=now, updated_at=now)
-            .on_conflict_do_update(index_elements=[User.id], set_={"banned": User.banned})  # type: ignore[attr-defined]
+            .on_conflict_do_update(index_elements=[User.id], set_={"banned": User.banned})
             .returning(User.banned)
         )
         if await s.scalar(lock_user):
@@ -192,10 +244,9 @@ class JobQueue:
         # A soft cap: two users racing at the very edge may overshoot it by one each.
         if waiting >= policy.max_queue:
             raise QueueFull(policy.max_queue)
-        if spec.charge:
-            standing = await quotas.status(s, spec.user_id, policy, now)
-            if standing.left <= 0:
-                raise QuotaExceeded(standing.resets_at, standing.limit)
+        standing = await quotas.status(s, spec.user_id, policy, now)
+        if standing.left <= 0:
+            raise QuotaExceeded(standing.resets_at, standing.limit)
         job = Job(
             user_id=spec.user_id,
             chat_id=spec.chat_id,
@@ -204,7 +255,7 @@ class JobQueue:
             status=Status.QUEUED,
             attempts=0,
             max_attempts=self.max_attempts,
-            charged=spec.charge,
+            charged=True,
             refunded=False,
             delivered=False,
             created_at=now,
@@ -212,8 +263,9 @@ class JobQueue:
         )
         s.add(job)
         await s.flush()
-        if spec.charge:
-            await quotas.debit(s, job, now)
+        if spec.scene_id is not None:
+            await _link_scene(s, spec.scene_id, job.id, now)
+        await quotas.debit(s, job, now)
         return job
 
     async def _job_id_for_key(self, key: str) -> int | None:
@@ -227,8 +279,8 @@ class JobQueue:
 
     async def position(self, job_id: int, now: datetime | None = None) -> int:
         """Where the job stands in the fair order: 1 = next to run; 0 = running or finished."""
-        now = now or utcnow()
         async with self.db.read_session() as s, s.begin():
+            now = await _clock(s, now)
             status = await s.scalar(select(Job.status).where(Job.id == job_id))
             if status is None:
                 raise JobNotFound(job_id)
@@ -248,7 +300,8 @@ class JobQueue:
         """
         async with self.db.session() as s, s.begin():
             now = await _clock(s, now)
-            query = select(Job).where(Job.user_id == user_id)
+            # a video on its way (or maybe already there) is not cancelled, nor refunded
+            query = select(Job).where(Job.user_id == user_id, Job.delivery_started_at.is_(None))
             if job_id is None:
                 query = query.where(Job.status == Status.QUEUED).order_by(Job.id.desc()).limit(1)
             else:
@@ -263,6 +316,7 @@ class JobQueue:
                 "cancelled",
             )
             await s.flush()
+            await scenes.settle_render(s, job.id, Status.CANCELLED, now)
             await quotas.refund(s, job.id, now)
             await s.refresh(job)
             return job
@@ -271,6 +325,30 @@ class JobQueue:
         """Remembers the "queued / rendering…" message, so the worker can edit it."""
         async with self.db.session() as s, s.begin():
             await s.execute(update(Job).where(Job.id == job_id).values(status_message_id=message_id))
+
+    async def begin_delivery(self, job_id: int, worker_id: str, now: datetime | None = None) -> bool:
+        """Records that this worker is about to send the job's video; call it right before sending.
+
+        True only once per job, and only while `worker_id` holds a live lease: send on True,
+        never on False. After it, no attempt of the job renders or sends again (a retried or
+        reclaimed job comes back with `delivery_started_at` set; finish it with
+        `finish_unconfirmed`), and it is never refunded or cancelled: the user may have the video.
+        """
+        async with self.db.session() as s, s.begin():
+            now = await _clock(s, now)
+            result = await s.execute(
+                update(Job)
+                .where(
+                    Job.id == job_id,
+                    Job.worker_id == worker_id,
+                    Job.status == Status.RUNNING,
+                    Job.lease_until > now,
+                    Job.delivery_started_at.is_(None),
+                    Job.delivered.is_(False),
+                )
+                .values(delivery_started_at=now)
+            )
+            return rowcount(result) == 1
 
     async def mark_delivered(self, job_id: int, file_id: str | None, now: datetime | None = None) -> bool:
         """Records that the video reached the user; False if it had been recorded before."""
@@ -281,7 +359,7 @@ class JobQueue:
                 .where(Job.id == job_id, Job.delivered.is_(False))
                 .values(delivered=True, delivered_at=now, result_file_id=file_id)
             )
-            return result.rowcount == 1  # type: ignore[attr-defined]
+            return rowcount(result) == 1
 
     async def stats(self) -> dict[str, Any]:
         """Counts by status, busy workers and the oldest wait, for /stats and monitoring."""
@@ -293,7 +371,8 @@ class JobQueue:
                 select(func.count(func.distinct(Job.worker_id))).where(Job.status == Status.RUNNING)
             )
             oldest = await s.scalar(select(func.min(Job.created_at)).where(Job.status == Status.QUEUED))
-        waited = (utcnow() - oldest).total_seconds() if oldest is not None else 0.0
+            now = await db_now(s)
+        waited = (now - oldest).total_seconds() if oldest is not None else 0.0
         return {**counts, "workers": int(workers or 0), "oldest_queued_seconds": round(waited, 1)}
 
     # -- the worker's side ----------------------------------------------------------------------
@@ -301,10 +380,15 @@ class JobQueue:
     async def claim(self, worker_id: str, lease_seconds: float, now: datetime | None = None) -> Job | None:
         """Takes the next job in fair order and leases it to `worker_id`; None if none is waiting."""
         async with self.db.session() as s, s.begin():
-            now = await _clock(s, now)
-            lease_until = now + timedelta(seconds=lease_seconds)
-            params = {"now": now, "worker_id": worker_id, "lease_until": lease_until}
-            return await s.scalar(CLAIM, params)
+            if now is None:
+                return await s.scalar(CLAIM, {"worker_id": worker_id, "lease_seconds": lease_seconds})
+            await s.connection()
+            params = {
+                "now": now,
+                "worker_id": worker_id,
+                "lease_until": now + timedelta(seconds=lease_seconds),
+            }
+            return await s.scalar(CLAIM_AT, params)
 
     async def heartbeat(
         self, job_id: int, worker_id: str, lease_seconds: float, now: datetime | None = None
@@ -317,23 +401,52 @@ class JobQueue:
                 .where(Job.id == job_id, Job.worker_id == worker_id, Job.status == Status.RUNNING)
                 .values(lease_until=now + timedelta(seconds=lease_seconds))
             )
-            return result.rowcount == 1  # type: ignore[attr-defined]
+            return rowcount(result) == 1
 
     async def finish(
         self, job_id: int, worker_id: str, result_file_id: str | None = None, now: datetime | None = None
     ) -> bool:
         """Marks the job done; False if this worker no longer held it."""
+        return await self._finish(job_id, worker_id, result_file_id, now, unconfirmed_only=False)
+
+    async def finish_unconfirmed(self, job_id: int, worker_id: str, now: datetime | None = None) -> bool:
+        """Ends a job whose sending started but was never confirmed: DONE, debit kept, not resent.
+
+        For a job handed back with `delivery_started_at` set (its previous attempt died or timed
+        out while sending). False if this worker no longer holds it or its delivery never started.
+        """
+        return await self._finish(job_id, worker_id, None, now, unconfirmed_only=True)
+
+    async def _finish(
+        self,
+        job_id: int,
+        worker_id: str,
+        result_file_id: str | None,
+        now: datetime | None,
+        *,
+        unconfirmed_only: bool,
+    ) -> bool:
         async with self.db.session() as s, s.begin():
             now = await _clock(s, now)
-            values: dict[str, Any] = {"status": Status.DONE, "finished_at": now, "lease_until": None}
+            values: dict[str, Any] = {
+                "status": Status.DONE,
+                "finished_at": now,
+                "lease_until": None,
+                # whoever finishes a job whose sending was never confirmed, it says so
+                "error_code": case((UNCONFIRMED, DELIVERY_UNCONFIRMED), else_=Job.error_code),
+            }
             if result_file_id is not None:
                 values["result_file_id"] = result_file_id
-            result = await s.execute(
-                update(Job)
-                .where(Job.id == job_id, Job.worker_id == worker_id, Job.status == Status.RUNNING)
-                .values(**values)
+            query = update(Job).where(
+                Job.id == job_id, Job.worker_id == worker_id, Job.status == Status.RUNNING
             )
-            return result.rowcount == 1  # type: ignore[attr-defined]
+            if unconfirmed_only:
+                query = query.where(UNCONFIRMED)
+            result = await s.execute(query.values(**values))
+            if rowcount(result) != 1:
+                return False
+            await scenes.settle_render(s, job_id, Status.DONE, now)
+            return True
 
     async def fail(
         self,
@@ -344,6 +457,9 @@ class JobQueue:
         now: datetime | None = None,
     ) -> bool:
         """Marks the job failed (refunding it unless told not to); False if the worker lost it.
+
+        A job whose delivery started (`begin_delivery`) is not failed but finished as delivery
+        unconfirmed (DONE, debit kept): the user may have its video.
 
         `worker_id=None` fails the job whoever holds it (an admin or a clean-up task).
         """
@@ -359,8 +475,17 @@ class JobQueue:
             return True
 
     async def _fail(self, s: AsyncSession, job: Job, error_code: str, refund: bool, now: datetime) -> None:
+        if job.delivery_started_at is not None:
+            # The video may have reached the user: never refunded, never reported as failed.
+            job.status, job.finished_at, job.lease_until = Status.DONE, now, None
+            if not job.delivered:
+                job.error_code = DELIVERY_UNCONFIRMED
+            await s.flush()
+            await scenes.settle_render(s, job.id, Status.DONE, now)
+            return
         job.status, job.error_code, job.finished_at, job.lease_until = Status.FAILED, error_code, now, None
         await s.flush()
+        await scenes.settle_render(s, job.id, Status.FAILED, now)
         if refund:
             await quotas.refund(s, job.id, now)
             await s.refresh(job)
@@ -407,7 +532,7 @@ class JobQueue:
                 .where(Job.id == job_id, Job.worker_id == worker_id, Job.status == Status.RUNNING)
                 .values(**values)
             )
-            return result.rowcount == 1  # type: ignore[attr-defined]
+            return rowcount(result) == 1
 
     async def reclaim_expired(self, now: datetime | None = None) -> list[Job]:
         """Jobs whose worker stopped heartbeating: back to queued, or failed + refunded at the last attempt.
@@ -442,17 +567,5 @@ class JobQueue:
                 )
             )
 
-    async def undelivered_done(self, limit: int = 100) -> list[Job]:
-        """Finished jobs whose video was never recorded as delivered (for a restart's check)."""
-        async with self.db.read_session() as s:
-            return list(
-                await s.scalars(
-                    select(Job)
-                    .where(Job.status == Status.DONE, Job.delivered.is_(False))
-                    .order_by(Job.id)
-                    .limit(limit)
-                )
-            )
 
-
-__all__ = ["FINISHED", "LEASE_EXPIRED", "PENDING", "JobQueue", "JobSpec"]
+__all__ = ["DELIVERY_UNCONFIRMED", "FINISHED", "LEASE_EXPIRED", "PENDING", "JobQueue", "JobSpec"]

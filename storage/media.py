@@ -23,7 +23,6 @@ async def save_photo(
     path: str | None,
     analysis: dict[str, Any] | None,
     expires_at: datetime,
-    kind: str = "photo",
     now: datetime | None = None,
 ) -> Media:
     """Stores a photo and its face analysis (cached by file_unique_id for the next time it is seen)."""
@@ -34,9 +33,9 @@ async def save_photo(
         upsert = insert_for(s, PhotoAnalysis).values(
             file_unique_id=file_unique_id, data=analysis, created_at=now
         )
-        upsert = upsert.on_conflict_do_update(  # type: ignore[attr-defined]
+        upsert = upsert.on_conflict_do_update(
             index_elements=[PhotoAnalysis.file_unique_id],
-            set_={"data": upsert.excluded.data, "created_at": now},  # type: ignore[attr-defined]
+            set_={"data": upsert.excluded.data, "created_at": now},
         )
         await s.execute(upsert)
         cached = await s.scalar(
@@ -50,7 +49,6 @@ async def save_photo(
         chat_id=chat_id,
         user_id=user_id,
         message_id=message_id,
-        kind=kind,
         file_id=file_id,
         file_unique_id=file_unique_id,
         path=path,

@@ -143,17 +143,6 @@ class User(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
-class Chat(Base):
-    """A chat the bot talks in (private, group or supergroup)."""
-
-    __tablename__ = "chats"
-
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    kind: Mapped[str] = mapped_column(String(16))
-    title: Mapped[str | None] = mapped_column(String(255))
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-
 class PhotoAnalysis(Base):
     """Cached face analysis of one picture, keyed by Telegram's stable file_unique_id."""
 
@@ -178,7 +167,6 @@ class Media(Base):
     chat_id: Mapped[int] = mapped_column(BigInteger)
     user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="CASCADE"))
     message_id: Mapped[int] = mapped_column(BigInteger)
-    kind: Mapped[str] = mapped_column(String(16), default="photo")
     file_id: Mapped[str] = mapped_column(String(255))
     file_unique_id: Mapped[str] = mapped_column(String(128))
     path: Mapped[str | None] = mapped_column(String(1024))
@@ -239,6 +227,9 @@ class Job(Base):
     error_code: Mapped[str | None] = mapped_column(String(64))
     result_file_id: Mapped[str | None] = mapped_column(String(255))
     status_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    # Set (JobQueue.begin_delivery) just before the video is sent: once set, no attempt of this
+    # job renders or sends again, so Telegram never gets the same video twice.
+    delivery_started_at: Mapped[datetime | None]
     delivered: Mapped[bool] = mapped_column(Boolean, default=False)
     delivered_at: Mapped[datetime | None]
     charged: Mapped[bool] = mapped_column(Boolean, default=True)
@@ -247,6 +238,15 @@ class Job(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
+
+    @property
+    def delivery_unconfirmed(self) -> bool:
+        """Its sending started but was never confirmed: the user may or may not have the video.
+
+        A job handed to a handler in this state must not be rendered or sent again; one that
+        ended in it is DONE with error_code "delivery_unconfirmed" and keeps its quota debit.
+        """
+        return self.delivery_started_at is not None and not self.delivered
 
     def __repr__(self) -> str:
         return f"<Job {self.id} user={self.user_id} {self.status} attempt={self.attempts}>"
@@ -274,6 +274,17 @@ class QuotaEntry(Base):
     admin_id: Mapped[int | None] = mapped_column(BigInteger)
     counts_at: Mapped[datetime]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RateWindow(Base):
+    """One user's use of one rate-limited action (e.g. photo analyses) in the current window."""
+
+    __tablename__ = "rate_windows"
+
+    user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(index=True)
+    hits: Mapped[int]
 
 
 class AuditEntry(Base):
@@ -310,7 +321,9 @@ class Scene(Base):
     # [{"index": 0, "usable": true, "reason": null}, ...]
     faces: Mapped[list[dict[str, Any]]]
     status: Mapped[SceneStatus] = mapped_column(StrEnumType(SceneStatus), default=SceneStatus.OPEN)
-    job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))
+    # The scene's current render. The job's outcome settles the scene in the job's own
+    # transaction (storage.jobs): done → DONE, failed or cancelled → OPEN again.
+    job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     last_activity_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage._sql import ensure_user
+from storage._sql import ensure_user, rowcount
 from storage.models import AuditEntry, Job, LedgerReason, QuotaEntry, utcnow
 
 
@@ -100,7 +100,7 @@ async def refund(s: AsyncSession, job_id: int, now: datetime | None = None) -> b
         .values(refunded=True)
         .execution_options(synchronize_session="fetch")
     )
-    if flagged.rowcount != 1:  # type: ignore[attr-defined]
+    if rowcount(flagged) != 1:
         return False
     debit_row = await s.scalar(
         select(QuotaEntry).where(QuotaEntry.job_id == job_id, QuotaEntry.reason == LedgerReason.DEBIT)

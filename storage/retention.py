@@ -1,22 +1,24 @@
-"""Retention: forget media, finished jobs and old ledger rows after the configured days."""
+"""Retention: forget media, finished jobs, closed scenes and old ledger rows after the configured days."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, exists, func, not_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage._sql import rowcount
 from storage.models import (
     FINISHED,
+    PENDING,
     Job,
     Media,
     PendingRequest,
     PhotoAnalysis,
     QuotaEntry,
+    RateWindow,
     Scene,
-    SceneClaim,
-    SceneLine,
     SceneStatus,
 )
 
@@ -24,38 +26,58 @@ from storage.models import (
 LEDGER_MIN_KEEP = timedelta(days=2)
 
 
-async def purge(s: AsyncSession, now: datetime, days: float) -> list[str]:
-    """Deletes rows older than `days`; returns the local media files the caller must delete.
+@dataclass(frozen=True)
+class Purged:
+    """How many rows one purge deleted. Counts only: no user file outlives its job's work, so
+    there is nothing on any machine's disk for the caller to delete."""
 
-    Purged: photos (media rows) and analyses nobody references, finished jobs, ledger rows the
-    quota no longer needs, and closed or expired scenes. Queued and running jobs are never touched.
+    photos: int
+    analyses: int
+    requests: int
+    jobs: int
+    ledger: int
+    scenes: int
+
+
+async def purge(s: AsyncSession, now: datetime, days: float) -> Purged:
+    """Deletes rows older than `days`; returns how many of each went.
+
+    Purged: photos (media rows) and analyses nobody references, requests still waiting for a
+    photo, finished jobs (their payloads hold file ids and typed text), ledger rows the quota no
+    longer needs, rate-limit windows that old, and every scene (with its claims and lines) idle
+    that long — whatever its state, except one whose render is still queued or running. Queued
+    and running jobs are never touched.
     """
     cutoff = now - timedelta(days=days)
-    old_media = select(Media.id, Media.path).where(Media.created_at < cutoff)
-    rows = (await s.execute(old_media)).all()
-    paths = [path for _, path in rows if path]
-    if rows:
-        await s.execute(delete(Media).where(Media.id.in_([media_id for media_id, _ in rows])))
+    photos = rowcount(await s.execute(delete(Media).where(Media.created_at < cutoff)))
     referenced = select(Media.analysis_id).where(Media.analysis_id.is_not(None))
-    await s.execute(
-        delete(PhotoAnalysis).where(PhotoAnalysis.created_at < cutoff, PhotoAnalysis.id.not_in(referenced))
+    analyses = rowcount(
+        await s.execute(
+            delete(PhotoAnalysis).where(
+                PhotoAnalysis.created_at < cutoff, PhotoAnalysis.id.not_in(referenced)
+            )
+        )
     )
-
-    await s.execute(delete(PendingRequest).where(PendingRequest.created_at < cutoff))
+    requests = rowcount(await s.execute(delete(PendingRequest).where(PendingRequest.created_at < cutoff)))
 
     finished_at = func.coalesce(Job.finished_at, Job.created_at)
-    await s.execute(delete(Job).where(Job.status.in_(FINISHED), finished_at < cutoff))
+    jobs = rowcount(await s.execute(delete(Job).where(Job.status.in_(FINISHED), finished_at < cutoff)))
 
     ledger_cutoff = min(cutoff, now - LEDGER_MIN_KEEP)
-    await s.execute(delete(QuotaEntry).where(QuotaEntry.counts_at < ledger_cutoff))
+    ledger = rowcount(await s.execute(delete(QuotaEntry).where(QuotaEntry.counts_at < ledger_cutoff)))
 
-    closed = select(Scene.id).where(
-        Scene.status.in_([SceneStatus.DONE, SceneStatus.EXPIRED]), Scene.last_activity_at < cutoff
+    await s.execute(delete(RateWindow).where(RateWindow.window_start < cutoff))
+
+    # A scene whose render is still pending waits for it; any other idle scene goes (done,
+    # expired, open but never swept, or rendering for a job that no longer exists).
+    rendering_now = exists().where(Job.id == Scene.job_id, Job.status.in_(PENDING))
+    idle = select(Scene.id).where(
+        Scene.last_activity_at < cutoff,
+        not_((Scene.status == SceneStatus.RENDERING) & rendering_now),
     )
-    closed_ids = list(await s.scalars(closed))
-    if closed_ids:
-        await s.execute(delete(SceneLine).where(SceneLine.scene_id.in_(closed_ids)))
-        await s.execute(delete(SceneClaim).where(SceneClaim.scene_id.in_(closed_ids)))
-        await s.execute(delete(Scene).where(Scene.id.in_(closed_ids)))
+    idle_ids = list(await s.scalars(idle))
+    if idle_ids:
+        # claims and lines go with their scene (ON DELETE CASCADE)
+        await s.execute(delete(Scene).where(Scene.id.in_(idle_ids)))
     await s.flush()
-    return paths
+    return Purged(photos, analyses, requests, jobs, ledger, len(idle_ids))

@@ -10,12 +10,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.errors import FaceTaken
-from storage.models import Scene, SceneClaim, SceneLine, SceneStatus, utcnow
+from storage.models import Scene, SceneClaim, SceneLine, SceneStatus, Status, utcnow
 
 
 async def create_scene(
@@ -232,4 +232,20 @@ async def open_scenes(s: AsyncSession, chat_id: int) -> list[Scene]:
             .where(Scene.chat_id == chat_id, Scene.status == SceneStatus.OPEN)
             .order_by(Scene.id.desc())
         )
+    )
+
+
+async def settle_render(s: AsyncSession, job_id: int, outcome: Status, now: datetime) -> None:
+    """The scene rendered by this job follows its outcome, in the caller's (the job's) transaction.
+
+    Done → the scene is DONE (retention can reach it). Failed or cancelled → it is OPEN again, so
+    members can record again and the creator render again. Only the scene's current render moves
+    it: a stale job (the scene re-rendered since) finds no scene in RENDERING pointing at it.
+    """
+    status = SceneStatus.DONE if outcome == Status.DONE else SceneStatus.OPEN
+    await s.execute(
+        update(Scene)
+        .where(Scene.job_id == job_id, Scene.status == SceneStatus.RENDERING)
+        .values(status=status, updated_at=now, last_activity_at=now)
+        .execution_options(synchronize_session=False)
     )

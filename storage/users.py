@@ -1,23 +1,29 @@
-"""Queries about users and chats: language, chosen voice, bans (audited) and /forget."""
+"""Queries about users: language, chosen voice, bans (audited) and /forget."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, exists, select
+from sqlalchemy import ColumnElement, TextClause, cast, delete, exists, select, text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage._sql import ensure_user, insert_for
+from storage import quotas, scenes
+from storage._sql import dialect_of, ensure_user, rowcount
 from storage.models import (
+    PENDING,
     AuditEntry,
-    Chat,
     Job,
     Media,
     PendingRequest,
+    PhotoAnalysis,
     QuotaEntry,
+    RateWindow,
     Scene,
     SceneClaim,
     SceneLine,
+    Status,
     User,
     utcnow,
 )
@@ -71,43 +77,65 @@ async def audit(
     await s.flush()
 
 
-async def upsert_chat(s: AsyncSession, chat_id: int, kind: str, title: str | None = None) -> Chat:
-    """Creates or refreshes a chat row (kind: private, group, supergroup, channel)."""
-    await s.execute(
-        insert_for(s, Chat)
-        .values(id=chat_id, kind=kind, title=title)
-        .on_conflict_do_nothing(  # type: ignore[attr-defined]
-            index_elements=[Chat.id]
-        )
-    )
-    chat = await s.get_one(Chat, chat_id, populate_existing=True)
-    chat.kind, chat.title = kind, title
-    await s.flush()
-    return chat
+@dataclass(frozen=True)
+class Forgotten:
+    """What /forget removed. Counts only: no user file outlives its job's work, so there is
+    nothing on any machine's disk for the caller to delete."""
+
+    photos: int
+    requests: int
+    jobs: int
+    scenes: int
+    lines: int
+    # other users' jobs whose payload held this user's recordings or typed lines (now removed)
+    scrubbed_jobs: int
+    # of those, the ones still queued or running: cancelled and refunded (their scene reopens)
+    cancelled_jobs: int
 
 
-async def forget_user(s: AsyncSession, user_id: int, now: datetime | None = None) -> list[str]:
-    """Deletes everything stored about a user; returns the local files the caller must delete.
+# error_code of another user's pending render cancelled because a member in it asked /forget
+FORGOTTEN_MEMBER = "forgotten_member"
+
+
+async def forget_user(s: AsyncSession, user_id: int, now: datetime | None = None) -> Forgotten:
+    """Deletes everything stored about a user, and their lines inside other users' renders.
+
+    Other users' group scenes lose this user's claim and line; other users' jobs lose every
+    track this user recorded or typed (`payload["tracks"][i]["user_id"]`). A job still queued or
+    running with such a track is cancelled and refunded — a render without one member's line is
+    not what its creator asked for — and its scene reopens so they can render again.
 
     Two things survive, both without personal content: a ban (a banned user cannot lift it by
     forgetting themselves) and the last two days of quota counts (nor reset their allowance).
     """
     now = now or utcnow()
-    paths = [p for p in (await s.scalars(select(Media.path).where(Media.user_id == user_id))) if p]
-    await s.execute(delete(Media).where(Media.user_id == user_id))
-    await s.execute(delete(PendingRequest).where(PendingRequest.user_id == user_id))
-    own_scenes = select(Scene.id).where(Scene.creator_id == user_id).scalar_subquery()
-    await s.execute(delete(SceneLine).where(SceneLine.scene_id.in_(own_scenes)))
-    await s.execute(delete(SceneClaim).where(SceneClaim.scene_id.in_(own_scenes)))
-    await s.execute(delete(Scene).where(Scene.creator_id == user_id))
-    await s.execute(delete(SceneLine).where(SceneLine.user_id == user_id))
+    analysis_ids = [
+        a for a in await s.scalars(select(Media.analysis_id).where(Media.user_id == user_id)) if a is not None
+    ]
+    photos = rowcount(await s.execute(delete(Media).where(Media.user_id == user_id)))
+    if analysis_ids:
+        # the face analyses of this user's pictures, unless someone else sent the same picture
+        still_used = select(Media.analysis_id).where(Media.analysis_id.is_not(None))
+        await s.execute(
+            delete(PhotoAnalysis).where(
+                PhotoAnalysis.id.in_(analysis_ids), PhotoAnalysis.id.not_in(still_used)
+            )
+        )
+    requests = rowcount(await s.execute(delete(PendingRequest).where(PendingRequest.user_id == user_id)))
+    lines = rowcount(await s.execute(delete(SceneLine).where(SceneLine.user_id == user_id)))
     await s.execute(delete(SceneClaim).where(SceneClaim.user_id == user_id))
+    # their own scenes go whole, the other members' claims and lines with them (ON DELETE CASCADE)
+    own_scenes = rowcount(await s.execute(delete(Scene).where(Scene.creator_id == user_id)))
+    scrubbed, cancelled = await _scrub_tracks(s, user_id, now)
+    await s.execute(delete(RateWindow).where(RateWindow.user_id == user_id))
     recent = now - LEDGER_KEPT_AFTER_FORGET
     await s.execute(delete(QuotaEntry).where(QuotaEntry.user_id == user_id, QuotaEntry.counts_at < recent))
-    await s.execute(delete(Job).where(Job.user_id == user_id))
+    jobs = rowcount(await s.execute(delete(Job).where(Job.user_id == user_id)))
+    counts = Forgotten(photos, requests, jobs, own_scenes, lines, scrubbed, cancelled)
     user = await s.get(User, user_id, populate_existing=True)
     if user is None:
-        return paths
+        await s.flush()
+        return counts
     keeps_ledger = await s.scalar(select(exists().where(QuotaEntry.user_id == user_id)))
     if user.banned or keeps_ledger:
         user.username = user.language = user.voice = None
@@ -117,4 +145,40 @@ async def forget_user(s: AsyncSession, user_id: int, now: datetime | None = None
         await s.execute(delete(AuditEntry).where(AuditEntry.target_user_id == user_id))
         await s.delete(user)
     await s.flush()
-    return paths
+    return counts
+
+
+def _holds_track_of(s: AsyncSession, user_id: int) -> ColumnElement[bool] | TextClause:
+    """Jobs whose payload["tracks"] has a track with this user_id (JSON, per dialect)."""
+    if dialect_of(s) == "postgresql":
+        return cast(Job.payload, JSONB).contains({"tracks": [{"user_id": user_id}]})
+    return text(
+        "EXISTS (SELECT 1 FROM json_each(jobs.payload, '$.tracks') AS track"
+        " WHERE json_extract(track.value, '$.user_id') = :track_user_id)"
+    ).bindparams(track_user_id=user_id)
+
+
+async def _scrub_tracks(s: AsyncSession, user_id: int, now: datetime) -> tuple[int, int]:
+    """Removes the user's tracks from other users' jobs; cancels and refunds pending ones."""
+    held = list(
+        await s.scalars(
+            select(Job)
+            .where(Job.user_id != user_id, _holds_track_of(s, user_id))
+            .order_by(Job.id)
+            .with_for_update()
+        )
+    )
+    cancelled = 0
+    for job in held:
+        tracks = job.payload.get("tracks") or []
+        kept = [t for t in tracks if not (isinstance(t, dict) and t.get("user_id") == user_id)]
+        job.payload = {**job.payload, "tracks": kept}  # a new dict, so the change is written
+        if job.status in PENDING and job.delivery_started_at is None:
+            job.status, job.finished_at, job.lease_until = Status.CANCELLED, now, None
+            job.error_code = FORGOTTEN_MEMBER
+            await s.flush()
+            await quotas.refund(s, job.id, now)
+            await scenes.settle_render(s, job.id, Status.CANCELLED, now)
+            cancelled += 1
+    await s.flush()
+    return len(held), cancelled

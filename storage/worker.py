@@ -7,9 +7,11 @@ no new ones are claimed); a hard cancel puts running jobs back in the queue, shi
 status is saved even while cancelled.
 
 Outcomes of the handler `async (Job) -> str | None`:
-  returns file id      → done
+  returns file id      → done (sending started, never confirmed: done, delivery unconfirmed)
   raises JobRejected   → failed + refunded, never retried (the input was refused); then on_rejected(job, exc)
   raises anything else → queued again until max_attempts, then failed + refunded + on_give_up(job, exc)
+A job whose sending started (JobQueue.begin_delivery) is never failed, refunded or sent again: a
+later attempt gets it with `delivery_started_at` set, and the last one ends it as delivery unconfirmed.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from storage.errors import JobRejected, LeaseExpired
@@ -29,7 +31,7 @@ from storage.models import Job, Status
 
 logger = logging.getLogger(__name__)
 
-Handler = Callable[[Job], Awaitable[str | None]]
+Handler = Callable[[Job], Coroutine[Any, Any, str | None]]
 GiveUp = Callable[[Job, BaseException], Awaitable[None]]
 Rejected = Callable[[Job, JobRejected], Awaitable[None]]
 
@@ -149,7 +151,10 @@ class Worker:
                 logger.exception("worker %s could not reclaim expired leases", self.worker_id)
                 continue
             for job in jobs:
-                if job.status == Status.FAILED and job.error_code == LEASE_EXPIRED:
+                if job.status == Status.DONE:
+                    # it died while sending: the video may be there, so it is not sent again
+                    logger.warning("job %s lost its worker while sending; delivery unconfirmed", job.id)
+                elif job.status == Status.FAILED and job.error_code == LEASE_EXPIRED:
                     logger.warning(
                         "job %s lost its worker %d times; failed and refunded", job.id, job.attempts
                     )
@@ -226,11 +231,18 @@ class Worker:
     async def _notify(
         self, hook: Callable[[Job, Any], Awaitable[None]] | None, job: Job, exc: BaseException
     ) -> None:
-        """Runs an outcome hook with the job as saved; a failing hook is logged, never raised."""
+        """Runs a failure hook with the job as saved; a failing hook is logged, never raised.
+
+        Only for a job that did fail: one whose sending had started is finished as delivery
+        unconfirmed instead (see JobQueue.fail), and the user is not told it failed.
+        """
         if hook is None:
             return
         try:
             fresh = await self.queue.get(job.id) or job
+            if fresh.status != Status.FAILED:
+                logger.warning("job %s ended %s (%s), not failed", job.id, fresh.status, fresh.error_code)
+                return
             await hook(fresh, exc)
         except Exception:
             logger.exception("outcome hook failed for job %s", job.id)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from storage import (
     Database,
@@ -12,6 +13,7 @@ from storage import (
     JobQueue,
     Media,
     QuotaPolicy,
+    SceneLine,
     SceneStatus,
     Status,
     media,
@@ -22,7 +24,7 @@ from storage import (
 from tests.storage.helpers import NOW, spec
 
 
-async def test_purge_removes_old_rows_and_returns_their_files(
+async def test_purge_removes_old_rows_and_counts_them(
     db: Database, queue: JobQueue, policy: QuotaPolicy
 ) -> None:
     old = NOW - timedelta(days=10)
@@ -52,8 +54,8 @@ async def test_purge_removes_old_rows_and_returns_their_files(
     await queue.enqueue(spec(1, 102), policy, NOW)
 
     async with db.session() as s, s.begin():
-        paths = await retention.purge(s, NOW, days=7)
-    assert paths == ["/media/0.jpg"]
+        purged = await retention.purge(s, NOW, days=7)
+    assert (purged.photos, purged.jobs, purged.scenes) == (1, 1, 1)
     async with db.session() as s:
         assert await s.scalar(select(func.count()).select_from(Media)) == 1
         ids = set(await s.scalars(select(Job.id)))
@@ -70,3 +72,51 @@ async def test_purge_keeps_ledger_rows_the_quota_still_needs(db: Database, queue
         await retention.purge(s, NOW + timedelta(hours=12), days=0)
     async with db.session() as s:
         assert (await quotas.status(s, 2, policy, NOW + timedelta(hours=12))).used == 1
+
+
+async def test_a_rendered_scene_and_its_lines_are_purged_after_the_retention_days(
+    db: Database, queue: JobQueue, policy: QuotaPolicy
+) -> None:
+    old = NOW - timedelta(days=10)
+    async with db.session() as s, s.begin():
+        scene = await scenes.create_scene(
+            s, chat_id=-1, creator_id=1, file_id="g", file_unique_id="gu", faces=[], now=old
+        )
+        await scenes.claim_face(s, scene.id, 2, 0, old)
+        await scenes.set_line(s, scene.id, 2, face=0, source="voice", file_id="line", now=old)
+    job = await queue.enqueue(replace(spec(1, 100, chat_id=-1), scene_id=scene.id), policy, old)
+    assert await queue.claim("w", 60, old) is not None
+    await queue.finish(job.id, "w", "video", old)  # nothing else touches the scene: storage settles it
+
+    async with db.session() as s, s.begin():
+        await retention.purge(s, NOW, days=7)
+    async with db.read_session() as s:
+        assert await scenes.get_scene(s, scene.id) is None
+        assert await s.scalar(select(func.count()).select_from(SceneLine)) == 0
+
+
+async def test_purge_reaches_every_idle_scene_but_one_still_rendering(
+    db: Database, queue: JobQueue, policy: QuotaPolicy
+) -> None:
+    old = NOW - timedelta(days=10)
+    async with db.session() as s, s.begin():
+        made = [
+            await scenes.create_scene(
+                s, chat_id=-1, creator_id=1, file_id="g", file_unique_id=f"gu{n}", faces=[], now=old
+            )
+            for n in range(3)
+        ]
+    never_swept, orphaned, rendering = made
+    gone = await queue.enqueue(replace(spec(1, 100, chat_id=-1), scene_id=orphaned.id), policy, old)
+    await queue.enqueue(replace(spec(1, 101, chat_id=-1), scene_id=rendering.id), policy, old)
+    async with db.session() as s, s.begin():
+        await s.execute(delete(Job).where(Job.id == gone.id))  # its job vanished (e.g. /forget)
+
+    async with db.session() as s, s.begin():
+        purged = await retention.purge(s, NOW, days=7)
+    assert purged.scenes == 2
+    async with db.read_session() as s:
+        assert await scenes.get_scene(s, never_swept.id) is None
+        assert await scenes.get_scene(s, orphaned.id) is None
+        kept = await scenes.get_scene(s, rendering.id)
+        assert kept is not None and kept.status == SceneStatus.RENDERING

@@ -1,13 +1,26 @@
-"""Group scenes: one member per face, moving frees the old face, one line per member, idle expiry."""
+"""Group scenes: one member per face, one line per member, idle expiry, and the render's outcome."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
 
-from storage import Database, FaceTaken, Scene, SceneStatus, scenes
-from tests.storage.helpers import NOW
+from storage import (
+    Database,
+    FaceTaken,
+    Job,
+    JobQueue,
+    QuotaPolicy,
+    Scene,
+    SceneNotOpen,
+    SceneStatus,
+    Status,
+    quotas,
+    scenes,
+)
+from tests.storage.helpers import NOW, spec
 
 FACES = [
     {"index": 0, "usable": True, "reason": None},
@@ -96,3 +109,66 @@ async def test_idle_scenes_expire_and_active_ones_do_not(db: Database) -> None:
         assert (await scenes.get_scene(s, idle.id)).status == SceneStatus.EXPIRED  # type: ignore[union-attr]
         assert (await scenes.get_scene(s, active.id)).status == SceneStatus.OPEN  # type: ignore[union-attr]
         assert [sc.id for sc in await scenes.open_scenes(s, -100)] == [active.id]
+
+
+async def scene_state(db: Database, scene_id: int) -> tuple[SceneStatus, int | None]:
+    async with db.read_session() as s:
+        scene = await scenes.get_scene(s, scene_id)
+        assert scene is not None
+        return scene.status, scene.job_id
+
+
+async def render(queue: JobQueue, policy: QuotaPolicy, scene: Scene, message_id: int) -> Job:
+    """The creator asks for the scene's clip: enqueue links the scene in the same transaction."""
+    return await queue.enqueue(
+        replace(spec(1, message_id, chat_id=scene.chat_id), scene_id=scene.id), policy, NOW
+    )
+
+
+async def test_a_delivered_render_marks_its_scene_done(
+    db: Database, queue: JobQueue, policy: QuotaPolicy
+) -> None:
+    scene = await new_scene(db)
+    job = await render(queue, policy, scene, 50)
+    assert await scene_state(db, scene.id) == (SceneStatus.RENDERING, job.id)
+    claimed = await queue.claim("w", 60)
+    assert claimed is not None and claimed.id == job.id
+    assert await queue.finish(job.id, "w", "video-file-id")
+    assert await scene_state(db, scene.id) == (SceneStatus.DONE, job.id)
+
+
+async def test_a_refused_failed_or_cancelled_render_reopens_its_scene(
+    db: Database, queue: JobQueue, policy: QuotaPolicy
+) -> None:
+    refused, vanished, cancelled = [await new_scene(db, chat_id=-100 - n) for n in range(3)]
+    refused_job = await render(queue, policy, refused, 50)
+    vanished_job = await render(queue, policy, vanished, 51)
+    cancelled_job = await render(queue, policy, cancelled, 52)
+
+    claimed = await queue.claim("w", 60)
+    assert claimed is not None and claimed.id == refused_job.id
+    assert await queue.fail(refused_job.id, "w", "no_speech", refund=True)  # the generator refused a line
+    for _ in range(3):  # the worker dies on each of the three attempts
+        assert (await queue.claim("w", 60, NOW)) is not None
+        await queue.reclaim_expired(NOW + timedelta(minutes=5))
+    assert (await queue.get(vanished_job.id)).status == Status.FAILED  # type: ignore[union-attr]
+    assert await queue.cancel(1, cancelled_job.id) is not None
+
+    for scene, job in ((refused, refused_job), (vanished, vanished_job), (cancelled, cancelled_job)):
+        assert await scene_state(db, scene.id) == (SceneStatus.OPEN, job.id)
+    # open again means the creator can render again, under a new job
+    again = await render(queue, policy, refused, 53)
+    assert await scene_state(db, refused.id) == (SceneStatus.RENDERING, again.id)
+
+
+async def test_a_scene_already_rendering_is_not_rendered_twice(
+    db: Database, queue: JobQueue, policy: QuotaPolicy
+) -> None:
+    scene = await new_scene(db)
+    first = await render(queue, policy, scene, 50)
+    with pytest.raises(SceneNotOpen):
+        await render(queue, policy, scene, 51)
+    assert await scene_state(db, scene.id) == (SceneStatus.RENDERING, first.id)
+    assert [job.id for job in await queue.pending_for_user(1)] == [first.id]
+    async with db.read_session() as s:
+        assert (await quotas.status(s, 1, policy, NOW)).used == 1  # the refused request cost nothing

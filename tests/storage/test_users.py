@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from storage import AuditEntry, Database, Job, JobQueue, Media, QuotaPolicy, UserBanned, media, scenes, users
+from storage import (
+    AuditEntry,
+    Database,
+    Job,
+    JobQueue,
+    Media,
+    QuotaPolicy,
+    SceneStatus,
+    Status,
+    UserBanned,
+    media,
+    quotas,
+    scenes,
+    users,
+)
 from tests.storage.helpers import NOW, spec
 
 
@@ -51,7 +66,7 @@ async def _photo(db: Database, user_id: int, message_id: int, path: str) -> None
         )
 
 
-async def test_forget_deletes_the_users_rows_and_returns_their_files(
+async def test_forget_deletes_the_users_rows_and_counts_them(
     db: Database, queue: JobQueue, policy: QuotaPolicy
 ) -> None:
     async with db.session() as s, s.begin():
@@ -68,8 +83,8 @@ async def test_forget_deletes_the_users_rows_and_returns_their_files(
         await scenes.claim_face(s, scene.id, 10, 0, NOW)
 
     async with db.session() as s, s.begin():
-        paths = await users.forget_user(s, 10, NOW)
-    assert paths == ["/data/media/a.jpg"]
+        forgotten = await users.forget_user(s, 10, NOW)
+    assert (forgotten.photos, forgotten.jobs) == (1, 1)
     async with db.session() as s:
         assert await s.scalar(select(func.count()).select_from(Media).where(Media.user_id == 10)) == 0
         assert await s.scalar(select(func.count()).select_from(Job).where(Job.user_id == 10)) == 0
@@ -99,6 +114,75 @@ async def test_forget_a_user_with_nothing_stored_removes_the_row(db: Database) -
     async with db.session() as s, s.begin():
         await users.upsert_user(s, 30, language="en")
     async with db.session() as s, s.begin():
-        assert await users.forget_user(s, 30, NOW) == []
+        assert await users.forget_user(s, 30, NOW) == users.Forgotten(0, 0, 0, 0, 0, 0, 0)
     async with db.session() as s:
         assert await users.get_user(s, 30) is None
+
+
+def track(user_id: int, file_id: str) -> dict[str, object]:
+    """A scene member's recorded line as the render request carries it."""
+    return {"source": "voice", "file_id": file_id, "text": None, "face": 0, "user_id": user_id}
+
+
+async def test_forget_scrubs_the_users_lines_out_of_other_users_renders(
+    db: Database, queue: JobQueue, policy: QuotaPolicy
+) -> None:
+    member, creator, other = 10, 11, 12
+    # a clip the creator already got, with the member's line in it
+    old = await queue.enqueue(
+        spec(creator, 1, tracks=[track(member, "line-of-10"), track(other, "line-of-12")]), policy, NOW
+    )
+    assert await queue.claim("w", 60) is not None
+    assert await queue.finish(old.id, "w", "video")
+    # and a scene whose render is waiting, with the member's line in it too
+    async with db.session() as s, s.begin():
+        scene = await scenes.create_scene(
+            s, chat_id=-5, creator_id=creator, file_id="g", file_unique_id="gu", faces=[], now=NOW
+        )
+        for face, who in enumerate((member, other)):
+            await scenes.claim_face(s, scene.id, who, face, NOW)
+            await scenes.set_line(s, scene.id, who, face=face, source="voice", file_id=f"line-of-{who}")
+    waiting = await queue.enqueue(
+        replace(
+            spec(creator, 2, chat_id=-5, tracks=[track(member, "line-of-10b"), track(other, "line-of-12")]),
+            scene_id=scene.id,
+        ),
+        policy,
+        NOW,
+    )
+    untouched = await queue.enqueue(spec(other, 3, tracks=[track(other, "solo-of-12")]), policy, NOW)
+
+    async with db.session() as s, s.begin():
+        forgotten = await users.forget_user(s, member, NOW)
+    assert (forgotten.lines, forgotten.scrubbed_jobs, forgotten.cancelled_jobs) == (1, 2, 1)
+
+    async with db.read_session() as s:
+        payloads = {job.id: job.payload for job in await s.scalars(select(Job))}
+        assert "line-of-10" not in str(payloads)  # no recording of the member is left in any job
+        assert [t["file_id"] for t in payloads[old.id]["tracks"]] == ["line-of-12"]
+        assert [t["file_id"] for t in payloads[waiting.id]["tracks"]] == ["line-of-12"]
+        assert payloads[untouched.id]["tracks"] == [track(other, "solo-of-12")]
+        fresh = await scenes.get_scene(s, scene.id)
+        assert fresh is not None
+        assert [(line.user_id, line.file_id) for line in fresh.lines] == [(other, "line-of-12")]
+        assert [claim.user_id for claim in fresh.claims] == [other]
+        # the render without the member's line is not what the creator asked for: cancelled,
+        # refunded, and the scene open again to render anew
+        assert fresh.status == SceneStatus.OPEN
+        assert (await s.get_one(Job, waiting.id)).status == Status.CANCELLED
+        assert (await s.get_one(Job, old.id)).status == Status.DONE
+        assert (await quotas.status(s, creator, policy, NOW)).used == 1
+
+
+async def test_forget_does_not_cancel_a_render_already_being_sent(
+    db: Database, queue: JobQueue, policy: QuotaPolicy
+) -> None:
+    member, creator = 10, 11
+    sending = await queue.enqueue(spec(creator, 1, tracks=[track(member, "line-of-10")]), policy, NOW)
+    assert await queue.claim("w", 60) is not None
+    assert await queue.begin_delivery(sending.id, "w")
+    async with db.session() as s, s.begin():
+        forgotten = await users.forget_user(s, member, NOW)
+    assert (forgotten.scrubbed_jobs, forgotten.cancelled_jobs) == (1, 0)
+    fresh = await queue.get(sending.id)
+    assert fresh is not None and fresh.status == Status.RUNNING and fresh.payload["tracks"] == []
