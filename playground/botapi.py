@@ -1,4 +1,4 @@
-"""A local fake of the Telegram Bot API over real HTTP, for end-to-end tests of the bot.
+"""A local Telegram Bot API over real HTTP: the tests' fake and the playground's emulator, one module.
 
 python-telegram-bot's `Application` runs against it unchanged:
 
@@ -15,7 +15,9 @@ What it does, the way Telegram does it:
 - Methods are served at `/bot<token>/<method>` (names case-insensitive), GET or POST, with
   url-encoded, multipart or JSON bodies; answers are `{"ok": true, "result": ...}`, errors
   `{"ok": false, "error_code": N, "description": "..."}` with the HTTP status N. A wrong token
-  gets 401, an unknown method 404 "Not Found: method X" (recorded, so a test can see it).
+  gets 401, an unknown method 404 "Not Found: method X". Strict by default: leaving
+  `async with FakeBotApi()` after the bot called a method the emulator does not know fails the
+  test (`unknown_calls` lists them), so a new Bot API call is never answered by a silent `true`.
 - Files live at `/file/bot<token>/<file_path>`. Every file a user sends (the builders below) and
   every file the bot uploads (sendPhoto, sendVideo, ...) becomes a Telegram file: a file_id the bot
   can send again or pass to getFile, and bytes a test can read back (`file_bytes`).
@@ -26,7 +28,8 @@ What it does, the way Telegram does it:
   wording: empty or too long text (4096) or caption (1024), callback data over 64 bytes, editing
   a message to identical content ("message is not modified"), replying to / editing / deleting a
   missing message, a chat the bot has never seen, an unknown file_id, getFile of a file above
-  20 MB ("file is too big"), an expired callback query id, getUpdates while a webhook is set (409).
+  20 MB ("file is too big"), an upload above 50 MB (413 "Request Entity Too Large"), an expired
+  callback query id, getUpdates while a webhook is set (409).
 - getUpdates is a real long poll honouring offset, limit, timeout and allowed_updates; updates
   stay queued until a later offset confirms them. With a webhook set (setWebhook), updates are
   POSTed to it instead, in order, with the X-Telegram-Bot-Api-Secret-Token header.
@@ -49,6 +52,9 @@ The test side (all builders are synchronous: they queue the update and return at
   `fake.deleted`, `fake.chat_actions(chat_id)`, `fake.callback_answers`, `fake.commands`,
   `fake.webhook`, `fake.file_bytes(file_id)`, `fake.video_bytes(message)`.
 - `await fake.post_update_to(url, update, secret_token)` delivers one update to a webhook by hand.
+- `fake.listen(callback)`: `callback(event, payload)` runs on every change a chat window would show
+  ("message" new or edited, "delete", "action", "callback_answer"); the playground pushes these to
+  the browser. `fake.app` is the aiohttp application, to add routes before `start()`.
 """
 
 from __future__ import annotations
@@ -59,6 +65,7 @@ import html
 import io
 import itertools
 import json
+import logging
 import re
 import secrets
 import time
@@ -69,9 +76,17 @@ from typing import Any, Self
 import aiohttp
 from aiohttp import web
 
+log = logging.getLogger(__name__)
+
+#: `callback(event, payload)`: see `FakeBotApi.listen`.
+Listener = Callable[[str, Any], None]
+
 DEFAULT_TOKEN = "123456789:AAFakeTokenForPhototalkTests_0123456789"
 MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024  # the cloud Bot API's getFile limit
-MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+MAX_UPLOAD_BYTES = 50 * 1024 * 1024  # the cloud Bot API's limit on one uploaded file
+# What one request may carry at most (a bot upload, or a file a playground user sends: Telegram users
+# may send bigger files than bots can download, and the bot must say so).
+MAX_REQUEST_BYTES = 2 * MAX_UPLOAD_BYTES
 MAX_TEXT = 4096
 MAX_CAPTION = 1024
 MAX_CALLBACK_DATA = 64
@@ -262,8 +277,10 @@ class FakeBotApi:
         *,
         bot_first_name: str = "PhotoTalk",
         bot_username: str = "phototalk_test_bot",
+        strict: bool = True,
     ) -> None:
         self.token = token
+        self.strict = strict
         self.bot_user: Json = {
             "id": int(token.split(":", 1)[0]),
             "is_bot": True,
@@ -291,6 +308,7 @@ class FakeBotApi:
         self._update_ids = itertools.count(1)
         self._callback_ids = itertools.count(1)
         self._open_callbacks: set[str] = set()
+        self._callback_users: dict[str, int] = {}  # open query id -> who pressed
         self._failures: dict[str, list[_Failure]] = {}
         self._waiters: list[_Waiter] = []
         self._consumed: set[int] = set()  # ids of calls wait_for already returned
@@ -298,7 +316,16 @@ class FakeBotApi:
         self._new_update: asyncio.Event | None = None
         self._stopping = False
         self._runner: web.AppRunner | None = None
+        self._host = "127.0.0.1"
         self._port = 0
+        self._listeners: list[Listener] = []
+        #: Decides whether a user's message reaches the bot as an update (the playground's group
+        #: privacy mode); None: every message does, as the tests expect.
+        self.deliver_filter: Callable[[Json], bool] | None = None
+        #: The aiohttp application: Bot API methods and file downloads; add routes before start().
+        self.app = web.Application(client_max_size=MAX_REQUEST_BYTES)
+        self.app.router.add_route("*", "/bot{token}/{method}", self._handle_method)
+        self.app.router.add_get("/file/bot{token}/{path:.+}", self._handle_file)
         self._delivery_task: asyncio.Task[None] | None = None
         self._delivery_wakeup: asyncio.Event | None = None
         self._session: aiohttp.ClientSession | None = None
@@ -308,17 +335,15 @@ class FakeBotApi:
 
     # ------------------------------------------------------------------ lifecycle
 
-    async def start(self) -> None:
-        """Starts serving on 127.0.0.1 at a free port."""
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        """Starts serving, by default on 127.0.0.1 at a free port."""
         self._new_update = asyncio.Event()
         self._delivery_wakeup = asyncio.Event()
-        app = web.Application(client_max_size=MAX_UPLOAD_BYTES + 1024 * 1024)
-        app.router.add_route("*", "/bot{token}/{method}", self._handle_method)
-        app.router.add_get("/file/bot{token}/{path:.+}", self._handle_file)
-        self._runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=1.0)
+        self._runner = web.AppRunner(self.app, handle_signals=False, shutdown_timeout=1.0)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, host, port)
         await site.start()
+        self._host = host
         self._port = self._runner.addresses[0][1]
 
     async def stop(self) -> None:
@@ -342,13 +367,47 @@ class FakeBotApi:
         await self.start()
         return self
 
-    async def __aexit__(self, *exc: object) -> None:
+    async def __aexit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
         await self.stop()
+        if self.strict and exc_type is None:
+            self.assert_no_unknown_calls()
+
+    @property
+    def unknown_calls(self) -> list[Call]:
+        """Calls of methods the emulator does not know (each answered 404, as Telegram does)."""
+        return [
+            c for c in self.calls if c.status == 404 and (c.description or "").startswith("Not Found: method")
+        ]
+
+    def assert_no_unknown_calls(self) -> None:
+        """Fails if the bot called a Bot API method the emulator does not know."""
+        if self.unknown_calls:
+            names = sorted({c.method for c in self.unknown_calls})
+            raise AssertionError(
+                f"the bot called Bot API methods the emulator does not implement: {names}; "
+                "add them to playground/botapi.py (METHODS and an _m_<name> method)"
+            )
+
+    def listen(self, callback: Listener) -> None:
+        """Calls `callback(event, payload)` on every change a chat window shows.
+
+        Events: "message" (a Message dict, new or edited, the user's or the bot's), "delete" (the
+        deleted Message), "action" ({"chat_id", "action"}), "callback_answer" (answerCallbackQuery's
+        params plus "user_id" of who pressed).
+        """
+        self._listeners.append(callback)
+
+    def _emit(self, event: str, payload: Any) -> None:
+        for callback in self._listeners:
+            try:
+                callback(event, payload)
+            except Exception:  # a broken page must not break the Bot API the bot talks to
+                log.exception("a listener failed on %s", event)
 
     @property
     def url(self) -> str:
         """Root URL of the server, e.g. http://127.0.0.1:41234 (TELEGRAM_API_BASE_URL)."""
-        return f"http://127.0.0.1:{self._port}"
+        return f"http://{self._host}:{self._port}"
 
     @property
     def base_url(self) -> str:
@@ -366,10 +425,18 @@ class FakeBotApi:
         method_raw = request.match_info["method"]
         known = self._methods.get(method_raw.lower())
         method = known[0] if known else method_raw
-        params, files = await _read_params(request)
+        try:
+            params, files = await _read_params(request)
+        except web.HTTPRequestEntityTooLarge:
+            params, files = {}, {}
+            too_big = True
+        else:
+            too_big = any(len(upload.data) > MAX_UPLOAD_BYTES for upload in files.values())
         call = Call(method=method, params=params, files=files, time=time.monotonic())
         self.calls.append(call)
         try:
+            if too_big:
+                raise ApiError(413, "Request Entity Too Large")
             if request.match_info["token"] != self.token:
                 raise ApiError(401, "Unauthorized")
             failure = self._take_failure(method)
@@ -797,6 +864,7 @@ class FakeBotApi:
             raise KeyError(f"no message {message_id} in chat {chat_id}")
         query_id = f"{next(self._callback_ids)}{secrets.randbelow(10**9):09d}"
         self._open_callbacks.add(query_id)
+        self._callback_users[query_id] = user["id"]
         query: Json = {
             "id": query_id,
             "from": user,
@@ -855,7 +923,9 @@ class FakeBotApi:
 
     def _push_message(self, msg: Json) -> Json:
         self._messages[(msg["chat"]["id"], msg["message_id"])] = [msg]
-        self._push_update({"message": msg})
+        self._emit("message", msg)
+        if self.deliver_filter is None or self.deliver_filter(msg):
+            self._push_update({"message": msg})
         return msg
 
     def _push_update(self, body: Json) -> Json:
@@ -950,6 +1020,7 @@ class FakeBotApi:
 
     def _store_sent(self, msg: Json) -> Json:
         self._messages[(msg["chat"]["id"], msg["message_id"])] = [msg]
+        self._emit("message", msg)
         return msg
 
     def _media(self, params: Json, files: dict[str, Upload], key: str, kind: str) -> StoredFile:
@@ -1036,6 +1107,7 @@ class FakeBotApi:
             )
         edited["edit_date"] = int(time.time())
         self._messages[(current["chat"]["id"], current["message_id"])].append(edited)
+        self._emit("message", edited)
         return edited
 
     # ------------------------------------------------------------------ Bot API methods
@@ -1167,12 +1239,14 @@ class FakeBotApi:
         if current is None or self.is_deleted(chat["id"], message_id):
             raise ApiError(400, "Bad Request: message to delete not found")
         self.deleted.append(current)
+        self._emit("delete", current)
         return True
 
     def _m_sendChatAction(self, params: Json, files: dict[str, Upload]) -> bool:
-        self._known_chat(params)
+        chat = self._known_chat(params)
         if params.get("action") not in CHAT_ACTIONS:
             raise ApiError(400, "Bad Request: wrong parameter action in request")
+        self._emit("action", {"chat_id": chat["id"], "action": params["action"]})
         return True
 
     def _send_media(self, params: Json, files: dict[str, Upload], key: str) -> Json:
@@ -1255,6 +1329,7 @@ class FakeBotApi:
             )
         self._open_callbacks.discard(query_id)
         self.callback_answers.append(params)
+        self._emit("callback_answer", {**params, "user_id": self._callback_users.pop(query_id, None)})
         return True
 
     def _m_getChat(self, params: Json, files: dict[str, Upload]) -> Json:
