@@ -561,6 +561,14 @@ class FakeBotApi:
         versions = self._messages.get((chat_id, message_id))
         return versions[-1] if versions else None
 
+    def messages_in(self, chat_id: int) -> list[Json]:
+        """Every message of a chat (users' and the bot's, deleted ones too), current state, oldest first."""
+        return [versions[-1] for (cid, _), versions in sorted(self._messages.items()) if cid == chat_id]
+
+    def user_info(self, user_id: int) -> Json:
+        """The User dict registered with `user()` (the latest, after a language change)."""
+        return self._users[user_id]
+
     def history(self, chat_id: int, message_id: int) -> list[Json]:
         """Every version of a message, oldest first."""
         return list(self._messages.get((chat_id, message_id), []))
@@ -599,6 +607,10 @@ class FakeBotApi:
     def pending_updates(self) -> list[Json]:
         """Updates not yet confirmed by the bot."""
         return list(self._updates)
+
+    def file(self, file_id: str) -> StoredFile | None:
+        """A stored Telegram file (its bytes, name and kind), None if the id is unknown."""
+        return self._files.get(file_id)
 
     def file_bytes(self, file_id: str) -> bytes:
         """The bytes of a Telegram file (sent by a user or uploaded by the bot)."""
@@ -923,8 +935,9 @@ class FakeBotApi:
 
     def _push_message(self, msg: Json) -> Json:
         self._messages[(msg["chat"]["id"], msg["message_id"])] = [msg]
+        deliver = self.deliver_filter is None or self.deliver_filter(msg)
         self._emit("message", msg)
-        if self.deliver_filter is None or self.deliver_filter(msg):
+        if deliver:
             self._push_update({"message": msg})
         return msg
 
@@ -1266,7 +1279,7 @@ class FakeBotApi:
             "file_size": stored.file_size,
         }
         if key in ("video", "animation", "video_note"):
-            probed = _probe_video(stored.data)
+            probed = probe_video(stored.data)
             duration = params.get("duration") or (round(probed[2]) if probed else 0)
             media["duration"] = int(duration)
             if key == "video_note":
@@ -1284,7 +1297,7 @@ class FakeBotApi:
                     media[extra] = params[extra]
         else:
             media["file_name"] = stored.name
-            media["mime_type"] = _mime_from_name(stored.name)
+            media["mime_type"] = mime_from_name(stored.name)
         if thumbnail is not None and key != "voice":
             media["thumbnail"] = thumbnail
         msg[key] = media
@@ -1501,7 +1514,7 @@ def _kind_from_name(name: str) -> str:
     }.get(ext, "document")
 
 
-def _mime_from_name(name: str) -> str:
+def mime_from_name(name: str) -> str:
     ext = name.rsplit(".", 1)[-1].lower() if "." in name else ""
     return {
         "jpg": "image/jpeg",
@@ -1510,8 +1523,15 @@ def _mime_from_name(name: str) -> str:
         "mp4": "video/mp4",
         "ogg": "audio/ogg",
         "oga": "audio/ogg",
+        "opus": "audio/ogg",
         "mp3": "audio/mpeg",
+        "m4a": "audio/mp4",
+        "flac": "audio/flac",
         "wav": "audio/x-wav",
+        "webm": "video/webm",
+        "mov": "video/quicktime",
+        "webp": "image/webp",
+        "gif": "image/gif",
         "txt": "text/plain",
         "json": "application/json",
     }.get(ext, "application/octet-stream")
@@ -1548,7 +1568,7 @@ def _downscale(data: bytes, side: int) -> tuple[bytes, int, int]:
         return out.getvalue(), copy.width, copy.height
 
 
-def _probe_video(data: bytes) -> tuple[int, int, float] | None:
+def probe_video(data: bytes) -> tuple[int, int, float] | None:
     """(width, height, seconds) of a video, as Telegram measures an upload; None if unreadable."""
     try:
         import av
