@@ -16,6 +16,7 @@ import os
 import secrets
 import shutil
 import signal
+import socket
 import sys
 import tempfile
 from pathlib import Path
@@ -50,15 +51,24 @@ def made_up_token() -> str:
     return f"{7_000_000_000 + secrets.randbelow(999_999_999)}:{secrets.token_urlsafe(26)[:35]}"
 
 
+def port_is_free(host: str, port: int) -> bool:
+    """Whether the port can be listened on (so a second playground falls back to another one)."""
+    with socket.socket() as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
 async def serve(host: str, port: int, data_dir: Path) -> int:
     """Runs the emulator and the page, starts the bot, and waits for Ctrl-C (or the bot's end)."""
     api = FakeBotApi(made_up_token(), bot_username="phototalk_playground_bot", strict=False)
     Playground(api)
-    try:
-        await api.start(host, port)
-    except OSError as exc:
-        print(f"cannot listen on {host}:{port} ({exc.strerror}); try --port 0", file=sys.stderr)
-        return 1
+    if port and not port_is_free(host, port):
+        print(f"port {port} is taken; using a free one", file=sys.stderr)
+        port = 0
+    await api.start(host, port)
     log_path = data_dir / "bot.log"
     with log_path.open("ab") as log:
         bot = await asyncio.create_subprocess_exec(
