@@ -1363,9 +1363,10 @@ class FakeBotApi:
         if user_id == self.bot_user["id"]:
             user = self.bot_user
         else:
-            user = self._users.get(user_id)
-            if user is None:
+            found = self._users.get(user_id)
+            if found is None:
                 raise ApiError(400, "Bad Request: user not found")
+            user = found
         if chat["type"] == "private":
             return {"status": "member", "user": user}
         if user_id in self._chat_admins.get(chat["id"], set()):
@@ -1414,8 +1415,8 @@ async def _read_params(request: web.Request) -> tuple[Json, dict[str, Upload]]:
     """Decodes a Bot API request the way Telegram accepts them: query, url-encoded, multipart, JSON."""
     params: Json = {}
     files: dict[str, Upload] = {}
-    for key, value in request.query.items():
-        params[key] = _decode_value(key, value)
+    for key, query_value in request.query.items():
+        params[key] = _decode_value(key, query_value)
     if request.method != "POST" or not request.can_read_body:
         return params, files
     if request.content_type == "application/json":
@@ -1424,7 +1425,8 @@ async def _read_params(request: web.Request) -> tuple[Json, dict[str, Upload]]:
             params.update(body)
         return params, files
     form = await request.post()
-    for key, value in form.items():
+    for key, field_value in form.items():
+        value: Any = field_value
         if isinstance(value, web.FileField):
             files[key] = Upload(value.filename, value.content_type, value.file.read())
         elif isinstance(value, bytes | bytearray):
@@ -1573,7 +1575,7 @@ def probe_video(data: bytes) -> tuple[int, int, float] | None:
     try:
         import av
 
-        with av.open(io.BytesIO(data)) as container:
+        with av.open(io.BytesIO(data), "r") as container:
             stream = container.streams.video[0]
             if container.duration:
                 seconds = container.duration / 1_000_000

@@ -219,10 +219,12 @@ class Playground:
         response = web.StreamResponse(
             headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
         )
-        await response.prepare(request)
+        # Listening before the headers go out: nothing that happens once the page sees the
+        # stream open is missed.
         queue: asyncio.Queue[str] = asyncio.Queue()
         self._clients.add(queue)
         try:
+            await response.prepare(request)
             while True:
                 try:
                     line = await asyncio.wait_for(queue.get(), BEAT_S)
@@ -413,7 +415,7 @@ def to_voice_note(data: bytes) -> tuple[bytes, float]:
     out = io.BytesIO()
     samples = 0
     try:
-        with av.open(io.BytesIO(data)) as source, av.open(out, "w", format="ogg") as sink:
+        with av.open(io.BytesIO(data), "r") as source, av.open(out, "w", format="ogg") as sink:
             if not source.streams.audio:
                 raise ValueError("no audio in it")
             stream = sink.add_stream("libopus", rate=48000)
@@ -438,7 +440,7 @@ def audio_seconds(data: bytes) -> float:
     """The duration Telegram would show for an audio file; 0 when it cannot be read."""
     import av
 
-    with contextlib.suppress(av.FFmpegError, IndexError), av.open(io.BytesIO(data)) as container:
+    with contextlib.suppress(av.FFmpegError, IndexError), av.open(io.BytesIO(data), "r") as container:
         if container.duration:
             return container.duration / 1_000_000
         stream = container.streams.audio[0]
