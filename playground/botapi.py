@@ -393,7 +393,7 @@ class FakeBotApi:
 
         Events: "message" (a Message dict, new or edited, the user's or the bot's), "delete" (the
         deleted Message), "action" ({"chat_id", "action"}), "callback_answer" (answerCallbackQuery's
-        params plus "user_id" of who pressed).
+        params plus "user_id" of who pressed), "unknown_method" (the name the bot called).
         """
         self._listeners.append(callback)
 
@@ -443,6 +443,7 @@ class FakeBotApi:
             if failure is not None:
                 raise ApiError(failure.code, failure.description, failure.parameters)
             if known is None:
+                self._emit("unknown_method", method_raw)
                 raise ApiError(404, f"Not Found: method {method_raw}")
             try:
                 result = known[1](params, files)

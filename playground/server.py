@@ -24,6 +24,7 @@ import contextlib
 import io
 import json
 import re
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +39,8 @@ STATIC = Path(__file__).parent / "static"
 PHOTO_MAX_SIDE = 1280
 #: Seconds without a getUpdates call after which the page shows the bot as offline.
 ONLINE_WINDOW_S = 30.0
+#: What the playground prints when the bot calls a Bot API method the emulator does not know.
+UNKNOWN_METHOD = "the bot called a Bot API method the emulator does not implement"
 #: Seconds between the event stream's status beats.
 BEAT_S = 2.0
 
@@ -195,8 +198,17 @@ class Playground:
     # ------------------------------------------------------------------ live events
 
     def _on_change(self, event: str, payload: Any) -> None:
-        if event in ("message", "delete"):
-            data: Json = {"type": "message", "message": self.view(payload)}
+        if event == "unknown_method":
+            # Telegram would answer 404 too; said loudly, since the emulator should learn it.
+            print(f"{UNKNOWN_METHOD}: {payload}", file=sys.stderr, flush=True)
+            data: Json = {
+                "type": "answer",
+                "user_id": None,
+                "text": f"{UNKNOWN_METHOD}: {payload}",
+                "alert": True,
+            }
+        elif event in ("message", "delete"):
+            data = {"type": "message", "message": self.view(payload)}
         elif event == "action":
             data = {"type": "action", **payload}
         elif event == "callback_answer":

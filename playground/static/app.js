@@ -294,7 +294,9 @@ function onEvent(event) {
   const data = JSON.parse(event.data);
   if (data.type === "message") upsert(data.message);
   else if (data.type === "status") setOnline(data.online);
-  else if (data.type === "answer" && data.user_id === state.me && data.text) toast(data.text, data.alert);
+  else if (data.type === "answer" && (data.user_id === state.me || data.user_id === null) && data.text) {
+    toast(data.text, data.alert);
+  }
   else if (data.type === "action" && data.chat_id === chatId()) {
     $("action").textContent = `${state.bot.name} ${ACTIONS[data.action] || data.action}`;
     clearTimeout(actionTimer);

@@ -26,9 +26,10 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from bot.texts import t
+from playground.server import UNKNOWN_METHOD
 from tests.e2e.media import astronaut_portrait, speech_wav, two_astronauts
 
 REPO = Path(__file__).resolve().parents[2]
@@ -54,6 +55,7 @@ def playground(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         cwd=REPO,
         env=env,
         stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
     )
     lines: queue.Queue[str] = queue.Queue()
@@ -66,13 +68,15 @@ def playground(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     finally:
         proc.send_signal(signal.SIGINT)
         try:
-            proc.wait(timeout=90)
+            _, stderr = proc.communicate(timeout=90)
         except subprocess.TimeoutExpired:
             proc.kill()
-            proc.wait()
-        log = data_dir / "bot.log"
-        if log.exists():
-            assert "Traceback" not in log.read_text(), log.read_text()[-4000:]
+            _, stderr = proc.communicate()
+    # The bot called only methods the emulator knows, and never failed.
+    assert UNKNOWN_METHOD not in stderr, stderr
+    log = (data_dir / "bot.log").read_text()
+    assert "Traceback" not in log, log[-4000:]
+    assert proc.returncode == 0, stderr
 
 
 @pytest.fixture
@@ -211,4 +215,63 @@ def test_a_voice_note_recorded_from_the_microphone_comes_back_as_a_video(
         assert (container.format.name, stream.codec_context.name) == ("ogg", "opus")
         assert (stream.codec_context.sample_rate, stream.codec_context.channels) == (48000, 1)
         assert container.duration / 1_000_000 >= 3.0
+    delivered_video(driver)
+
+
+def click_button(driver: WebDriver, message_id: str, text: str) -> None:
+    """Clicks an inline button of a message (looked up by its element id: edits redraw it)."""
+    button = wait(driver, 60).until(
+        lambda d: next(
+            (b for b in d.find_elements(By.CSS_SELECTOR, f"#{message_id} button.kb") if b.text == text), False
+        )
+    )
+    button.click()
+
+
+def reply(driver: WebDriver, message_id: str, text: str) -> None:
+    """Replies to a message with text, as a long press → Reply does in Telegram."""
+    driver.execute_script(
+        "arguments[0].querySelector('.reply-btn').click()", driver.find_element(By.ID, message_id)
+    )
+    driver.find_element(By.ID, "text").send_keys(text)
+    driver.find_element(By.ID, "send").click()
+
+
+def be(driver: WebDriver, name: str) -> None:
+    """Switches the page to another member of the group."""
+    Select(driver.find_element(By.ID, "member")).select_by_visible_text(name)
+
+
+def text_of(driver: WebDriver, message_id: str) -> str:
+    return driver.find_element(By.ID, message_id).text
+
+
+def test_a_group_scene_two_members_claim_faces_say_lines_and_the_creator_renders(
+    playground: str, browser: Browser, tmp_path: Path
+) -> None:
+    driver = browser()
+    photo = tmp_path / "group.jpg"
+    photo.write_bytes(two_astronauts())
+    driver.get(f"{playground}?user=1001&chat=group")
+    wait(driver, BOT_START_S).until(
+        lambda d: d.find_element(By.ID, "bot-status").get_attribute("data-online") == "true"
+    )
+    send_photo(driver, photo)
+    posted = wait(driver, 30).until(lambda d: d.find_element(By.CSS_SELECTOR, ".msg.mine:has(img)"))
+    reply(driver, posted.get_attribute("id"), "/scene")
+
+    scene = wait(driver, 120).until(lambda d: d.find_element(By.CSS_SELECTOR, ".msg.bot:has(img)"))
+    scene_id = scene.get_attribute("id")
+    click_button(driver, scene_id, t("scene_claim_button", "en", number=1))
+    wait(driver, 30).until(lambda d: "Alice" in text_of(d, scene_id))
+    reply(driver, scene_id, "/say Hello, I am the first one.")
+
+    be(driver, "Bob")
+    click_button(driver, scene_id, t("scene_claim_button", "en", number=2))
+    wait(driver, 30).until(lambda d: "Bob" in text_of(d, scene_id))
+    reply(driver, scene_id, "/say And I am the second.")
+    wait(driver, 60).until(lambda d: text_of(d, scene_id).count("✓") == 2)
+
+    be(driver, "Alice")
+    click_button(driver, scene_id, t("scene_render_button", "en"))
     delivered_video(driver)
