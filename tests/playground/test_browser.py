@@ -8,6 +8,7 @@ chat of the first test as a PNG (docs/playground.png is made that way).
 
 from __future__ import annotations
 
+import base64
 import io
 import os
 import queue
@@ -138,7 +139,26 @@ def bot_text(driver: WebDriver, text: str, seconds: float = 120) -> WebElement:
 
 
 def send_photo(driver: WebDriver, path: Path) -> None:
+    """Picks a photo with the page's photo button."""
     driver.find_element(By.ID, "file-photo").send_keys(str(path))
+
+
+def drop_file(driver: WebDriver, data: bytes, name: str, mime: str) -> None:
+    """Drops a file on the chat, as dragging it from the desktop does."""
+    driver.execute_script(
+        """
+        const bytes = Uint8Array.from(atob(arguments[0]), (c) => c.charCodeAt(0));
+        const transfer = new DataTransfer();
+        transfer.items.add(new File([bytes], arguments[1], { type: arguments[2] }));
+        const chat = document.getElementById("chat");
+        const init = { dataTransfer: transfer, bubbles: true, cancelable: true };
+        chat.dispatchEvent(new DragEvent("dragover", init));
+        chat.dispatchEvent(new DragEvent("drop", init));
+        """,
+        base64.b64encode(data).decode(),
+        name,
+        mime,
+    )
 
 
 def delivered_video(driver: WebDriver) -> WebElement:
@@ -193,11 +213,9 @@ def test_a_voice_note_recorded_from_the_microphone_comes_back_as_a_video(
         "--use-fake-ui-for-media-stream",
         f"--use-file-for-fake-audio-capture={speech}",
     )
-    photo = tmp_path / "astronaut.jpg"
-    photo.write_bytes(astronaut_portrait())
     open_chat(driver, playground, 1002)
 
-    send_photo(driver, photo)
+    drop_file(driver, astronaut_portrait(), "astronaut.jpg", "image/jpeg")
     bot_text(driver, t("one_face", "en"))
     mic = driver.find_element(By.ID, "mic")
     mic.click()

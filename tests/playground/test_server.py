@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import socket
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -11,9 +12,10 @@ import av
 import pytest
 from PIL import Image
 
+from playground.__main__ import port_is_free
 from playground.botapi import FakeBotApi
 from playground.server import GROUP_ID, Playground
-from tests.e2e.media import speech_wav
+from tests.e2e.media import speech_wav, wav_seconds
 
 ALICE, BOB = 1001, 1002
 
@@ -171,3 +173,32 @@ async def test_videos_are_served_in_ranges_for_the_video_element(page) -> None:
         assert response.headers["Content-Range"] == "bytes 1000-1023/1024"
         assert response.headers["Content-Type"] == "video/mp4"
         assert await response.read() == (bytes(range(256)) * 4)[1000:]
+
+
+async def test_an_audio_file_goes_as_audio_with_its_duration(page) -> None:
+    api, client = page
+    status, _ = await send(
+        client, user_id=ALICE, chat_id=ALICE, kind="file", file=(speech_wav(), "line.wav", "audio/wav")
+    )
+    assert status == 200
+    audio = api.pending_updates[0]["message"]["audio"]
+    assert (audio["file_name"], audio["mime_type"]) == ("line.wav", "audio/wav")
+    assert audio["duration"] == round(wav_seconds(speech_wav()))
+
+
+async def test_the_language_switch_changes_the_language_code_the_bot_sees(page) -> None:
+    api, client = page
+    await send(client, user_id=ALICE, chat_id=ALICE, kind="text", text="hello")
+    async with client.post("/api/language", json={"user_id": ALICE, "language_code": "zh"}) as response:
+        assert response.status == 200
+    await send(client, user_id=ALICE, chat_id=ALICE, kind="text", text="你好")
+    assert [u["message"]["from"]["language_code"] for u in api.pending_updates] == ["en", "zh"]
+
+
+def test_a_taken_port_is_noticed_so_the_playground_can_pick_another() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert not port_is_free("127.0.0.1", port)
+    assert port_is_free("127.0.0.1", port)
