@@ -234,7 +234,7 @@ async def test_unknown_methods_and_chats_are_refused_and_recorded() -> None:
     assert (unknown.status, unknown.description) == (404, "Not Found: method sendHologram")
 
 
-async def test_telegram_length_limits_on_text_and_captions(fake: FakeBotApi) -> None:
+async def test_telegram_length_limits_on_text_captions_and_button_data(fake: FakeBotApi) -> None:
     alice = fake.user(1001, "Alice")
     app = build(fake)
     async with app:
@@ -244,6 +244,9 @@ async def test_telegram_length_limits_on_text_and_captions(fake: FakeBotApi) -> 
         await app.bot.send_photo(alice["id"], jpeg(64, 64), caption="y" * 1024)
         with pytest.raises(BadRequest, match="Message caption is too long"):
             await app.bot.send_photo(alice["id"], jpeg(64, 64), caption="y" * 1025)
+        too_long_data = InlineKeyboardMarkup([[InlineKeyboardButton("Face 1", callback_data="f" * 65)]])
+        with pytest.raises(BadRequest, match="Button_data_invalid"):
+            await app.bot.send_message(alice["id"], "pick", reply_markup=too_long_data)
     assert [len(m.get("text") or m["caption"]) for m in fake.sent_messages(alice["id"])] == [4096, 1024]
 
 

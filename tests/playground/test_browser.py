@@ -23,6 +23,7 @@ from pathlib import Path
 import av
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -115,7 +116,13 @@ def browser() -> Iterator[Browser]:
 
 
 def wait(driver: WebDriver, seconds: float) -> WebDriverWait[WebDriver]:
-    return WebDriverWait(driver, seconds, poll_frequency=0.25)
+    """Waits on a condition; the page redraws edited messages, so a vanished element means "again"."""
+    return WebDriverWait(
+        driver,
+        seconds,
+        poll_frequency=0.25,
+        ignored_exceptions=(NoSuchElementException, StaleElementReferenceException),
+    )
 
 
 def open_chat(driver: WebDriver, url: str, user_id: int) -> None:
@@ -179,16 +186,19 @@ def test_a_photo_and_a_typed_line_come_back_as_a_video_that_plays(
     photo = tmp_path / "two_astronauts.jpg"
     photo.write_bytes(two_astronauts())
     open_chat(driver, playground, 1001)
+    # The bot's command menu (setMyCommands) is what the text box suggests.
+    wait(driver, 30).until(
+        lambda d: (
+            "/voice"
+            in [o.get_attribute("value") for o in d.find_elements(By.CSS_SELECTOR, "#commands option")]
+        )
+    )
 
     send_photo(driver, photo)
     # Two faces: the bot shows them numbered, with a button for each.
     face_one = t("face_button", "en", number=1)
-    button = wait(driver, 120).until(
-        lambda d: next(
-            (b for b in d.find_elements(By.CSS_SELECTOR, ".msg.bot button.kb") if b.text == face_one), False
-        )
-    )
-    button.click()
+    faces = element_id(driver, ".msg.bot:has(button.kb)", 120)
+    click_button(driver, faces, face_one)
     bot_text(driver, t("face_chosen", "en", number=1), 60)
     driver.find_element(By.ID, "text").send_keys("Hello from the playground, in a real browser.")
     driver.find_element(By.ID, "send").click()
@@ -236,20 +246,30 @@ def test_a_voice_note_recorded_from_the_microphone_comes_back_as_a_video(
     delivered_video(driver)
 
 
+def element_id(driver: WebDriver, selector: str, seconds: float) -> str:
+    """Waits for a message matching a CSS selector; returns its element id."""
+    return wait(driver, seconds).until(
+        lambda d: d.find_element(By.CSS_SELECTOR, selector).get_attribute("id")
+    )
+
+
 def click_button(driver: WebDriver, message_id: str, text: str) -> None:
     """Clicks an inline button of a message (looked up by its element id: edits redraw it)."""
-    button = wait(driver, 60).until(
-        lambda d: next(
-            (b for b in d.find_elements(By.CSS_SELECTOR, f"#{message_id} button.kb") if b.text == text), False
-        )
-    )
-    button.click()
+
+    def clicked(d: WebDriver) -> bool:
+        for button in d.find_elements(By.CSS_SELECTOR, f"#{message_id} button.kb"):
+            if button.text == text:
+                button.click()
+                return True
+        return False
+
+    wait(driver, 60).until(clicked)
 
 
 def reply(driver: WebDriver, message_id: str, text: str) -> None:
     """Replies to a message with text, as a long press → Reply does in Telegram."""
     driver.execute_script(
-        "arguments[0].querySelector('.reply-btn').click()", driver.find_element(By.ID, message_id)
+        "document.getElementById(arguments[0]).querySelector('.reply-btn').click()", message_id
     )
     driver.find_element(By.ID, "text").send_keys(text)
     driver.find_element(By.ID, "send").click()
@@ -275,11 +295,9 @@ def test_a_group_scene_two_members_claim_faces_say_lines_and_the_creator_renders
         lambda d: d.find_element(By.ID, "bot-status").get_attribute("data-online") == "true"
     )
     send_photo(driver, photo)
-    posted = wait(driver, 30).until(lambda d: d.find_element(By.CSS_SELECTOR, ".msg.mine:has(img)"))
-    reply(driver, posted.get_attribute("id"), "/scene")
+    reply(driver, element_id(driver, ".msg.mine:has(img)", 30), "/scene")
 
-    scene = wait(driver, 120).until(lambda d: d.find_element(By.CSS_SELECTOR, ".msg.bot:has(img)"))
-    scene_id = scene.get_attribute("id")
+    scene_id = element_id(driver, ".msg.bot:has(img)", 120)
     click_button(driver, scene_id, t("scene_claim_button", "en", number=1))
     wait(driver, 30).until(lambda d: "Alice" in text_of(d, scene_id))
     reply(driver, scene_id, "/say Hello, I am the first one.")
