@@ -80,6 +80,9 @@ async def serve(host: str, port: int, data_dir: Path) -> int:
             env=bot_environment(api, data_dir),
             stdout=log,
             stderr=log,
+            # Its own session: Ctrl-C in the terminal reaches the playground only, which stops the
+            # bot in order (a SIGINT straight into the bot's render processes would kill them).
+            start_new_session=True,
         )
     print(f"phototalk playground: {api.url}/", flush=True)
     print(f"(the bot's log: {log_path}; Ctrl-C stops everything)", file=sys.stderr, flush=True)
@@ -90,20 +93,23 @@ async def serve(host: str, port: int, data_dir: Path) -> int:
         loop.add_signal_handler(sig, stop.set)
     bot_ended = asyncio.create_task(bot.wait())
     stopped = asyncio.create_task(stop.wait())
-    await asyncio.wait({bot_ended, stopped}, return_when=asyncio.FIRST_COMPLETED)
     code = 0
-    if bot_ended.done():
-        code = bot.returncode or 1
-        print(f"the bot stopped (exit {bot.returncode}); see {log_path}", file=sys.stderr)
-    else:
-        bot.send_signal(signal.SIGINT)
-        try:
-            await asyncio.wait_for(bot_ended, STOP_SECONDS)
-        except TimeoutError:
+    try:
+        await asyncio.wait({bot_ended, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        if bot_ended.done():
+            code = bot.returncode or 1
+            print(f"the bot stopped (exit {bot.returncode}); see {log_path}", file=sys.stderr)
+        else:
+            print("stopping the bot…", file=sys.stderr, flush=True)
+            bot.send_signal(signal.SIGINT)
+            api.end_long_polls()
+            await asyncio.wait_for(asyncio.shield(bot_ended), STOP_SECONDS)
+    finally:
+        if bot.returncode is None:  # it did not stop in time, or the playground itself failed
             bot.kill()
             await bot.wait()
-    stopped.cancel()
-    await api.stop()
+        stopped.cancel()
+        await api.stop()
     return code
 
 

@@ -346,6 +346,13 @@ class FakeBotApi:
         self._host = host
         self._port = self._runner.addresses[0][1]
 
+    def end_long_polls(self) -> None:
+        """Answers waiting and later getUpdates at once, empty: a bot that is shutting down stops
+        without sitting out its poll timeout. The other methods keep working."""
+        self._stopping = True
+        if self._new_update is not None:
+            self._new_update.set()
+
     async def stop(self) -> None:
         """Wakes every long poll and stops serving."""
         self._stopping = True
