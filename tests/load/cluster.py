@@ -38,7 +38,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from email import policy
 from email.parser import BytesParser
@@ -138,12 +138,12 @@ class Fault:
 
 @dataclass
 class Hook:
-    """A one-shot action run when a matching call arrives (before it is forwarded)."""
+    """A one-shot action run when a matching call arrives; the call waits for it, then goes on."""
 
     method: str
     who: str
-    chat: int | None
-    action: Callable[[EdgeCall], None]
+    chats: frozenset[int] | None
+    action: Callable[[EdgeCall], Awaitable[None] | None]
     fired: asyncio.Event = field(default_factory=asyncio.Event)
 
     def matches(self, call: EdgeCall) -> bool:
@@ -151,7 +151,7 @@ class Hook:
             not self.fired.is_set()
             and call.method.lower() == self.method.lower()
             and call.who.startswith(self.who)
-            and (self.chat is None or call.chat() == self.chat)
+            and (self.chats is None or call.chat() in self.chats)
         )
 
 
@@ -235,10 +235,14 @@ class Edge:
         return fault
 
     def on_call(
-        self, method: str, who: str, action: Callable[[EdgeCall], None], chat: int | None = None
+        self,
+        method: str,
+        who: str,
+        action: Callable[[EdgeCall], Awaitable[None] | None],
+        chats: Iterable[int] | None = None,
     ) -> Hook:
-        """Runs `action(call)` once, on the first matching call, before it goes any further."""
-        hook = Hook(method, who, chat, action)
+        """Runs `action(call)` once, on the first matching call, and awaits it before forwarding."""
+        hook = Hook(method, who, None if chats is None else frozenset(chats), action)
         self._hooks.append(hook)
         return hook
 
@@ -287,7 +291,9 @@ class Edge:
         self.calls.append(call)
         for hook in [h for h in self._hooks if h.matches(call)]:
             hook.fired.set()
-            hook.action(call)
+            done = hook.action(call)
+            if done is not None:
+                await done
         fault = next((f for f in self._faults if f.matches(call)), None)
         if fault is not None:
             fault.times -= 1
@@ -404,6 +410,7 @@ class Cluster:
         replicas: int = 2,
         workers: int = 2,
         settings: dict[str, str] | None = None,
+        stop_within: float = 30.0,
     ) -> None:
         self.fake = fake
         self.edge = edge
@@ -413,6 +420,7 @@ class Cluster:
         self.worker_count = workers
         self.settings = settings or {}
         self.processes: dict[str, BotProcess] = {}
+        self.stop_within = stop_within  # how long a graceful stop may take at the end
 
     def env(self, name: str, role: str) -> dict[str, str]:
         """The environment of one process: shared settings, its own data folder and API path."""
@@ -503,20 +511,21 @@ class Cluster:
         """Names of the processes that exited (none, while the cluster is healthy)."""
         return [name for name, p in self.processes.items() if not p.alive()]
 
-    async def stop(self) -> None:
-        await asyncio.gather(*(p.stop() for p in self.processes.values()))
+    async def stop(self, within: float = 30.0) -> None:
+        """Stops every process (SIGTERM, then SIGKILL after `within` s)."""
+        await asyncio.gather(*(p.stop(within) for p in self.processes.values()))
         self.edge.replicas.clear()
 
     async def __aenter__(self) -> Self:
         try:
             await self.start()
         except BaseException:
-            await self.stop()
+            await self.stop(self.stop_within)
             raise
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
+        await self.stop(self.stop_within)
 
 
 # --- a PostgreSQL of our own ---------------------------------------------------------------------

@@ -31,8 +31,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
 
 ADMIN_ID = 4242
 DAILY_QUOTA = 2
-#: Short leases, so a killed worker's job is reclaimed within seconds (heartbeat every 4 s).
-LEASE_SECONDS = 12
+#: Short leases, so a killed worker's job is reclaimed within seconds (heartbeat every 3 s).
+LEASE_SECONDS = 9
 ENDED = (Status.DONE, Status.FAILED, Status.CANCELLED)
 LONG_LINE = (
     "This is a longer voice note, so that the render takes a few seconds and a worker can be "
@@ -69,7 +69,7 @@ async def setup(postgres: OwnPostgres, tmp_path_factory: pytest.TempPathFactory)
     async with (
         FakeBotApi() as fake,
         Edge(fake.url) as edge,
-        Cluster(fake, edge, postgres.url, root, settings=settings) as cluster,
+        Cluster(fake, edge, postgres.url, root, settings=settings, stop_within=5) as cluster,
     ):
         traffic = Traffic(fake, astronaut_portrait(), voice_note("Hello there."))
         yield Setup(fake, edge, cluster, traffic, postgres.url, postgres)
@@ -197,8 +197,9 @@ async def test_a_worker_killed_mid_render_is_finished_by_another_once(setup: Set
         # to its pool: the job is claimed, its media fetched, the render running.
         killed.append(call.who)
         setup.cluster.kill(call.who)
+        setup.cluster.launch(f"{call.who}-again", "worker")  # back to two, for the tests after this
 
-    hook = setup.edge.on_call("sendChatAction", "worker", kill, chat=user)
+    hook = setup.edge.on_call("sendChatAction", "worker", kill, chats=[user])
     try:
         outcome = await ask_once(setup, user, voice=voice_note(LONG_LINE))
         assert hook.fired.is_set() and len(killed) == 1
@@ -210,36 +211,69 @@ async def test_a_worker_killed_mid_render_is_finished_by_another_once(setup: Set
         books = await read_books(setup.database_url, [user])
         assert (books.debits[user], books.refunds[user]) == (1, 0)  # charged once, not refunded
     finally:
-        # back to two workers for the tests that follow
-        await setup.cluster.add_worker(f"{killed[0]}-again" if killed else "worker-extra")
+        if killed:
+            await setup.cluster.wait_ready([setup.cluster.processes[f"{killed[0]}-again"]], 120)
 
 
-async def test_postgres_restart_mid_run_loses_nothing(setup: Setup) -> None:
-    users = list(range(3001, 3021))  # 20 users × 3 requests; every other one granted a third video
+async def queued_keys(database_url: str, users: list[int]) -> set[str]:
+    """Idempotency keys (chat:message) of every job the users have in the database."""
+    db = Database(database_url)
+    try:
+        async with db.read_session() as s:
+            return set(await s.scalars(select(Job.idempotency_key).where(Job.user_id.in_(users))))
+    finally:
+        await db.dispose()
+
+
+async def restart_postgres(setup: Setup, outage: float = 2.0) -> None:
+    """Stops PostgreSQL (every session ends, as in a restart or failover) and starts it again."""
+    await asyncio.to_thread(setup.postgres.stop, "fast")
+    await asyncio.sleep(outage)  # claims, heartbeats and deliveries fail meanwhile
+    await asyncio.to_thread(setup.postgres.start)
+
+
+@pytest.mark.xfail(strict=True, reason="fixed by bot delivery change (at-most-once send)")
+async def test_postgres_restart_with_jobs_in_flight_loses_nothing(setup: Setup) -> None:
+    users = list(range(3001, 3013))  # 12 users × 3 requests; every other one granted a third video
     granted = users[1::2]
     allowance = {u: DAILY_QUOTA + (u in granted) for u in users}
     traffic = setup.traffic
     await asyncio.gather(*(traffic.grant(ADMIN_ID, u, 1) for u in granted))
     await asyncio.gather(*(traffic.user(u, "en", ("voice", "text", "voice")) for u in users))
-    # Every request queued (acknowledged), so none arrives while the database is down.
-    await traffic.wait_until(
-        lambda: all(o.first_reply_at is not None for o in traffic.outcomes(users)), 120, "acknowledgements"
-    )
-    before = [o for o in traffic.outcomes(users) if o.request.kind != "photo"]
-    pending = sum(1 for o in before if not o.answered)
-    setup.postgres.stop("fast")  # every session ends, as in a restart or a failover
-    await asyncio.sleep(2)  # the outage: claims, heartbeats and deliveries fail meanwhile
-    setup.postgres.start()
-    assert pending > 0, "the restart came after every request was answered; nothing was in flight"
+    # Every request in the database first (queued, or refused for the quota): one arriving
+    # while the database is down is another matter (see the next test).
+    deadline = time.monotonic() + 120
+    while True:
+        keys = await queued_keys(setup.database_url, users)
+        outcomes = [o for o in traffic.outcomes(users) if o.request.kind != "photo"]
+        waiting = [o for o in outcomes if f"{o.request.user_id}:{o.request.message_id}" not in keys]
+        if all(o.final == "quota_exceeded" for o in waiting) or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.1)
+    # The database goes down just as a worker sends a video (Telegram gets it while the
+    # worker cannot record it), and comes back two seconds later.
+    restarted = asyncio.Event()
 
-    outcomes, books = await settle(setup, users, within=150)
+    async def outage(call: EdgeCall) -> None:
+        await asyncio.to_thread(setup.postgres.stop, "fast")
+        asyncio.get_running_loop().call_later(2.0, lambda: restarted.set())
+
+    setup.edge.on_call("sendVideo", "worker", outage, chats=users)
+    await asyncio.wait_for(restarted.wait(), 120)
+    await asyncio.to_thread(setup.postgres.start)
+    pending = sum(1 for o in traffic.outcomes(users) if not o.answered)
+    assert pending > 0, "every request was answered before the restart; nothing was in flight"
+
+    outcomes, books = await settle(setup, users, within=90)
     verdict = judge(outcomes, allowance, books, traffic.replies.loose)
-    assert verdict.problems == [], "\n".join(verdict.problems) + "\n" + setup.cluster.logs(lines=20)
+    assert verdict.problems == [], "\n".join(verdict.problems) + "\n" + setup.cluster.logs(lines=10)
     assert setup.cluster.all_alive() == []
 
-    # Replicas and workers recovered: new requests after the restart are served as usual.
-    late = [3101, 3102, 3103, 3104]
-    await asyncio.gather(*(traffic.user(u, "en", ("voice",)) for u in late))
-    outcomes, books = await settle(setup, late, within=120)
-    verdict = judge(outcomes, dict.fromkeys(late, DAILY_QUOTA), books, traffic.replies.loose)
-    assert verdict.problems == [], "\n".join(verdict.problems) + "\n" + setup.cluster.logs(lines=20)
+
+async def test_requests_right_after_a_postgres_restart_are_served(setup: Setup) -> None:
+    await restart_postgres(setup)
+    users = [3101, 3102, 3103, 3104]
+    await asyncio.gather(*(setup.traffic.user(u, "en", ("voice",)) for u in users))
+    outcomes, books = await settle(setup, users, within=60)
+    verdict = judge(outcomes, dict.fromkeys(users, DAILY_QUOTA), books, setup.traffic.replies.loose)
+    assert verdict.problems == [], "\n".join(verdict.problems) + "\n" + setup.cluster.logs(lines=10)
