@@ -330,8 +330,9 @@ def form_fields(content_type: str, body: bytes) -> dict[str, str]:
     fields = {}
     for part in message.iter_parts():
         name = part.get_param("name", header="content-disposition")
-        if isinstance(name, str) and part.get_filename() is None:
-            fields[name] = part.get_payload(decode=True).decode("utf-8", "replace")
+        payload = part.get_payload(decode=True)
+        if isinstance(name, str) and part.get_filename() is None and isinstance(payload, bytes):
+            fields[name] = payload.decode("utf-8", "replace")
     return fields
 
 

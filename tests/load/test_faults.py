@@ -147,6 +147,7 @@ async def test_429_on_status_edits_is_waited_out_and_the_video_sent_once(setup: 
     assert edits[1].params["text"] == edits[0].params["text"]  # the same progress, shown after the wait
     (job,) = await jobs_of(setup.database_url, user)
     assert job.status == Status.DONE and job.attempts == 1
+    assert job.status_message_id is not None
     assert setup.fake.is_deleted(user, job.status_message_id)  # the status message is cleaned up
 
 
@@ -270,10 +271,17 @@ async def test_postgres_restart_with_jobs_in_flight_loses_nothing(setup: Setup) 
     assert setup.cluster.all_alive() == []
 
 
-async def test_requests_right_after_a_postgres_restart_are_served(setup: Setup) -> None:
+async def test_right_after_a_postgres_restart_10_users_x3_get_exactly_their_quota(setup: Setup) -> None:
+    # Replicas and workers recover from the restart (their pooled connections all died), and a
+    # burst right after it is served in full: every request answered, quotas exact, no duplicate.
     await restart_postgres(setup)
-    users = [3101, 3102, 3103, 3104]
-    await asyncio.gather(*(setup.traffic.user(u, "en", ("voice",)) for u in users))
-    outcomes, books = await settle(setup, users, within=60)
-    verdict = judge(outcomes, dict.fromkeys(users, DAILY_QUOTA), books, setup.traffic.replies.loose)
+    users = list(range(3101, 3111))
+    granted = users[::2]
+    traffic = setup.traffic
+    await asyncio.gather(*(traffic.grant(ADMIN_ID, u, 1) for u in granted))
+    await asyncio.gather(*(traffic.user(u, "en", ("voice", "text", "voice")) for u in users))
+    outcomes, books = await settle(setup, users, within=120)
+    allowance = {u: DAILY_QUOTA + (u in granted) for u in users}
+    verdict = judge(outcomes, allowance, books, traffic.replies.loose)
     assert verdict.problems == [], "\n".join(verdict.problems) + "\n" + setup.cluster.logs(lines=10)
+    assert verdict.videos == 25 and verdict.refusals == {"quota_exceeded": 5}
