@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import shutil
 import sys
@@ -38,11 +39,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import contextlib
+from sqlalchemy import select
 
+from storage import Database, Job
 from tests.e2e.media import astronaut_portrait, voice_note
 from tests.load.cluster import Cluster, Edge, FakeBotApi, fresh_database
-from tests.load.traffic import Traffic, judge, noon_zone, read_books
+from tests.load.traffic import Traffic, judge, noon_zone, percentile, read_books
 
 DEFAULT_URL = os.environ.get("TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
 ADMIN_ID = 4242
@@ -56,6 +58,29 @@ async def sample_load(samples: list[float], stop: asyncio.Event) -> None:
         samples.append(os.getloadavg()[0])
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), 5)
+
+
+async def job_times(database_url: str, users: list[int]) -> tuple[list[float], list[float]]:
+    """Seconds each finished job waited in the queue (created → claimed) and ran (claimed → done)."""
+    db = Database(database_url)
+    try:
+        async with db.read_session() as s:
+            rows = (
+                await s.execute(
+                    select(Job.created_at, Job.started_at, Job.finished_at).where(
+                        Job.user_id.in_(users), Job.finished_at.is_not(None), Job.started_at.is_not(None)
+                    )
+                )
+            ).all()
+    finally:
+        await db.dispose()
+    waits: list[float] = []
+    runs: list[float] = []
+    for created, started, finished in rows:
+        if started is not None and finished is not None:  # the query's filter; narrowed for mypy
+            waits.append((started - created).total_seconds())
+            runs.append((finished - started).total_seconds())
+    return waits, runs
 
 
 async def run(args: argparse.Namespace) -> int:
@@ -116,6 +141,7 @@ async def run(args: argparse.Namespace) -> int:
                 await sampler
                 died = cluster.all_alive()
                 books = await read_books(database_url, users)
+                waits, runs = await job_times(database_url, users)
                 measured = set(users)
                 senders = Counter(
                     c.who
@@ -135,6 +161,11 @@ async def run(args: argparse.Namespace) -> int:
           f"{verdict.videos / wall * 60:.1f} videos/min; videos per worker {dict(senders)}")  # fmt: skip
     print(f"jobs {dict(books.jobs)}, attempts {dict(sorted(books.attempts.items()))}")
     print(verdict.figures())
+    for name, values in (("job: queued -> claimed", waits), ("job: claimed -> done", runs)):
+        print(
+            f"{name:<28} p50 {percentile(values, 50):6.2f} s   p95 {percentile(values, 95):6.2f} s"
+            f"   (n={len(values)})"
+        )
     print(f"load average (1 min) during the run: median {sorted(load)[len(load) // 2]:.1f}, "
           f"max {max(load):.1f} on {os.cpu_count()} CPUs")  # fmt: skip
     if died:
