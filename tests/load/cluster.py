@@ -1,8 +1,12 @@
 """phototalk as several machines on one: bot replicas and render workers as OS processes.
 
-    async with FakeBotApi() as fake, Edge(fake.url) as edge:
-        async with Cluster(fake, edge, database_url, root, replicas=2, workers=2) as cluster:
-            ...  # drive users through `fake`; `cluster.kill("worker0")`; `edge.stall("sendVideo", ...)`
+    async with (
+        FakeBotApi() as fake,
+        Edge(fake.url) as edge,
+        Cluster(fake, edge, database_url, root, replicas=2, workers=2, settings={...}) as cluster,
+    ):
+        ...  # drive users through `fake` (tests/load/traffic.py); `cluster.kill("worker0")`;
+        # `edge.stall("sendVideo", "worker", after_forwarding=True, chat=1001)`
 
 - Each bot process is `python -m bot run` (a webhook replica, EMBEDDED_WORKER=false: it only
   answers and queues) or `python -m bot worker` (claims, renders, sends), started with its own

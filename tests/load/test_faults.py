@@ -163,8 +163,8 @@ async def test_timed_out_status_edit_does_not_stop_the_video(setup: Setup) -> No
 
 async def test_send_video_lost_before_telegram_saw_it_is_answered_once(setup: Setup) -> None:
     # Nothing reached Telegram, but the bot cannot tell this TimedOut from one after Telegram
-    # sent the video. Whatever it does, the user gets an answer, never two videos, and is
-    # charged only for a video that can have reached them.
+    # sent the video (the next test). Whatever it does, the user gets an answer (a video or a
+    # reply saying what happened), never two videos, and is never charged twice.
     user = 2004
     setup.edge.stall("sendVideo", "worker", after_forwarding=False, chat=user)
     outcome = await ask_once(setup, user)
