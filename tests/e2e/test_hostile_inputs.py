@@ -21,10 +21,10 @@ import pytest
 
 from bot.runtime import Runtime
 from bot.texts import t
+from playground.botapi import Call, FakeBotApi
 from storage.jobs import Status
 from tests.e2e.conftest import BotFactory
 from tests.e2e.media import animated_gif, astronaut_portrait, cat, reencoded, two_astronauts, voice_note
-from tests.fake_bot_api import Call, FakeBotApi
 from tests.generator.media import (
     deep_gray_bomb,
     ffconcat_script,

@@ -53,7 +53,7 @@ from urllib.parse import parse_qsl
 import aiohttp
 from aiohttp import web
 
-from tests.fake_bot_api import FakeBotApi
+from playground.botapi import FakeBotApi
 
 __all__ = [
     "REPO",
