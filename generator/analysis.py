@@ -20,12 +20,16 @@ A face is usable when all of these hold (otherwise `reason` says which failed fi
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar, cast
 
 import cv2
 import numpy as np
+from numpy.typing import NDArray
 
 from generator import landmarks as lm
 from generator.intake import load_image
@@ -67,7 +71,7 @@ def analyze(source: Source) -> ImageAnalysis:
     return analyze_image(load_image(source))
 
 
-def analyze_image(rgb: np.ndarray) -> ImageAnalysis:
+def analyze_image(rgb: NDArray[np.uint8]) -> ImageAnalysis:
     """Finds every face in an RGB photo, ordered left to right, with mesh, pose and usability."""
     height, width = rgb.shape[:2]
     faces: list[FaceAnalysis] = []
@@ -82,7 +86,7 @@ def analyze_image(rgb: np.ndarray) -> ImageAnalysis:
     return ImageAnalysis(width=width, height=height, faces=ordered)
 
 
-def segment_person(rgb: np.ndarray) -> np.ndarray:
+def segment_person(rgb: NDArray[np.uint8]) -> NDArray[np.float32]:
     """A soft mask of the people in the photo: float32 (H, W) in [0, 1], 1 on a person.
 
     Edges are feathered over ~1 % of the photo so a warp weighted by the mask has no seam.
@@ -91,18 +95,18 @@ def segment_person(rgb: np.ndarray) -> np.ndarray:
     scale = min(1.0, _MASK_SIDE / max(height, width))
     small = _resize(rgb, scale) if scale < 1.0 else rgb
     result = _segmenter().process(np.ascontiguousarray(small))
-    mask = result.segmentation_mask
-    if mask is None:  # pragma: no cover - the model always answers, but never crash the render for it
+    answer = result.segmentation_mask
+    if answer is None:  # pragma: no cover - the model always answers, but never crash the render for it
         return np.zeros((height, width), np.float32)
-    mask = np.asarray(mask, dtype=np.float32)
+    mask = np.asarray(answer, dtype=np.float32)
     if mask.shape != (height, width):
-        mask = cv2.resize(mask, (width, height), interpolation=cv2.INTER_LINEAR)
+        mask = np.asarray(cv2.resize(mask, (width, height), interpolation=cv2.INTER_LINEAR), dtype=np.float32)
     sigma = max(1.0, 0.01 * max(height, width))
-    mask = cv2.GaussianBlur(mask, (0, 0), sigmaX=sigma, sigmaY=sigma)
+    mask = np.asarray(cv2.GaussianBlur(mask, (0, 0), sigmaX=sigma, sigmaY=sigma), dtype=np.float32)
     return np.clip(mask, 0.0, 1.0)
 
 
-def detect_shoulders(rgb: np.ndarray, face: FaceAnalysis) -> np.ndarray | None:
+def detect_shoulders(rgb: NDArray[np.uint8], face: FaceAnalysis) -> NDArray[np.float32] | None:
     """Where this face's person has their shoulders: float32 (2, 2) pixel x, y of the subject's left
     (pose landmark 11) and right (12) shoulder, or None when they are not visible in the photo.
     """
@@ -137,7 +141,7 @@ def detect_shoulders(rgb: np.ndarray, face: FaceAnalysis) -> np.ndarray | None:
     return shoulders if visible and inside and below else None
 
 
-def head_pose(points: np.ndarray) -> tuple[float, float, float]:
+def head_pose(points: NDArray[np.float32]) -> tuple[float, float, float]:
     """Yaw, pitch, roll in degrees from mesh points (N, 3) in pixels (x right, y down, z away).
 
     The face's own axes are built from the mesh: "right" runs between the outer eye corners, "down"
@@ -157,7 +161,7 @@ def head_pose(points: np.ndarray) -> tuple[float, float, float]:
     return yaw, pitch, roll
 
 
-def mouth_openness(points: np.ndarray) -> float:
+def mouth_openness(points: NDArray[np.float32]) -> float:
     """Inner-lip gap over mouth width: 0 for closed lips, ~0.5 and up for a wide open mouth."""
     gap = float(np.linalg.norm(points[lm.LOWER_LIP_INNER_MID, :2] - points[lm.UPPER_LIP_INNER_MID, :2]))
     width = float(np.linalg.norm(points[lm.MOUTH_CORNER_LEFT, :2] - points[lm.MOUTH_CORNER_RIGHT, :2]))
@@ -165,7 +169,12 @@ def mouth_openness(points: np.ndarray) -> float:
 
 
 def face_problem(
-    box: tuple[int, int, int, int], points: np.ndarray, yaw: float, pitch: float, width: int, height: int
+    box: tuple[int, int, int, int],
+    points: NDArray[np.float32],
+    yaw: float,
+    pitch: float,
+    width: int,
+    height: int,
 ) -> ErrorCode | None:
     """Why a meshed face cannot speak in a video, or None when it can (rules in the module docstring)."""
     if _too_small(box, width, height):
@@ -181,7 +190,7 @@ def face_problem(
 # --- faces ---------------------------------------------------------------------------------------
 
 
-def _detect_faces(rgb: np.ndarray) -> list[_Detection]:
+def _detect_faces(rgb: NDArray[np.uint8]) -> list[_Detection]:
     """Face boxes from a whole-photo pass plus overlapping tiles, duplicates merged."""
     height, width = rgb.shape[:2]
     found = _detect_in(rgb, 0, 0, MIN_DETECTION_SCORE)
@@ -195,7 +204,7 @@ def _detect_faces(rgb: np.ndarray) -> list[_Detection]:
     return _merge(found)
 
 
-def _detect_in(rgb: np.ndarray, ox: int, oy: int, min_score: float) -> list[_Detection]:
+def _detect_in(rgb: NDArray[np.uint8], ox: int, oy: int, min_score: float) -> list[_Detection]:
     """The detector's boxes in one image region, shifted to photo coordinates."""
     height, width = rgb.shape[:2]
     result = _detector().process(np.ascontiguousarray(rgb))
@@ -233,7 +242,7 @@ def _overlap(a: _Detection, b: _Detection) -> float:
     return ix * iy / max(min(a.area, b.area), 1e-6)
 
 
-def _measure_face(rgb: np.ndarray, detection: _Detection) -> FaceAnalysis | None:
+def _measure_face(rgb: NDArray[np.uint8], detection: _Detection) -> FaceAnalysis | None:
     """Mesh, pose and usability for one detected face; None for a likely false detection."""
     height, width = rgb.shape[:2]
     points = fit_mesh(rgb, (detection.x, detection.y, detection.w, detection.h))
@@ -260,7 +269,7 @@ def _measure_face(rgb: np.ndarray, detection: _Detection) -> FaceAnalysis | None
     x1, y1 = points[:, 0].max(), points[:, 1].max()
     box = _clip_box(x0, y0, x1 - x0, y1 - y0, width, height)
     yaw, pitch, roll = head_pose(points)
-    reason = face_problem(box, points, yaw, pitch, width, height)
+    problem = face_problem(box, points, yaw, pitch, width, height)
     return FaceAnalysis(
         index=0,
         box=box,
@@ -270,12 +279,12 @@ def _measure_face(rgb: np.ndarray, detection: _Detection) -> FaceAnalysis | None
         pitch=pitch,
         roll=roll,
         mouth_open=mouth_openness(points),
-        usable=reason is None,
-        reason=reason,
+        usable=problem is None,
+        reason=problem,
     )
 
 
-def fit_mesh(rgb: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray | None:
+def fit_mesh(rgb: NDArray[np.uint8], box: tuple[float, float, float, float]) -> NDArray[np.float32] | None:
     """The 478-point mesh (478, 3) of the face in `box` (x, y, w, h), in photo pixels (z too), or None.
 
     The mesh runs on a square crop twice the box's size, so the face sits in its middle whatever
@@ -288,13 +297,14 @@ def fit_mesh(rgb: np.ndarray, box: tuple[float, float, float, float]) -> np.ndar
     size = max(8, round(side))
     crop = _crop_padded(rgb, x0, y0, size)
     scale = _CROP_PIXELS / size
-    crop = cv2.resize(
-        crop, (_CROP_PIXELS, _CROP_PIXELS), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
+    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
+    crop = np.asarray(
+        cv2.resize(crop, (_CROP_PIXELS, _CROP_PIXELS), interpolation=interpolation), dtype=np.uint8
     )
     result = _mesh().process(crop)
     if not result.multi_face_landmarks:
         return None
-    best: np.ndarray | None = None
+    best: NDArray[np.float32] | None = None
     best_distance = math.inf
     for found in result.multi_face_landmarks:
         normalised = np.array([(p.x, p.y, p.z) for p in found.landmark], dtype=np.float32)
@@ -311,15 +321,16 @@ def fit_mesh(rgb: np.ndarray, box: tuple[float, float, float, float]) -> np.ndar
     return points.astype(np.float32)
 
 
-def _crop_padded(rgb: np.ndarray, x0: int, y0: int, size: int) -> np.ndarray:
+def _crop_padded(rgb: NDArray[np.uint8], x0: int, y0: int, size: int) -> NDArray[np.uint8]:
     """A size x size square from the photo starting at x0, y0, edge pixels repeated beyond the border."""
     height, width = rgb.shape[:2]
     sx0, sy0 = max(0, x0), max(0, y0)
     sx1, sy1 = min(width, x0 + size), min(height, y0 + size)
     crop = rgb[sy0:sy1, sx0:sx1]
-    return cv2.copyMakeBorder(
+    padded = cv2.copyMakeBorder(
         crop, sy0 - y0, y0 + size - sy1, sx0 - x0, x0 + size - sx1, borderType=cv2.BORDER_REPLICATE
     )
+    return np.asarray(padded, dtype=np.uint8)
 
 
 def _too_small(box: tuple[int, int, int, int], width: int, height: int) -> bool:
@@ -334,11 +345,12 @@ def _clip_box(x: float, y: float, w: float, h: float, width: int, height: int) -
 
 
 def _as_detection(face: FaceAnalysis) -> _Detection:
-    return _Detection(*map(float, face.box), score=face.score)
+    x, y, w, h = face.box
+    return _Detection(float(x), float(y), float(w), float(h), score=face.score)
 
 
 def _with_index(face: FaceAnalysis, index: int) -> FaceAnalysis:
-    return FaceAnalysis(**{**face.__dict__, "index": index})
+    return dataclasses.replace(face, index=index)
 
 
 def _starts(length: int, tile: int, stride: int) -> list[int]:
@@ -350,48 +362,103 @@ def _starts(length: int, tile: int, stride: int) -> list[int]:
     return starts
 
 
-def _unit(v: np.ndarray) -> np.ndarray:
+def _unit(v: NDArray[np.floating[Any]]) -> NDArray[np.floating[Any]]:
     return v / max(float(np.linalg.norm(v)), 1e-9)
 
 
-def _resize(rgb: np.ndarray, scale: float) -> np.ndarray:
+def _resize(rgb: NDArray[np.uint8], scale: float) -> NDArray[np.uint8]:
     height, width = rgb.shape[:2]
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+    return np.asarray(cv2.resize(rgb, size, interpolation=cv2.INTER_AREA), dtype=np.uint8)
 
 
 # --- MediaPipe graphs, created once per process ----------------------------------------------------
+# mediapipe ships no type hints; these protocols list the parts of its results this module reads,
+# and each graph is cast to one when it is created.
+
+_Result = TypeVar("_Result", covariant=True)
+
+
+class _Graph(Protocol[_Result]):
+    def process(self, image: NDArray[np.uint8]) -> _Result: ...
+
+
+class _Landmark(Protocol):
+    x: float  # 0..1 across the image
+    y: float  # 0..1 down the image
+    z: float  # depth, on x's scale
+    visibility: float  # pose landmarks only
+
+
+class _Landmarks(Protocol):
+    landmark: Sequence[_Landmark]
+
+
+class _RelativeBox(Protocol):
+    xmin: float
+    ymin: float
+    width: float
+    height: float
+
+
+class _LocationData(Protocol):
+    relative_bounding_box: _RelativeBox
+
+
+class _FaceDetection(Protocol):
+    score: Sequence[float]
+    location_data: _LocationData
+
+
+class _DetectorResult(Protocol):
+    detections: Sequence[_FaceDetection] | None
+
+
+class _MeshResult(Protocol):
+    multi_face_landmarks: Sequence[_Landmarks] | None
+
+
+class _SegmentationResult(Protocol):
+    segmentation_mask: NDArray[np.float32] | None
+
+
+class _PoseResult(Protocol):
+    pose_landmarks: _Landmarks | None
 
 
 @functools.cache
-def _detector():  # type: ignore[no-untyped-def]
+def _detector() -> _Graph[_DetectorResult]:
     import mediapipe as mp
 
-    return mp.solutions.face_detection.FaceDetection(
+    graph = mp.solutions.face_detection.FaceDetection(
         model_selection=1, min_detection_confidence=MIN_DETECTION_SCORE
     )
+    return cast("_Graph[_DetectorResult]", graph)
 
 
 @functools.cache
-def _mesh():  # type: ignore[no-untyped-def]
+def _mesh() -> _Graph[_MeshResult]:
     import mediapipe as mp
 
-    return mp.solutions.face_mesh.FaceMesh(
+    graph = mp.solutions.face_mesh.FaceMesh(
         static_image_mode=True, max_num_faces=2, refine_landmarks=True, min_detection_confidence=0.5
     )
+    return cast("_Graph[_MeshResult]", graph)
 
 
 @functools.cache
-def _segmenter():  # type: ignore[no-untyped-def]
+def _segmenter() -> _Graph[_SegmentationResult]:
     import mediapipe as mp
 
-    return mp.solutions.selfie_segmentation.SelfieSegmentation(model_selection=0)
+    graph = mp.solutions.selfie_segmentation.SelfieSegmentation(model_selection=0)
+    return cast("_Graph[_SegmentationResult]", graph)
 
 
 @functools.cache
-def _pose():  # type: ignore[no-untyped-def]
+def _pose() -> _Graph[_PoseResult]:
     import mediapipe as mp
 
-    return mp.solutions.pose.Pose(
+    graph = mp.solutions.pose.Pose(
         static_image_mode=True, model_complexity=1, enable_segmentation=False, min_detection_confidence=0.5
     )
+    return cast("_Graph[_PoseResult]", graph)

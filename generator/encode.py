@@ -17,11 +17,12 @@ from fractions import Fraction
 from math import gcd
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 import av
 import cv2
 import numpy as np
+from numpy.typing import NDArray
 from PIL import Image
 from scipy.signal import resample_poly
 
@@ -62,7 +63,7 @@ class VideoEncoder:
         width: int,
         height: int,
         fps: int,
-        audio: np.ndarray,
+        audio: NDArray[np.floating[Any]],
         sample_rate: int,
         threads: int = 2,
         preset: str = PRESET,
@@ -103,14 +104,14 @@ class VideoEncoder:
         self._sound = sound
         self._closed = False
 
-    def write(self, frame: np.ndarray) -> None:
+    def write(self, frame: NDArray[np.uint8]) -> None:
         """Encodes one RGB uint8 frame (H, W, 3) and the sound that plays during it."""
         if frame.shape[0] < self.height or frame.shape[1] < self.width or frame.shape[2] != 3:
             raise ValueError(f"frame of shape {frame.shape} does not fit {self.width}x{self.height}")
         rgb = np.ascontiguousarray(frame[: self.height, : self.width], dtype=np.uint8)
         # OpenCV's conversion is ~4x cheaper than swscale's; it is BT.601 limited range, as the
         # stream's colour tags say.
-        yuv = cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420)
+        yuv = np.asarray(cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420), dtype=np.uint8)
         video_frame = av.VideoFrame.from_ndarray(yuv, format="yuv420p")
         video_frame.colorspace = _COLORSPACE_BT601
         video_frame.color_range = _RANGE_LIMITED
@@ -175,7 +176,7 @@ class VideoEncoder:
         self._audio_sent = until
 
 
-def make_thumbnail(frame: np.ndarray, max_side: int = 320) -> bytes:
+def make_thumbnail(frame: NDArray[np.uint8], max_side: int = 320) -> bytes:
     """A JPEG preview of a frame, longest side at most `max_side`, for Telegram's sendVideo."""
     image = Image.fromarray(np.asarray(frame, dtype=np.uint8))
     image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
@@ -184,10 +185,30 @@ def make_thumbnail(frame: np.ndarray, max_side: int = 320) -> bytes:
     return out.getvalue()
 
 
-def probe(path: Path | str) -> dict[str, Any]:
+class VideoInfo(TypedDict):
+    """What `probe` reads from a video file; durations are seconds."""
+
+    width: int
+    height: int
+    fps: float
+    frames: int
+    video_codec: str | None
+    pix_fmt: str | None
+    audio_codec: str | None
+    sample_rate: int
+    has_audio: bool
+    has_video: bool
+    duration: float
+    faststart: bool  # the index comes before the media data
+    colorspace: NotRequired[int]  # FFmpeg's AVColorSpace; 6 = BT.601 (only with a video stream)
+    video_duration: NotRequired[float | None]
+    audio_duration: NotRequired[float | None]
+
+
+def probe(path: Path | str) -> VideoInfo:
     """What a video file holds: size, duration, frame rate, codecs, whether it starts with its index."""
     with av.open(str(path)) as container:
-        info: dict[str, Any] = {
+        info: VideoInfo = {
             "width": 0,
             "height": 0,
             "fps": 0.0,
@@ -199,36 +220,41 @@ def probe(path: Path | str) -> dict[str, Any]:
             "has_audio": bool(container.streams.audio),
             "has_video": bool(container.streams.video),
             "duration": (container.duration or 0) / 1_000_000,
+            "faststart": False,  # filled in below
         }
         if container.streams.video:
             video = container.streams.video[0]
-            info.update(
-                width=video.codec_context.width,
-                height=video.codec_context.height,
-                fps=float(video.average_rate or video.guessed_rate or 0),
-                frames=video.frames,
-                video_codec=video.codec_context.name,
-                pix_fmt=video.codec_context.pix_fmt,
-                colorspace=int(video.codec_context.colorspace),  # FFmpeg's AVColorSpace; 6 = BT.601
-                video_duration=float(video.duration * video.time_base) if video.duration else None,
-            )
+            info["width"] = video.codec_context.width
+            info["height"] = video.codec_context.height
+            info["fps"] = float(video.average_rate or video.guessed_rate or 0)
+            info["frames"] = video.frames
+            info["video_codec"] = video.codec_context.name
+            info["pix_fmt"] = video.codec_context.pix_fmt
+            info["colorspace"] = int(video.codec_context.colorspace)
+            info["video_duration"] = _seconds(video.duration, video.time_base)
         if container.streams.audio:
             sound = container.streams.audio[0]
-            info.update(
-                audio_codec=sound.codec_context.name,
-                sample_rate=sound.codec_context.sample_rate,
-                audio_duration=float(sound.duration * sound.time_base) if sound.duration else None,
-            )
+            info["audio_codec"] = sound.codec_context.name
+            info["sample_rate"] = sound.codec_context.sample_rate
+            info["audio_duration"] = _seconds(sound.duration, sound.time_base)
     info["faststart"] = _moov_before_mdat(Path(path))
     return info
 
 
-def _resample(audio: np.ndarray, rate: int, target: int) -> np.ndarray:
+def _seconds(duration: int | None, time_base: Fraction | None) -> float | None:
+    """A stream's duration in seconds, None when the file does not say."""
+    if not duration or time_base is None:
+        return None
+    return float(duration * time_base)
+
+
+def _resample(audio: NDArray[np.float32], rate: int, target: int) -> NDArray[np.float32]:
     """Band-limited resampling by a rational factor (16 kHz → 48 kHz is exactly 3:1)."""
     if rate == target or audio.size == 0:
         return audio.astype(np.float32, copy=False)
     g = gcd(rate, target)
-    return resample_poly(audio, target // g, rate // g).astype(np.float32)
+    resampled: NDArray[np.float64] = resample_poly(audio, target // g, rate // g)  # scipy has no stubs
+    return resampled.astype(np.float32)
 
 
 def _moov_before_mdat(path: Path) -> bool:

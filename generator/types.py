@@ -12,6 +12,7 @@ from enum import StrEnum
 from pathlib import Path
 
 import numpy as np
+from numpy.typing import NDArray
 
 #: Output frame rate, defined once.
 FPS = 25
@@ -66,7 +67,7 @@ class FaceAnalysis:
     index: int  # 0-based, faces ordered left to right
     box: tuple[int, int, int, int]  # x, y, width, height
     score: float  # detector confidence
-    landmarks: np.ndarray  # (478, 3) float32: x, y in pixels, z relative depth (same scale as x)
+    landmarks: NDArray[np.float32]  # (478, 3) float32: x, y in pixels, z relative depth (same scale as x)
     yaw: float  # degrees, + = subject turned to their left (our right)
     pitch: float  # degrees, + = looking up
     roll: float  # degrees, + = head tilted clockwise in the image
