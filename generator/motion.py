@@ -45,6 +45,8 @@ class FaceMotion:
     lip_width: np.ndarray  # [-1, 1]
     lip_round: np.ndarray  # [0, 1]
     lips_pressed: np.ndarray  # [0, 1]
+    lip_teeth: np.ndarray  # [0, 1]: lower lip under the upper teeth (f, v)
+    tongue: np.ndarray  # [0, 1]: tongue tip showing (th, l)
     speech: np.ndarray  # bool
     blink: np.ndarray  # [0, 1]: lid closure
     blink_starts: tuple[int, ...]  # first frame of each blink event (a double blink counts once)
@@ -162,6 +164,8 @@ def _plan_face(
         lip_width=rest(mouth.lip_width, mouth_engage),
         lip_round=rest(mouth.lip_round, mouth_engage),
         lips_pressed=rest(mouth.lips_pressed, mouth_engage),
+        lip_teeth=rest(mouth.lip_teeth, mouth_engage),
+        tongue=rest(mouth.tongue, mouth_engage),
         speech=mouth.speech.copy(),
         blink=blink.astype(np.float32),
         blink_starts=blink_starts,
@@ -186,6 +190,8 @@ def _fit(track: SpeechTrack, n: int) -> SpeechTrack:
         "lip_width",
         "lip_round",
         "lips_pressed",
+        "lip_teeth",
+        "tongue",
         "speech",
         "energy",
         "pitch",

@@ -38,7 +38,16 @@ from generator.motion import FaceMotion, MotionPlan
 from generator.types import FaceAnalysis, ImageAnalysis
 
 #: Extra inner-lip gap at jaw_open = 1, as a fraction of the mouth's width.
-JAW_GAP = 0.26
+JAW_GAP = 0.3
+#: Mouth width change (fraction of its width) for fully spread and fully rounded lips.
+SPREAD_WIDTH = 0.16
+ROUND_WIDTH = 0.26
+#: How far the upper teeth show below the upper lip, and the lower teeth above the lower lip
+#: (fraction of mouth width; the lower ones less when the lips are not spread).
+UPPER_TEETH = 0.13
+LOWER_TEETH = 0.09
+#: Inner-lip gap left when the lower lip touches the upper teeth (f, v), fraction of mouth width.
+TUCK_GAP = 0.05
 #: A photographed mouth open wider than this (gap / width) is closed in silences; a smaller one is
 #: the speaker's own resting mouth.
 WIDE_OPEN = 0.28
@@ -348,10 +357,22 @@ class FaceRig:
         near_mouth = 1.0 - _smoothstep(0.5, 1.1, dist)
         width = (near_mouth * (rel @ ex))[:, None] * ex
 
+        # Pushed-forward (rounded) lips look fuller from the front: the outer lip line moves away
+        # from the mouth's middle, most at the middle of each lip, less at the corners; the skin
+        # round the lips follows half-way. Spread lips thin the other way.
+        along = np.clip(np.abs(rel @ ex) / (0.5 * self.mouth_w), 0.0, 1.0)
+        bulge = (1.0 - along**2) * (1.0 - _smoothstep(0.4, 1.0, dist))
+        outer_ids = list(set(lm.LIPS_OUTER) - set(corners))
+        full = 0.5 * bulge
+        full[outer_ids] = bulge[outer_ids]
+        full[list(set(lm.LIPS_INNER))] = 0.0
+        pout = (full * np.sign(rel @ ey))[:, None] * ey * self.mouth_w
+
         bases: dict[str, np.ndarray] = {
             "lower": lower[:, None] * ey,  # per pixel of lower-lip travel
             "upper": upper[:, None] * -ey,  # per pixel of upper-lip travel (up)
             "width": width,  # per unit of relative mouth-width change
+            "pout": pout,  # per unit of lip fullness, in mouth widths
         }
         for name, upper_ids, lower_ids, iris in (
             ("blink_r", lm.RIGHT_EYE_UPPER, lm.RIGHT_EYE_LOWER, lm.RIGHT_IRIS),
@@ -465,10 +486,14 @@ class FaceRig:
             float(m.lip_round[i]),
             float(m.lips_pressed[i]),
         )
+        tuck = float(m.lip_teeth[i])
+        spread = max(0.0, width + rnd)
         engage = float(m.engage[i])
         rest = self.gap0 + (self.gap_rest - self.gap0) * engage
-        open_px = (jaw * JAW_GAP + 0.05 * rnd) * self.mouth_w
+        open_px = jaw * JAW_GAP * self.mouth_w
         gap = max(0.0, (rest + open_px) * (1.0 - press))
+        # f, v: the lower lip rises to the upper teeth, leaving only the teeth's edge in between.
+        gap += (min(gap, TUCK_GAP * self.mouth_w) - gap) * tuck
         delta = gap - self.gap0
         if delta >= 0:
             # Opening: the jaw drops the lower lip, the upper lip lifts a little, teeth ride with it.
@@ -477,7 +502,12 @@ class FaceRig:
             # Closing past the photo's mouth: the jaw does nearly all of it (the upper lip would
             # drag the nose), and the photo's teeth are squeezed in between, never crossed.
             d = b["lower"] * (0.9 * delta) + b["upper"] * (0.1 * delta) + b["teeth_closing"] * delta
-        d += b["width"] * (0.09 * width - 0.16 * rnd - 0.06 * jaw)
+        # Spread lips pull the corners out (/i/ about 15 % wider), rounded ones purse them in (/u/
+        # about 25 % narrower) and push them forward; an open jaw draws the corners in a little.
+        d += b["width"] * (SPREAD_WIDTH * spread - ROUND_WIDTH * rnd - 0.05 * jaw)
+        d += b["pout"] * (0.05 * rnd - 0.02 * spread - 0.015 * press)
+        if tuck > 0:
+            d += b["upper"] * (0.03 * self.mouth_w * tuck)
         blink = float(m.blink[i])
         if blink > 0:
             d += (b["blink_r"] + b["blink_l"]) * blink
@@ -505,20 +535,23 @@ class FaceRig:
         src = work[y0:y1, x0:x1].copy()
         out = cv2.remap(src, source_map, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         moved = self.points + d
-        self._paint_mouth(out, moved, gap)
+        self._paint_mouth(out, moved, gap, m, i)
         blink = float(m.blink[i])
         if blink > 0.3:
             self._paint_eyes(out, moved, blink)
         work[y0:y1, x0:x1] = out
 
-    def _paint_mouth(self, out: np.ndarray, moved: np.ndarray, gap: float) -> None:
-        """Paints the cavity, upper teeth and tongue inside the warped lips when they part.
+    def _paint_mouth(self, out: np.ndarray, moved: np.ndarray, gap: float, m: FaceMotion, i: int) -> None:
+        """Paints the cavity, upper and lower teeth and tongue inside the warped lips when they part.
 
         Only the opening beyond the photo's own is new. A photo that shows its upper teeth keeps
-        them (they moved with the upper lip) and only the space below them is painted.
+        them (they moved with the upper lip) and only the space below them is painted. The upper
+        teeth hang a fixed length from the upper lip and the lower teeth rise from the lower lip,
+        so the dark gap between them grows and shrinks with the jaw, as a real bite does; rounded
+        lips cover the lower teeth, spread ones bare them.
         """
         extra = gap - self.gap0
-        strength = float(_smoothstep(0.01 * self.mouth_w, 0.07 * self.mouth_w, np.array(extra)))
+        strength = float(_smoothstep(0.01 * self.mouth_w, 0.05 * self.mouth_w, np.array(extra)))
         if strength <= 0.01 or gap < 1.0:
             return
         lower = moved[list(lm.LIPS_INNER_LOWER)]  # right corner -> left corner
@@ -532,9 +565,9 @@ class FaceRig:
         pw, ph = hi - lo
         mask = np.zeros((ph, pw), np.float32)
         cv2.fillPoly(mask, [np.round((poly_pts - lo) * 8).astype(np.int32)], 1.0, cv2.LINE_AA, shift=3)
-        feather = max(0.5, 0.015 * self.mouth_w)
-        # Blur, then keep the inner part: soft edges that stay inside the lips.
-        mask = _smoothstep(0.05, 0.6, cv2.GaussianBlur(mask, (0, 0), feather))
+        feather = max(0.5, 0.012 * self.mouth_w)
+        # Blur, then keep the inner part: soft edges that stay inside the lips (no smear at corners).
+        mask = _smoothstep(0.1, 0.65, cv2.GaussianBlur(mask, (0, 0), feather))
 
         ys, xs = np.mgrid[lo[1] : hi[1], lo[0] : hi[0]].astype(np.float32)
         rel_x, rel_y = xs - self.mouth_c[0], ys - self.mouth_c[1]
@@ -548,38 +581,59 @@ class FaceRig:
         half_w = 0.5 * float(np.ptp(lo_s)) + 1e-3
         across = np.clip(np.abs(s_coord) / half_w, 0.0, 1.0)
         opening = max(float(np.max(lo_t)) - float(np.min(up_t)), 1.0)
+        w = self.mouth_w
+        rnd, tongue_out = float(m.lip_round[i]), float(m.tongue[i])
+        spread = max(0.0, float(m.lip_width[i]) + rnd)
 
-        # Cavity: the lip colour in shadow; darkest at the back of the throat (top middle),
-        # lighter where the inner lips catch light and towards the tongue.
+        # Cavity: the lip colour in deep shadow, darkest at the back of the throat (the middle),
+        # lighter towards the corners where the cheeks catch light.
         lip = self.lip_rgb.astype(np.float32)
-        throat = 1.0 - np.clip(below_upper / opening, 0.0, 1.0)
-        shade = 0.2 + 0.14 * (1.0 - throat) + 0.08 * across**2
+        depth = np.clip(np.minimum(below_upper, above_lower) / (0.5 * opening), 0.0, 1.0)
+        shade = 0.3 - 0.16 * depth * (1.0 - across) + 0.1 * across**2
         colour = lip[None, None, :] * shade[..., None]
 
-        # Upper teeth: a band hanging from the upper lip, not reaching the corners. Where the photo
-        # shows its own teeth they already fill the top of the opening and only the rest is painted.
+        # Tongue: a soft hump resting behind the lower teeth, visible once the jaw is well open;
+        # for th and l its tip rises to the teeth in the middle.
+        tongue_h = (0.3 + 0.55 * tongue_out) * opening
+        tongue = (1.0 - _smoothstep(0.5 * tongue_h, tongue_h, above_lower)) * (
+            1.0 - _smoothstep(0.35 - 0.1 * tongue_out, 0.75, across)
+        )
+        tongue *= max(float(_smoothstep(0.1 * w, 0.2 * w, np.array(gap))), tongue_out)
+        if float(tongue.max(initial=0.0)) > 0.01:
+            tcol = lip * np.array([0.78, 0.56, 0.58], np.float32)
+            tshade = 0.6 + 0.4 * np.clip(above_lower / max(tongue_h, 1.0), 0.0, 1.0) * (1.0 - 0.5 * across)
+            a = tongue[..., None]
+            colour = colour * (1.0 - a) + tcol[None, None, :] * tshade[..., None] * a
+
+        # Teeth, with a soft dark line between neighbours so they read as teeth, not a white band.
+        teeth_col = self.teeth_rgb.astype(np.float32)
+        seams = 1.0 - 0.18 * np.clip(1.0 - np.abs(np.sin(np.pi * s_coord / (0.13 * w))) * 6.0, 0.0, 1.0)
+        # Upper teeth: from the upper lip down a fixed length (less where the photo shows its own).
         lip_edge = moved[list(lm.LIPS_INNER_UPPER[1:-1])]
         lip_s, lip_t = (lip_edge - self.mouth_c) @ self.ex, (lip_edge - self.mouth_c) @ self.ey
         o_lip = np.argsort(lip_s)
         below_lip = t_coord - np.interp(s_coord, lip_s[o_lip], lip_t[o_lip])
-        tooth_h = min(0.14 * self.mouth_w, 0.55 * gap)
-        teeth = 1.0 - _smoothstep(0.8 * tooth_h, tooth_h, below_lip)
-        teeth *= 1.0 - _smoothstep(0.5, 0.8, across)
-        tshade = (0.8 + 0.2 * (1.0 - across)) * (1.0 - 0.2 * np.clip(below_lip / max(tooth_h, 1.0), 0, 1))
-        tcol = self.teeth_rgb.astype(np.float32)[None, None, :] * tshade[..., None]
-        colour = colour * (1.0 - teeth[..., None]) + tcol * teeth[..., None]
-
-        # Tongue: a soft hump low in the mouth, once it opens enough to show.
-        tongue_on = float(_smoothstep(0.1 * self.mouth_w, 0.22 * self.mouth_w, np.array(gap)))
-        if tongue_on > 0:
-            tongue_h = 0.45 * opening
-            tongue = (1.0 - _smoothstep(0.4 * tongue_h, tongue_h, above_lower)) * (
-                1.0 - _smoothstep(0.3, 0.7, across)
-            )
-            tcol = lip * np.array([0.66, 0.5, 0.52], np.float32)
-            tshade = 0.75 + 0.25 * np.clip(above_lower / max(tongue_h, 1.0), 0.0, 1.0)
-            a = (tongue * tongue_on)[..., None]
-            colour = colour * (1.0 - a) + tcol[None, None, :] * tshade[..., None] * a
+        upper_h = UPPER_TEETH * w
+        teeth_up = (1.0 - _smoothstep(upper_h - 0.015 * w, upper_h, below_lip)) * (
+            1.0 - _smoothstep(0.55, 0.85, across)
+        )
+        # Lower teeth: rise from the lower lip; bared by spread lips and an open jaw, covered by
+        # rounded lips; their tongue-side edge is in shadow.
+        lower_h = LOWER_TEETH * w * (0.45 + 0.55 * min(1.0, spread + 0.5)) * (1.0 - 0.8 * rnd)
+        teeth_lo = (1.0 - _smoothstep(lower_h - 0.012 * w, lower_h, above_lower)) * (
+            1.0 - _smoothstep(0.45, 0.75, across)
+        )
+        teeth_lo *= 1.0 - tongue_out
+        for band, dist_edge, height, light in (
+            (teeth_up, below_lip, upper_h, 1.0),
+            (teeth_lo, above_lower, lower_h, 0.82),
+        ):
+            if height < 0.5 or float(band.max(initial=0.0)) < 0.01:
+                continue
+            edge = np.clip(dist_edge / max(height, 1.0), 0.0, 1.0)
+            tshade = light * (0.82 + 0.18 * (1.0 - across)) * (1.0 - 0.15 * edge) * seams
+            a = band[..., None]
+            colour = colour * (1.0 - a) + teeth_col[None, None, :] * tshade[..., None] * a
 
         alpha = (mask * strength)[..., None]
         region = out[lo[1] : hi[1], lo[0] : hi[0]]
