@@ -38,19 +38,21 @@ from generator.motion import FaceMotion, MotionPlan
 from generator.types import FaceAnalysis, ImageAnalysis
 
 #: Extra inner-lip gap at jaw_open = 1, as a fraction of the mouth's width.
-JAW_GAP = 0.3
+JAW_GAP = 0.38
 #: Mouth width change (fraction of its width) for fully spread and fully rounded lips.
-SPREAD_WIDTH = 0.16
-ROUND_WIDTH = 0.26
+SPREAD_WIDTH = 0.22
+ROUND_WIDTH = 0.34
 #: How far the upper teeth show below the upper lip, and the lower teeth above the lower lip
 #: (fraction of mouth width; the lower ones less when the lips are not spread).
 UPPER_TEETH = 0.13
 LOWER_TEETH = 0.09
 #: Inner-lip gap left when the lower lip touches the upper teeth (f, v), fraction of mouth width.
 TUCK_GAP = 0.05
-#: A photographed mouth open wider than this (gap / width) is closed in silences; a smaller one is
-#: the speaker's own resting mouth.
-WIDE_OPEN = 0.28
+#: A photographed mouth open wider than this (gap / width), a smile showing teeth say, relaxes to
+#: nearly closed lips in the silences between words; a smaller one is the speaker's own resting
+#: mouth. Lips that closed for m, b and p but hung open in every pause would move against the
+#: sound: pauses are the quietest moments, and a real speaker's lips meet there too.
+WIDE_OPEN = 0.1
 #: A photographed mouth open wider than this (gap / width) shows its own upper teeth.
 PHOTO_TEETH = 0.06
 #: Cells across the face height of the local deformation grid.
@@ -489,8 +491,12 @@ class FaceRig:
         tuck = float(m.lip_teeth[i])
         spread = max(0.0, width + rnd)
         engage = float(m.engage[i])
-        rest = self.gap0 + (self.gap_rest - self.gap0) * engage
+        # The lips settle from the photo's smile to their resting place quickly (about 0.1 s).
+        rest = self.gap0 + (self.gap_rest - self.gap0) * min(1.0, 3.0 * engage)
         open_px = jaw * JAW_GAP * self.mouth_w
+        # While talking the jaw sets the opening: a photo smiling with parted lips still closes
+        # down for /i/ and opens wide for /a/, instead of adding every vowel onto its smile.
+        rest *= 1.0 - 0.5 * min(1.0, jaw / 0.6)  # stays monotonic: rest < 0.36 mouth widths
         gap = max(0.0, (rest + open_px) * (1.0 - press))
         # f, v: the lower lip rises to the upper teeth, leaving only the teeth's edge in between.
         gap += (min(gap, TUCK_GAP * self.mouth_w) - gap) * tuck
@@ -536,6 +542,9 @@ class FaceRig:
         out = cv2.remap(src, source_map, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         moved = self.points + d
         self._paint_mouth(out, moved, gap, m, i)
+        press = float(m.lips_pressed[i])
+        if press > 0.3:
+            self._seal_lips(out, moved, press)
         blink = float(m.blink[i])
         if blink > 0.3:
             self._paint_eyes(out, moved, blink)
@@ -639,6 +648,38 @@ class FaceRig:
         region = out[lo[1] : hi[1], lo[0] : hi[0]]
         blended = region.astype(np.float32) * (1.0 - alpha) + colour * alpha
         region[:] = np.clip(blended, 0.0, 255.0).astype(np.uint8)
+
+    def _seal_lips(self, out: np.ndarray, moved: np.ndarray, press: float) -> None:
+        """Lips pressed (m, b, p): whatever is left of the opening becomes lip, with a dark seam.
+
+        The warp brings the lips together, but a photo with parted lips or teeth keeps a sliver
+        of them between the lips; pressed lips show none.
+        """
+        inner = moved[list(lm.LIPS_INNER)]
+        lo = np.maximum(np.floor(inner.min(axis=0) - 3).astype(int), 0)
+        hi = np.minimum(np.ceil(inner.max(axis=0) + 3).astype(int), [out.shape[1], out.shape[0]])
+        if np.any(hi - lo < 3):
+            return
+        mask = np.zeros((hi[1] - lo[1], hi[0] - lo[0]), np.float32)
+        pts = np.round((inner - lo) * 8).astype(np.int32)
+        thick = max(1, round(0.02 * self.mouth_w))
+        cv2.fillPoly(mask, [pts], 1.0, cv2.LINE_AA, shift=3)
+        cv2.polylines(mask, [pts], True, 1.0, thick, cv2.LINE_AA, shift=3)
+        mask = cv2.GaussianBlur(mask, (0, 0), max(0.5, 0.01 * self.mouth_w))
+        # The seam: the middle line between the upper and lower inner lip, in the lips' shadow.
+        upper = moved[list(lm.LIPS_INNER_UPPER)][::-1]  # right corner -> left corner
+        lower = moved[list(lm.LIPS_INNER_LOWER)]
+        seam_pts = np.round((0.5 * (upper + lower) - lo) * 8).astype(np.int32)
+        seam = np.zeros_like(mask)
+        cv2.polylines(seam, [seam_pts], False, 1.0, thick, cv2.LINE_AA, shift=3)
+        seam = cv2.GaussianBlur(seam, (0, 0), max(0.5, 0.008 * self.mouth_w))
+        region = out[lo[1] : hi[1], lo[0] : hi[0]].astype(np.float32)
+        lip = self.lip_rgb.astype(np.float32)
+        a = (mask * min(1.0, (press - 0.3) / 0.4))[..., None]
+        region = region * (1.0 - a) + lip[None, None, :] * 0.92 * a
+        sa = (seam * 0.6 * a[..., 0])[..., None]
+        region = region * (1.0 - sa) + lip[None, None, :] * 0.4 * sa
+        out[lo[1] : hi[1], lo[0] : hi[0]] = np.clip(region, 0, 255).astype(np.uint8)
 
     def _paint_eyes(self, out: np.ndarray, moved: np.ndarray, blink: float) -> None:
         """Covers what the lowering lid hides with lid skin, and draws the lash line along its edge."""

@@ -37,11 +37,14 @@ FORMANT_RATE = 10_000
 LPC_ORDER = 12
 #: Typical adult (male) formants, Hz, scaled per speaker: F1 from a close vowel to an open one;
 #: F2 above which lips spread; F1 under which a vowel with a lower F2 is rounded.
-F1_CLOSE, F1_OPEN = 320.0, 760.0
-F2_SPREAD = 1800.0
+F1_CLOSE, F1_OPEN = 320.0, 700.0
+F2_SPREAD = 1950.0
 F1_ROUND = 470.0
+F3_ROUND = 2650.0
 #: Shortest lip closure for a bilabial from a phoneme timeline, seconds.
 MIN_CLOSURE = 0.07
+#: A closure: energy above 1 kHz this far (dB) under the loudest of the 300 ms around it.
+CLOSURE_DARK_DB = 24.0
 #: How early the lips start rounding before a rounded sound, seconds.
 ROUND_LEAD = 0.15
 
@@ -233,6 +236,9 @@ def track_visemes(
     jaw = _coarticulate(jaw, hop_rate, attack_ms=25.0, release_ms=60.0)
     spread = ndimage.gaussian_filter1d(spread, 0.04 * hop_rate, mode="nearest")
     rounded = _anticipate(rounded, hop_rate)
+    # Lips cannot spread and purse at once: where both leak in from neighbouring sounds, the
+    # stronger shape wins (an /i/ between r and w stays spread).
+    spread, rounded = spread * (1.0 - 0.7 * rounded), rounded * (1.0 - 0.7 * spread)
     lip_teeth = ndimage.gaussian_filter1d(lip_teeth, 0.02 * hop_rate, mode="nearest")
     tongue = ndimage.gaussian_filter1d(tongue, 0.03 * hop_rate, mode="nearest")
 
@@ -285,7 +291,7 @@ def _acoustic_targets(
     """Jaw, spread, rounding, pressed and lip-to-teeth per hop, from loudness, formants and spectrum."""
     n_hops = len(energy)
     hop = sample_rate / hop_rate
-    f1, f2 = _formants(audio, sample_rate, hop_rate, n_hops)
+    f1, f2, f3 = _formants(audio, sample_rate, hop_rate, n_hops)
     spec, freqs = _spectrum(audio, sample_rate, hop, n_hops)
     low = spec[(freqs >= 80) & (freqs < 500)].sum(axis=0) + 1e-10
     voice_band = spec[(freqs >= 80) & (freqs < 1200)].sum(axis=0) + 1e-10
@@ -294,16 +300,28 @@ def _acoustic_targets(
     # Voiced: the voice's harmonics under 1.2 kHz outweigh any hiss above 4 kHz.
     voiced_lpc = (voice_band > 3.0 * high) & np.isfinite(f2)
 
-    vowel = speech & voiced_lpc & (energy > 0.3)
+    # Loudness relative to this speaker's loud syllables (so a quiet recording opens as far as a
+    # loud one), scaled by how open the vowel is.
+    loud = energy[speech & (energy > 0)]
+    level = np.clip(energy / max(float(np.percentile(loud, 90)) if loud.size else 1.0, 0.3), 0.0, 1.0)
+    # Loudness leads (lips follow syllables), vowel openness scales it; spread front vowels are
+    # made with a nearly closed jaw.
+    # Vowel nuclei: voiced and near this speaker's loud syllables (l, z, n are quieter and would
+    # read as rounded or front vowels of their own).
+    vowel = speech & voiced_lpc & (level > 0.6)
     scale = _speaker_scale(audio, sample_rate, vowel, hop_rate)
-    f1n, f2n = f1 / scale, f2 / scale
+    f1n, f2n, f3n = f1 / scale, f2 / scale, f3 / scale
     openness = np.clip((f1n - F1_CLOSE) / (F1_OPEN - F1_CLOSE), 0.0, 1.0)
     # High F2 with a low F1 is a spread front vowel (/i/, /e/). A close vowel with a lower F2 is
     # rounded: /u/ and /o/, Mandarin u and ü (American English fronts /u/ to F2 ~1600 Hz, still
     # well under /i/'s ~2300 Hz). Open vowels (/a/) are never rounded, whatever their F2.
-    front = np.clip((f2n - F2_SPREAD) / 450.0, 0.0, 1.0)
+    front = np.clip((f2n - F2_SPREAD) / 250.0, 0.0, 1.0)
     close = np.clip((F1_ROUND - f1n) / 120.0, 0.0, 1.0)
-    rounded = np.clip((F2_SPREAD - f2n) / 400.0, 0.0, 1.0) * close
+    # Rounding lengthens the vocal tract and lowers F3 too (/u/ ~2300 Hz, /i/ ~3000 Hz): the cue
+    # that survives a fronted /u/.
+    low_f3 = np.clip((F3_ROUND - np.nan_to_num(f3n, nan=F3_ROUND)) / 400.0, 0.0, 1.0)
+    rounded = np.maximum(np.clip((F2_SPREAD - f2n) / 400.0, 0.0, 1.0), low_f3) * close
+    front = front * (1.0 - low_f3)
     # Hold the vowel estimates over short gaps in voicing, fading them out in consonants.
     openness = _hold(np.where(vowel, openness, np.nan), hop_rate)
     front = _hold(np.where(vowel, front, np.nan), hop_rate)
@@ -312,14 +330,10 @@ def _acoustic_targets(
     # Fricatives (s, f, sh, x, q): loud in the noise band, made with an almost closed jaw.
     hiss = np.clip((10.0 * np.log10(high / (low + mid)) + 6.0) / 12.0, 0.0, 1.0) * (~voiced_lpc)
     voiced_w = np.clip(energy / 0.5, 0.0, 1.0)
-    # Loudness relative to this speaker's loud syllables (so a quiet recording opens as far as a
-    # loud one), scaled by how open the vowel is.
-    loud = energy[speech & (energy > 0)]
-    level = np.clip(energy / max(float(np.percentile(loud, 90)) if loud.size else 1.0, 0.3), 0.0, 1.0)
-    jaw = np.minimum(level**1.2 * (0.35 + 0.9 * openness), 1.0) * (1.0 - 0.6 * hiss)
+    jaw = np.minimum(level**0.8 * (0.7 + 0.5 * openness), 1.0) * (1.0 - 0.25 * front) * (1.0 - 0.5 * hiss)
     spread = np.clip(front * voiced_w + 0.3 * hiss, 0.0, 1.0)
     rounded = rounded * voiced_w
-    pressed = _closures(spec, freqs, energy, speech, hop_rate)
+    pressed = _closures(spec, freqs, energy, speech, hop_rate, rounded)
     # A weak, flat hiss with nothing low (f, v): the lower lip under the teeth.
     weak = (energy > 0.05) & (energy < 0.55)
     lip_teeth = (hiss > 0.5) & weak & (10.0 * np.log10(high / mid) < 3.0)
@@ -329,8 +343,8 @@ def _acoustic_targets(
 
 def _formants(
     audio: np.ndarray, sample_rate: int, hop_rate: int, n_hops: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """F1, F2 (Hz) per hop by LPC at FORMANT_RATE (NaN where the hop is silent or has none)."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """F1, F2, F3 (Hz) per hop by LPC at FORMANT_RATE (NaN where the hop is silent or has none)."""
     y = librosa.resample(np.asarray(audio, np.float32), orig_sr=sample_rate, target_sr=FORMANT_RATE)
     y = librosa.effects.preemphasis(y, coef=0.7)  # tilt the spectrum so F2 is not lost under F1
     win = round(0.025 * FORMANT_RATE)
@@ -342,8 +356,9 @@ def _formants(
     ok = power > 1e-9
     f1 = np.full(n_hops, np.nan)
     f2 = np.full(n_hops, np.nan)
+    f3 = np.full(n_hops, np.nan)
     if not ok.any():
-        return f1, f2
+        return f1, f2, f3
     frames = frames[ok] + 1e-6 * np.random.default_rng(0).standard_normal((int(ok.sum()), win))
     a = librosa.lpc(frames.astype(np.float64), order=LPC_ORDER, axis=-1)
     # Roots of every LPC polynomial at once: eigenvalues of the companion matrices.
@@ -353,13 +368,14 @@ def _formants(
     roots = np.linalg.eigvals(companion)
     freq = np.angle(roots) * FORMANT_RATE / (2 * np.pi)
     bandwidth = -np.log(np.abs(roots) + 1e-12) * FORMANT_RATE / np.pi
-    good = (freq > 200.0) & (freq < 3500.0) & (bandwidth < 500.0)
+    good = (freq > 200.0) & (freq < 4000.0) & (bandwidth < 600.0)
     freq = np.where(good, freq, np.inf)
     freq.sort(axis=1)
     idx = np.flatnonzero(ok)
     found = np.isfinite(freq[:, 1])
     f1[idx[found]], f2[idx[found]] = freq[found, 0], freq[found, 1]
-    return f1, f2
+    f3[idx] = np.where(np.isfinite(freq[:, 2]), freq[:, 2], np.nan)
+    return f1, f2, f3
 
 
 def _speaker_scale(audio: np.ndarray, sample_rate: int, vowel: np.ndarray, hop_rate: int) -> float:
@@ -396,7 +412,12 @@ def _spectrum(audio: np.ndarray, sample_rate: int, hop: float, n_hops: int) -> t
 
 
 def _closures(
-    spec: np.ndarray, freqs: np.ndarray, energy: np.ndarray, speech: np.ndarray, hop_rate: int
+    spec: np.ndarray,
+    freqs: np.ndarray,
+    energy: np.ndarray,
+    speech: np.ndarray,
+    hop_rate: int,
+    rounded: np.ndarray,
 ) -> np.ndarray:
     """Hops with the lips shut: a 30–250 ms stretch with nothing above 1 kHz, inside speech.
 
@@ -405,6 +426,8 @@ def _closures(
     further back (t, d, k, g) are dark too, but they open with a hissy burst (energy above
     4 kHz outweighing 1-4 kHz) where a bilabial's burst is weak and low; those are skipped.
     n and ng hum like m and close the lips here too: by sound alone they are hard to tell apart.
+    A dark stretch that opens into a rounded vowel is most likely w (Mandarin wo, wu): the
+    lips purse there (the rounding channel) but do not meet.
     """
     n = len(energy)
     out = np.zeros(n)
@@ -414,8 +437,10 @@ def _closures(
     mid = spec[(freqs >= 1000) & (freqs < 4000)].sum(axis=0) + 1e-10
     high = spec[(freqs >= 4000) & (freqs < 8000)].sum(axis=0) + 1e-10
     bright_db = 10.0 * np.log10(bright)
+    band = (freqs >= 300) & (freqs < 8000)
+    centroid = (freqs[band, None] * spec[band]).sum(axis=0) / (spec[band].sum(axis=0) + 1e-10)
     around = ndimage.maximum_filter1d(bright_db, size=round(0.3 * hop_rate), mode="nearest")
-    dark = bright_db < around - 15.0
+    dark = bright_db < around - CLOSURE_DARK_DB
     dark &= ndimage.binary_dilation(speech, np.ones(round(0.1 * hop_rate), bool))
     labels, count = ndimage.label(dark)
     shortest, longest = round(0.03 * hop_rate), round(0.3 * hop_rate)
@@ -425,12 +450,25 @@ def _closures(
         a, b = int(idx[0]), int(idx[-1]) + 1
         if not shortest <= b - a <= longest:
             continue
-        hum = float(np.mean(energy[a:b])) > 0.15  # a nasal: the voice hums on behind closed lips
-        if energy[b : b + reach].max(initial=0.0) < 0.3 and not hum:
-            continue  # no sound opens it and none hums in it: a pause, not a consonant
-        burst = slice(b, min(n, b + 3))
-        if 10.0 * np.log10(high[burst].sum() / mid[burst].sum()) > 2.0:
-            continue  # t, d, k, g: the tongue, not the lips
+        if float(np.mean(speech[a:b])) < 0.5:
+            continue  # the silence before or after an utterance: the mouth rests there
+        # Between two sounds: something loud just before and just after (a consonant inside a
+        # word or phrase), or a hum inside it (a nasal at a word's end).
+        hum = float(np.mean(energy[a:b])) > 0.15
+        opened = energy[b : b + reach].max(initial=0.0) > 0.4
+        closed_from = energy[max(0, a - reach) : a].max(initial=0.0) > 0.4
+        if not (hum and (opened or closed_from)):
+            continue
+        # What opens the lips: a labial release is weak and low (no hiss above 4 kHz, its
+        # brightness under ~2 kHz); t, d, k, g and the affricates (Mandarin j, q, zh, ch)
+        # release with a burst or a hiss high in the spectrum.
+        release = slice(b, min(n, b + round(0.04 * hop_rate)))
+        if 10.0 * np.log10(high[release].sum() / mid[release].sum()) > -3.0:
+            continue
+        if centroid[release].mean() > 2000.0 and not hum:
+            continue
+        if rounded[b : b + round(0.08 * hop_rate)].mean() > 0.4:
+            continue
         out[a:b] = 1.0
     return out
 
