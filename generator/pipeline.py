@@ -20,9 +20,10 @@ import numpy as np
 
 from generator.analysis import analyze_image, segment_person
 from generator.encode import VideoEncoder, make_thumbnail
+from generator.engine import Engine
 from generator.intake import SAMPLE_RATE, fit_size, load_audio, load_image
 from generator.motion import plan_motion
-from generator.render import Engine, render_frames
+from generator.render import render_frames
 from generator.speech import SpeechTrack, check_speech, track_mouth
 from generator.types import (
     ErrorCode,

@@ -19,14 +19,13 @@ photo and two small composites:
 
 Only the mouth interior and a closed eye are ever painted; everything else is the photo's own
 pixels, moved. An engine is anything with `prepare(image, analysis, plan, person_mask)` returning
-frames, so a GPU engine can replace this one.
+frames (`generator.engine.Engine`), so a GPU engine can replace this one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Protocol
 
 import cv2
 import numpy as np
@@ -34,8 +33,11 @@ from scipy import sparse
 from scipy.spatial import Delaunay
 
 from generator import landmarks as lm
+from generator.engine import Engine
 from generator.motion import FaceMotion, MotionPlan
 from generator.types import FaceAnalysis, ImageAnalysis
+
+__all__ = ["CpuRigEngine", "Engine", "render_frames"]
 
 #: Extra inner-lip gap at jaw_open = 1, as a fraction of the mouth's width.
 JAW_GAP = 0.38
@@ -59,16 +61,6 @@ PHOTO_TEETH = 0.06
 LOCAL_GRID_CELLS = 96
 #: Cells along the longer side of the global motion grid.
 GLOBAL_GRID_CELLS = 128
-
-
-class Engine(Protocol):
-    """Turns a photo, its faces and a motion plan into frames (RGB uint8), streamed."""
-
-    name: str
-
-    def prepare(
-        self, image: np.ndarray, analysis: ImageAnalysis, plan: MotionPlan, person_mask: np.ndarray | None
-    ) -> Iterator[np.ndarray]: ...
 
 
 class CpuRigEngine:

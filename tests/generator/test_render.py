@@ -10,8 +10,9 @@ import pytest
 
 from generator import landmarks as lm
 from generator.analysis import analyze_image, segment_person
+from generator.engine import Engine
 from generator.motion import FaceMotion, MotionPlan, plan_motion
-from generator.render import CpuRigEngine, Engine, render_frames
+from generator.render import CpuRigEngine, render_frames
 from generator.speech import silent_track
 from generator.types import ImageAnalysis
 
