@@ -50,11 +50,13 @@ UPPER_TEETH = 0.13
 LOWER_TEETH = 0.09
 #: Inner-lip gap left when the lower lip touches the upper teeth (f, v), fraction of mouth width.
 TUCK_GAP = 0.05
-#: A photographed mouth open wider than this (gap / width), a smile showing teeth say, relaxes to
-#: nearly closed lips in the silences between words; a smaller one is the speaker's own resting
-#: mouth. Lips that closed for m, b and p but hung open in every pause would move against the
-#: sound: pauses are the quietest moments, and a real speaker's lips meet there too.
-WIDE_OPEN = 0.1
+#: A photographed mouth open wider than this (gap / width) is closed whenever it rests.
+WIDE_OPEN = 0.28
+#: One open wider than this (a smile showing teeth) relaxes to nearly closed lips in the pauses
+#: of its own speech, and keeps the photo's smile elsewhere (a listener, a long silence). Lips that
+#: closed for m, b and p but hung open in every pause would move against the sound: pauses are
+#: the quietest moments, and a real speaker's lips meet there too.
+SMILE_OPEN = 0.1
 #: A photographed mouth open wider than this (gap / width) shows its own upper teeth.
 PHOTO_TEETH = 0.06
 #: Cells across the face height of the local deformation grid.
@@ -420,7 +422,8 @@ class FaceRig:
         x0, y0, x1, y1 = self.box
         crop = image[y0:y1, x0:x1]
         ratio = self.gap0 / max(self.mouth_w, 1.0)
-        self.gap_rest = self.gap0 if ratio <= WIDE_OPEN else 0.04 * self.mouth_w
+        self.gap_rest = self.gap0 if ratio <= SMILE_OPEN else 0.04 * self.mouth_w
+        self.always_close = ratio > WIDE_OPEN
         outer = np.zeros(crop.shape[:2], np.uint8)
         inner = np.zeros(crop.shape[:2], np.uint8)
         cv2.fillPoly(outer, [np.round(p[list(lm.LIPS_OUTER)]).astype(np.int32)], 1)
@@ -484,7 +487,9 @@ class FaceRig:
         spread = max(0.0, width + rnd)
         engage = float(m.engage[i])
         # The lips settle from the photo's smile to their resting place quickly (about 0.1 s).
-        rest = self.gap0 + (self.gap_rest - self.gap0) * min(1.0, 3.0 * engage)
+        # A smile relaxes only around this face's own speech: a listener keeps the photo's smile.
+        settle = min(1.0, 3.0 * engage) * (1.0 if self.always_close else float(m.talking[i]))
+        rest = self.gap0 + (self.gap_rest - self.gap0) * settle
         open_px = jaw * JAW_GAP * self.mouth_w
         # While talking the jaw sets the opening: a photo smiling with parted lips still closes
         # down for /i/ and opens wide for /a/, instead of adding every vowel onto its smile.

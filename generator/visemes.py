@@ -319,6 +319,8 @@ def _acoustic_targets(
     close = np.clip((F1_ROUND - f1n) / 120.0, 0.0, 1.0)
     # Rounding lengthens the vocal tract and lowers F3 too (/u/ ~2300 Hz, /i/ ~3000 Hz): the cue
     # that survives a fronted /u/.
+    # An F3 hugging F2 is one broad peak split in two by the LPC fit, not a third formant.
+    f3n = np.where(f3n - f2n > 350.0, f3n, np.nan)
     low_f3 = np.clip((F3_ROUND - np.nan_to_num(f3n, nan=F3_ROUND)) / 400.0, 0.0, 1.0)
     rounded = np.maximum(np.clip((F2_SPREAD - f2n) / 400.0, 0.0, 1.0), low_f3) * close
     front = front * (1.0 - low_f3)
