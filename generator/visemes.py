@@ -221,9 +221,9 @@ def track_visemes(
     n_hops = len(energy)
     if phonemes:
         targets = _phoneme_targets(phonemes, n_hops, hop_rate)
-        # Phoneme jaw sets how far each sound may open; loudness sets how far it does.
-        loud = np.clip(energy / 0.6, 0.0, 1.0) ** 0.7
-        jaw = targets[:, 0] * (0.3 + 0.7 * loud) * (speech | (targets[:, 0] > 0))
+        # Loudness leads, as in the acoustic path; each sound's own jaw height scales it.
+        jaw = np.minimum(_level(energy, speech) ** 0.8 * (0.45 + 0.6 * targets[:, 0]), 1.0)
+        jaw *= targets[:, 0] > 0  # pauses between words rest
         spread, rounded = targets[:, 1], targets[:, 2]
         pressed, lip_teeth, tongue = targets[:, 3], targets[:, 4], targets[:, 5]
     else:
@@ -302,8 +302,7 @@ def _acoustic_targets(
 
     # Loudness relative to this speaker's loud syllables (so a quiet recording opens as far as a
     # loud one), scaled by how open the vowel is.
-    loud = energy[speech & (energy > 0)]
-    level = np.clip(energy / max(float(np.percentile(loud, 90)) if loud.size else 1.0, 0.3), 0.0, 1.0)
+    level = _level(energy, speech)
     # Loudness leads (lips follow syllables), vowel openness scales it; spread front vowels are
     # made with a nearly closed jaw.
     # Vowel nuclei: voiced and near this speaker's loud syllables (l, z, n are quieter and would
@@ -341,6 +340,12 @@ def _acoustic_targets(
     lip_teeth = (hiss > 0.5) & weak & (10.0 * np.log10(high / mid) < 3.0)
     lip_teeth = ndimage.binary_opening(lip_teeth, np.ones(4, bool)).astype(np.float64) * 0.8
     return jaw, spread, rounded, pressed, lip_teeth
+
+
+def _level(energy: np.ndarray, speech: np.ndarray) -> np.ndarray:
+    """Loudness relative to this speaker's loud syllables (90th percentile) in [0, 1]."""
+    loud = energy[speech & (energy > 0)]
+    return np.clip(energy / max(float(np.percentile(loud, 90)) if loud.size else 1.0, 0.3), 0.0, 1.0)
 
 
 def _formants(
