@@ -490,7 +490,8 @@ class FaceRig:
         # A smile relaxes only around this face's own speech: a listener keeps the photo's smile.
         settle = min(1.0, 3.0 * engage) * (1.0 if self.always_close else float(m.talking[i]))
         rest = self.gap0 + (self.gap_rest - self.gap0) * settle
-        open_px = jaw * JAW_GAP * self.mouth_w
+        # Slightly convex: half-open vowels stay well under the open ones, as a real jaw does.
+        open_px = jaw**1.25 * JAW_GAP * self.mouth_w
         # While talking the jaw sets the opening: a photo smiling with parted lips still closes
         # down for /i/ and opens wide for /a/, instead of adding every vowel onto its smile.
         rest *= 1.0 - 0.5 * min(1.0, jaw / 0.6)  # stays monotonic: rest < 0.36 mouth widths

@@ -68,10 +68,10 @@ _V = Viseme
 #: espeak-ng and piper spell them; espeak-ng's Mandarin voice writes retroflexes as "s.", "ts.".
 VISEMES: dict[str, Viseme] = {
     # close front: spread, jaw nearly shut
-    "i": _V(jaw=0.3, spread=0.9),
-    "ɪ": _V(jaw=0.35, spread=0.7),
+    "i": _V(jaw=0.15, spread=0.9),
+    "ɪ": _V(jaw=0.3, spread=0.7),
     "y": _V(jaw=0.25, round=1.0),  # Mandarin ü: /i/ with rounded lips
-    "j": _V(jaw=0.2, spread=0.6),
+    "j": _V(jaw=0.15, spread=0.6),
     "ɥ": _V(jaw=0.2, round=0.9),
     # mid front
     "e": _V(jaw=0.5, spread=0.7),
@@ -222,7 +222,7 @@ def track_visemes(
     if phonemes:
         targets = _phoneme_targets(phonemes, n_hops, hop_rate)
         # Loudness leads, as in the acoustic path; each sound's own jaw height scales it.
-        jaw = np.minimum(_level(energy, speech) ** 0.8 * (0.45 + 0.6 * targets[:, 0]), 1.0)
+        jaw = np.minimum(_level(energy, speech) ** 0.8 * (0.3 + 0.75 * targets[:, 0]), 1.0)
         jaw *= targets[:, 0] > 0  # pauses between words rest
         spread, rounded = targets[:, 1], targets[:, 2]
         pressed, lip_teeth, tongue = targets[:, 3], targets[:, 4], targets[:, 5]

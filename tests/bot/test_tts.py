@@ -225,6 +225,28 @@ async def test_offline_mandarin_is_real_speech_from_espeak_ng() -> None:
 
 
 @pytest.mark.parametrize(
+    ("voice", "language", "text", "bilabials"),
+    [
+        ("en-US-AriaNeural", "en", "Maybe my mom bought a map.", 8),  # piper, timed through espeak-ng
+        ("zh-CN-XiaoxiaoNeural", "zh", "爸爸买面包。", 5),  # espeak-ng's own phoneme events
+    ],
+)
+async def test_offline_voices_report_when_each_phoneme_is_spoken(
+    voice: str, language: str, text: str, bilabials: int
+) -> None:
+    speech = await Synthesizer(use_edge=False).synthesize(text, voice, language)
+
+    phonemes = speech.phonemes
+    assert phonemes is not None and len(phonemes) >= 8
+    starts = [p.start for p in phonemes]
+    assert starts == sorted(starts)
+    assert all(0.0 <= p.start < p.end <= speech.duration + 1e-3 for p in phonemes)
+    assert sum(p.phoneme in ("m", "b", "p") for p in phonemes) == bilabials
+    # The timeline spans the speech, not just its start.
+    assert phonemes[-1].end > 0.6 * speech.duration
+
+
+@pytest.mark.parametrize(
     ("voice", "text"),
     [
         ("es-ES-ElviraNeural", "Hola, ¿qué tal?"),
