@@ -40,14 +40,14 @@ from generator.types import FaceAnalysis, ImageAnalysis
 __all__ = ["CpuRigEngine", "Engine", "render_frames"]
 
 #: Extra inner-lip gap at jaw_open = 1, as a fraction of the mouth's width.
-JAW_GAP = 0.38
+JAW_GAP = 0.45
 #: Mouth width change (fraction of its width) for fully spread and fully rounded lips.
 SPREAD_WIDTH = 0.22
 ROUND_WIDTH = 0.34
 #: How far the upper teeth show below the upper lip, and the lower teeth above the lower lip
 #: (fraction of mouth width; the lower ones less when the lips are not spread).
-UPPER_TEETH = 0.13
-LOWER_TEETH = 0.09
+UPPER_TEETH = 0.11
+LOWER_TEETH = 0.08
 #: Inner-lip gap left when the lower lip touches the upper teeth (f, v), fraction of mouth width.
 TUCK_GAP = 0.05
 #: A photographed mouth open wider than this (gap / width) is closed whenever it rests.
@@ -349,9 +349,12 @@ class FaceRig:
             lm.MOUTH_INNER_CORNER_LEFT,
             lm.MOUTH_INNER_CORNER_RIGHT,
         ]
-        lower[list(lower_lip)] = 1.0
+        # Lips part most in the middle and less towards the corners, so the opening is a lens,
+        # not a box (the corners are tied to the cheeks).
+        taper = 1.0 - 0.5 * np.clip(np.abs(rel @ ex) / (0.5 * self.mouth_w), 0.0, 1.0) ** 2
+        lower[list(lower_lip)] = taper[list(lower_lip)]
         lower[list(upper_lip)] = 0.0
-        upper[list(upper_lip)] = 1.0
+        upper[list(upper_lip)] = taper[list(upper_lip)]
         lower[corners] = 0.45
         upper[corners] = 0.0
 
@@ -442,14 +445,19 @@ class FaceRig:
         self.skin_rgb = np.median(crop[skin_pts[:, 1], skin_pts[:, 0]].astype(np.float32), axis=0)
         # Teeth: the photo's own if it shows them (bright, low-saturation pixels inside the lips).
         shown = crop[inner > 0].astype(np.float32)
-        teeth = np.array([226.0, 222.0, 212.0]) * np.clip(self.skin_rgb.mean() / 170.0, 0.6, 1.05)
-        if len(shown) > 8:
+        # Otherwise ivory, a little dimmer in a dim photo (teeth are never as dark as dark skin).
+        light = float(np.clip(np.percentile(crop.mean(axis=2), 95) / 230.0, 0.75, 1.0))
+        # The photo's colour cast tints them as it tints everything else (a warm photo, warm teeth).
+        cast = self.skin_rgb / max(float(self.skin_rgb.mean()), 1.0)
+        teeth = np.array([238.0, 228.0, 205.0]) * light * (0.75 + 0.25 * cast)
+        if self.photo_teeth and len(shown) > 8:
             bright = shown[
                 (shown.mean(axis=1) > np.percentile(shown.mean(axis=1), 70)) & (np.ptp(shown, axis=1) < 60)
             ]
             if len(bright) > 4:
                 teeth = np.median(bright, axis=0)
         self.teeth_rgb = teeth
+        self.light = light
 
     def _eyes_setup(self, image: np.ndarray, p: np.ndarray) -> None:
         """Samples each eye's lid skin (above and below the eye) and lash colour, for closed eyes."""
@@ -498,7 +506,7 @@ class FaceRig:
         settle = min(1.0, 3.0 * engage) * (1.0 if self.always_close else float(m.talking[i]))
         rest = self.gap0 + (self.gap_rest - self.gap0) * settle
         # Slightly convex: half-open vowels stay well under the open ones, as a real jaw does.
-        open_px = jaw**1.25 * JAW_GAP * self.mouth_w
+        open_px = jaw**1.4 * JAW_GAP * self.mouth_w
         # While talking the jaw sets the opening: a photo smiling with parted lips still closes
         # down for /i/ and opens wide for /a/, instead of adding every vowel onto its smile.
         rest *= 1.0 - 0.5 * min(1.0, jaw / 0.6)  # stays monotonic: rest < 0.36 mouth widths
@@ -620,8 +628,9 @@ class FaceRig:
         # lighter towards the corners where the cheeks catch light.
         lip = self.lip_rgb.astype(np.float32)
         depth = np.clip(np.minimum(below_upper, above_lower) / (0.5 * opening), 0.0, 1.0)
-        shade = 0.3 - 0.16 * depth * (1.0 - across) + 0.1 * across**2
-        colour = lip[None, None, :] * shade[..., None]
+        shade = 0.38 - 0.14 * depth * (1.0 - across) + 0.1 * across**2
+        cavity = 0.6 * lip + 0.4 * np.array([120.0, 50.0, 55.0], np.float32)  # a dark red, never black
+        colour = cavity[None, None, :] * shade[..., None]
 
         # Tongue: a soft hump resting behind the lower teeth, visible once the jaw is well open;
         # for th and l its tip rises to the teeth in the middle.
@@ -631,14 +640,14 @@ class FaceRig:
         )
         tongue *= max(float(_smoothstep(0.1 * w, 0.2 * w, np.array(gap))), tongue_out)
         if float(tongue.max(initial=0.0)) > 0.01:
-            tcol = lip * np.array([0.78, 0.56, 0.58], np.float32)
+            tcol = 0.4 * lip + 0.6 * np.array([196.0, 104.0, 108.0], np.float32) * (0.7 + 0.3 * self.light)
             tshade = 0.6 + 0.4 * np.clip(above_lower / max(tongue_h, 1.0), 0.0, 1.0) * (1.0 - 0.5 * across)
             a = tongue[..., None]
             colour = colour * (1.0 - a) + tcol[None, None, :] * tshade[..., None] * a
 
         # Teeth, with a soft dark line between neighbours so they read as teeth, not a white band.
         teeth_col = self.teeth_rgb.astype(np.float32)
-        seams = 1.0 - 0.18 * np.clip(1.0 - np.abs(np.sin(np.pi * s_coord / (0.13 * w))) * 6.0, 0.0, 1.0)
+        seams = 1.0 - 0.1 * np.clip(1.0 - np.abs(np.sin(np.pi * s_coord / (0.16 * w))) * 8.0, 0.0, 1.0)
         # Upper teeth: from the upper lip down a fixed length (less where the photo shows its own).
         lip_edge = moved[list(lm.LIPS_INNER_UPPER[1:-1])]
         lip_s, lip_t = (lip_edge - self.mouth_c) @ self.ex, (lip_edge - self.mouth_c) @ self.ey
@@ -646,13 +655,13 @@ class FaceRig:
         below_lip = t_coord - np.interp(s_coord, lip_s[o_lip], lip_t[o_lip])
         upper_h = UPPER_TEETH * w
         teeth_up = (1.0 - _smoothstep(upper_h - 0.015 * w, upper_h, below_lip)) * (
-            1.0 - _smoothstep(0.55, 0.85, across)
+            1.0 - _smoothstep(0.45, 0.75, across)
         )
         # Lower teeth: rise from the lower lip; bared by spread lips and an open jaw, covered by
         # rounded lips; their tongue-side edge is in shadow.
         lower_h = LOWER_TEETH * w * (0.45 + 0.55 * min(1.0, spread + 0.5)) * (1.0 - 0.8 * rnd)
         teeth_lo = (1.0 - _smoothstep(lower_h - 0.012 * w, lower_h, above_lower)) * (
-            1.0 - _smoothstep(0.45, 0.75, across)
+            1.0 - _smoothstep(0.35, 0.62, across)
         )
         teeth_lo *= 1.0 - tongue_out
         for band, dist_edge, height, light in (
@@ -662,7 +671,7 @@ class FaceRig:
             if height < 0.5 or float(band.max(initial=0.0)) < 0.01:
                 continue
             edge = np.clip(dist_edge / max(height, 1.0), 0.0, 1.0)
-            tshade = light * (0.82 + 0.18 * (1.0 - across)) * (1.0 - 0.15 * edge) * seams
+            tshade = light * (0.88 + 0.12 * (1.0 - across)) * (1.0 - 0.12 * edge) * seams
             a = band[..., None]
             colour = colour * (1.0 - a) + teeth_col[None, None, :] * tshade[..., None] * a
 
