@@ -10,8 +10,12 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
+import numpy.typing as npt
 
 from generator.types import ImageAnalysis
+
+#: An RGB uint8 picture, (height, width, 3); a person mask is (height, width) float.
+Image = npt.NDArray[np.generic]
 
 if TYPE_CHECKING:  # the plan's module pulls in SciPy; the contract only names its type
     from generator.motion import MotionPlan
@@ -25,5 +29,5 @@ class Engine(Protocol):
     name: str
 
     def prepare(
-        self, image: np.ndarray, analysis: ImageAnalysis, plan: MotionPlan, person_mask: np.ndarray | None
-    ) -> Iterator[np.ndarray]: ...
+        self, image: Image, analysis: ImageAnalysis, plan: MotionPlan, person_mask: Image | None
+    ) -> Iterator[Image]: ...

@@ -24,12 +24,17 @@ import math
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import librosa
 import numpy as np
+import numpy.typing as npt
 from scipy import ndimage
 
 from generator.types import PhonemeSpan
+
+#: Every array here: per-hop or per-frame values (bool masks included; NumPy checks the rest).
+FloatArray = npt.NDArray[Any]
 
 #: Sample rate the formant analysis runs at: formants F1 and F2 live under 3 kHz.
 FORMANT_RATE = 10_000
@@ -189,25 +194,25 @@ def phoneme_visemes(phoneme: str) -> list[Viseme]:
 class VisemeTrack:
     """Per-video-frame mouth channels (see the module docstring); every array has n_frames values."""
 
-    jaw: np.ndarray  # [0, 1]
-    spread: np.ndarray  # [0, 1]
-    round: np.ndarray  # [0, 1]
-    pressed: np.ndarray  # [0, 1], crisp: 1 on closure frames
-    lip_teeth: np.ndarray  # [0, 1]
-    tongue: np.ndarray  # [0, 1]
+    jaw: FloatArray  # [0, 1]
+    spread: FloatArray  # [0, 1]
+    round: FloatArray  # [0, 1]
+    pressed: FloatArray  # [0, 1], crisp: 1 on closure frames
+    lip_teeth: FloatArray  # [0, 1]
+    tongue: FloatArray  # [0, 1]
 
     @property
-    def lip_width(self) -> np.ndarray:
+    def lip_width(self) -> FloatArray:
         """Spread minus rounding, [-1, 1]: how much wider (+) or narrower (-) than at rest."""
         return np.clip(self.spread - self.round, -1.0, 1.0).astype(np.float32)
 
 
 def track_visemes(
-    audio: np.ndarray,
+    audio: FloatArray,
     sample_rate: int,
     hop_rate: int,
-    energy: np.ndarray,
-    speech: np.ndarray,
+    energy: FloatArray,
+    speech: FloatArray,
     fps: int,
     n_frames: int,
     phonemes: Sequence[PhonemeSpan] | None = None,
@@ -259,7 +264,7 @@ def track_visemes(
 # --- from phonemes -------------------------------------------------------------------------------
 
 
-def _phoneme_targets(phonemes: Sequence[PhonemeSpan], n_hops: int, hop_rate: int) -> np.ndarray:
+def _phoneme_targets(phonemes: Sequence[PhonemeSpan], n_hops: int, hop_rate: int) -> FloatArray:
     """(n_hops, 6) targets: each phoneme's viseme(s) over its own span, rest between phonemes."""
     out = np.zeros((n_hops, 6), np.float64)
     for span in phonemes:
@@ -285,8 +290,8 @@ def _phoneme_targets(phonemes: Sequence[PhonemeSpan], n_hops: int, hop_rate: int
 
 
 def _acoustic_targets(
-    audio: np.ndarray, sample_rate: int, hop_rate: int, energy: np.ndarray, speech: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    audio: FloatArray, sample_rate: int, hop_rate: int, energy: FloatArray, speech: FloatArray
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
     """Jaw, spread, rounding, pressed and lip-to-teeth per hop, from loudness, formants and spectrum."""
     n_hops = len(energy)
     hop = sample_rate / hop_rate
@@ -341,15 +346,15 @@ def _acoustic_targets(
     return jaw, spread, rounded, pressed, lip_teeth
 
 
-def _level(energy: np.ndarray, speech: np.ndarray) -> np.ndarray:
+def _level(energy: FloatArray, speech: FloatArray) -> FloatArray:
     """Loudness relative to this speaker's loud syllables (90th percentile) in [0, 1]."""
     loud = energy[speech & (energy > 0)]
     return np.clip(energy / max(float(np.percentile(loud, 90)) if loud.size else 1.0, 0.3), 0.0, 1.0)
 
 
 def _formants(
-    audio: np.ndarray, sample_rate: int, hop_rate: int, n_hops: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    audio: FloatArray, sample_rate: int, hop_rate: int, n_hops: int
+) -> tuple[FloatArray, FloatArray, FloatArray]:
     """F1, F2, F3 (Hz) per hop by LPC at FORMANT_RATE (NaN where the hop is silent or has none)."""
     y = librosa.resample(np.asarray(audio, np.float32), orig_sr=sample_rate, target_sr=FORMANT_RATE)
     y = librosa.effects.preemphasis(y, coef=0.7)  # tilt the spectrum so F2 is not lost under F1
@@ -384,7 +389,7 @@ def _formants(
     return f1, f2, f3
 
 
-def _speaker_scale(audio: np.ndarray, sample_rate: int, vowel: np.ndarray, hop_rate: int) -> float:
+def _speaker_scale(audio: FloatArray, sample_rate: int, vowel: FloatArray, hop_rate: int) -> float:
     """How much higher this speaker's formants sit than an adult male's (a shorter vocal tract).
 
     Judged from the voice's pitch (librosa's YIN), not from the formants themselves: a sentence
@@ -408,7 +413,7 @@ def _speaker_scale(audio: np.ndarray, sample_rate: int, vowel: np.ndarray, hop_r
     return float(np.clip((np.median(f0) / 120.0) ** 0.3, 1.0, 1.25))
 
 
-def _spectrum(audio: np.ndarray, sample_rate: int, hop: float, n_hops: int) -> tuple[np.ndarray, np.ndarray]:
+def _spectrum(audio: FloatArray, sample_rate: int, hop: float, n_hops: int) -> tuple[FloatArray, FloatArray]:
     """Power spectrogram (freq x hops) with one column per analysis hop."""
     n_fft = 512 if sample_rate <= 24_000 else 1024
     spec = np.abs(librosa.stft(np.asarray(audio, np.float32), n_fft=n_fft, hop_length=round(hop))) ** 2
@@ -418,13 +423,13 @@ def _spectrum(audio: np.ndarray, sample_rate: int, hop: float, n_hops: int) -> t
 
 
 def _closures(
-    spec: np.ndarray,
-    freqs: np.ndarray,
-    energy: np.ndarray,
-    speech: np.ndarray,
+    spec: FloatArray,
+    freqs: FloatArray,
+    energy: FloatArray,
+    speech: FloatArray,
     hop_rate: int,
-    rounded: np.ndarray,
-) -> np.ndarray:
+    rounded: FloatArray,
+) -> FloatArray:
     """Hops with the lips shut: a 30–250 ms stretch with nothing above 1 kHz, inside speech.
 
     With the lips closed no sound above 1 kHz gets out: a stop's silence (p, b) or a nasal hum
@@ -479,7 +484,7 @@ def _closures(
     return out
 
 
-def _hold(x: np.ndarray, hop_rate: int) -> np.ndarray:
+def _hold(x: FloatArray, hop_rate: int) -> FloatArray:
     """Fills NaN gaps shorter than ~150 ms from both sides (smoothly), longer ones with 0."""
     valid = np.isfinite(x)
     if not valid.any():
@@ -489,27 +494,29 @@ def _hold(x: np.ndarray, hop_rate: int) -> np.ndarray:
     sigma = 0.035 * hop_rate
     num = ndimage.gaussian_filter1d(filled, sigma, mode="constant")
     den = ndimage.gaussian_filter1d(weight, sigma, mode="constant")
-    return np.where(den > 0.05, num / np.maximum(den, 1e-6), 0.0) * np.clip(den / 0.3, 0.0, 1.0)
+    held: FloatArray = np.where(den > 0.05, num / np.maximum(den, 1e-6), 0.0) * np.clip(den / 0.3, 0.0, 1.0)
+    return held
 
 
 # --- coarticulation ------------------------------------------------------------------------------
 
 
-def _anticipate(x: np.ndarray, hop_rate: int) -> np.ndarray:
+def _anticipate(x: FloatArray, hop_rate: int) -> FloatArray:
     """Rounding that starts up to ROUND_LEAD before its sound and lets go quicker after it."""
     early = _follow(x[::-1], hop_rate, attack_ms=20.0, release_ms=1000.0 * ROUND_LEAD / 2.0)[::-1]
     late = _follow(x, hop_rate, attack_ms=20.0, release_ms=50.0)
     return np.maximum(early, late)
 
 
-def _coarticulate(x: np.ndarray, hop_rate: int, attack_ms: float, release_ms: float) -> np.ndarray:
+def _coarticulate(x: FloatArray, hop_rate: int, attack_ms: float, release_ms: float) -> FloatArray:
     """Zero-phase mouth inertia: a follower forwards and backwards, averaged."""
     forward = _follow(x, hop_rate, attack_ms, release_ms)
     backward = _follow(x[::-1], hop_rate, attack_ms, release_ms)[::-1]
-    return 0.5 * (forward + backward)
+    mean: FloatArray = 0.5 * (forward + backward)
+    return mean
 
 
-def _follow(x: np.ndarray, hop_rate: int, attack_ms: float, release_ms: float) -> np.ndarray:
+def _follow(x: FloatArray, hop_rate: int, attack_ms: float, release_ms: float) -> FloatArray:
     """One-pole envelope follower with separate rise and fall time constants."""
     a_up = math.exp(-1000.0 / (attack_ms * hop_rate))
     a_down = math.exp(-1000.0 / (release_ms * hop_rate))
@@ -532,9 +539,10 @@ class _FrameSampler:
         self.stops = np.maximum(self.stops, self.starts + 1)
         self.n_hops = n_hops
 
-    def mean(self, x: np.ndarray) -> np.ndarray:
+    def mean(self, x: FloatArray) -> FloatArray:
         x = np.nan_to_num(np.asarray(x, dtype=np.float64))
         if self.n_hops == 0:
             return np.zeros(len(self.starts))
         csum = np.concatenate([[0.0], np.cumsum(x)])
-        return (csum[self.stops] - csum[self.starts]) / (self.stops - self.starts)
+        averaged: FloatArray = (csum[self.stops] - csum[self.starts]) / (self.stops - self.starts)
+        return averaged
