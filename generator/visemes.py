@@ -294,6 +294,9 @@ def _acoustic_targets(
 ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
     """Jaw, spread, rounding, pressed and lip-to-teeth per hop, from loudness, formants and spectrum."""
     n_hops = len(energy)
+    if len(audio) < sample_rate // 20:  # under 50 ms: nothing to read a vowel from
+        zeros = np.zeros(n_hops)
+        return zeros, zeros, zeros, zeros, zeros
     hop = sample_rate / hop_rate
     f1, f2, f3 = _formants(audio, sample_rate, hop_rate, n_hops)
     spec, freqs = _spectrum(audio, sample_rate, hop, n_hops)

@@ -16,6 +16,7 @@ import pytest
 from generator import render
 from generator.evaluate import LabelledSpan, VisemeReport, evaluate_video, evaluate_visemes
 from generator.intake import SAMPLE_RATE
+from generator.speech import track_mouth
 from generator.types import AudioTrack, PhonemeSpan, RenderRequest
 from generator.visemes import phoneme_visemes, track_visemes
 from tests.generator.media import sentences, synthesize_mandarin, write_audio
@@ -136,3 +137,40 @@ def test_rendered_lips_spread_for_i_and_purse_for_u(voice: str, vowel_clips: dic
 def test_rendered_jaw_opens_wider_for_a_than_for_i(voice: str, vowel_clips: dict[str, VisemeReport]) -> None:
     report = vowel_clips[voice]
     assert report.open_vs_close >= 1.5, report.summary()
+
+
+@pytest.mark.parametrize(
+    "kind", ["empty", "one sample", "20 ms", "white noise", "square wave", "silence", "dc offset", "clicks"]
+)
+@pytest.mark.parametrize("with_timeline", [False, True])
+def test_odd_recordings_and_timelines_never_break_the_mouth(kind: str, with_timeline: bool) -> None:
+    rng = np.random.default_rng(0)
+    second = np.arange(SAMPLE_RATE)
+    audio = {
+        "empty": np.zeros(0),
+        "one sample": np.ones(1),
+        "20 ms": rng.standard_normal(SAMPLE_RATE // 50),
+        "white noise": 0.3 * rng.standard_normal(SAMPLE_RATE),
+        "square wave": np.sign(np.sin(second / 10.0)),
+        "silence": np.zeros(SAMPLE_RATE),
+        "dc offset": np.full(SAMPLE_RATE, 0.5),
+        "clicks": (second % 4000 == 0).astype(float),
+    }[kind].astype(np.float32)
+    # A timeline as a broken engine might send it: reversed, empty, past the end, unknown symbols.
+    timeline = (
+        (
+            PhonemeSpan(0.0, 0.5, "m"),
+            PhonemeSpan(0.5, 0.4, "a"),
+            PhonemeSpan(5.0, 6.0, "u"),
+            PhonemeSpan(0.1, 0.2, "☃"),
+        )
+        if with_timeline
+        else None
+    )
+
+    track = track_mouth(audio, SAMPLE_RATE, FPS, phonemes=timeline)
+
+    for name in ("jaw_open", "lip_width", "lip_round", "lips_pressed", "lip_teeth", "tongue"):
+        values = getattr(track, name)
+        assert len(values) == track.n_frames and np.all(np.isfinite(values)), name
+        assert values.min() >= -1.0 and values.max() <= 1.0, name
