@@ -274,6 +274,33 @@ class _EspeakNg:
         # Returning 1 aborts synthesis: the bound on speech length.
         return 1 if self._samples > MAX_SPEECH_SECONDS * self._rate else 0
 
+    def phonemize(self, text: str, voice_name: str) -> list[str]:
+        """The IPA phonemes espeak-ng reads `text` with, in order, without speaking it."""
+        with self._lock:
+            lib = self._lib or self._load()
+            if not hasattr(lib.espeak_TextToPhonemes, "_configured"):
+                lib.espeak_TextToPhonemes.argtypes = [
+                    ctypes.POINTER(ctypes.c_char_p),
+                    ctypes.c_int,
+                    ctypes.c_int,
+                ]
+                lib.espeak_TextToPhonemes.restype = ctypes.c_char_p
+                lib.espeak_TextToPhonemes._configured = True
+            if lib.espeak_SetVoiceByName(voice_name.split("+", 1)[0].encode()) != 0:
+                return []
+            buffer = ctypes.c_char_p(text.encode("utf-8") + b"\0")
+            cursor = ctypes.pointer(buffer)
+            phonemes: list[str] = []
+            # IPA (bit 1), phonemes separated by "_" (bits 8-23); one call per clause.
+            mode = 0x02 | (ord("_") << 8)
+            for _ in range(1000):  # a bound, whatever the library does with the cursor
+                if not cursor.contents.value:
+                    break
+                out = lib.espeak_TextToPhonemes(cursor, _CHARS_UTF8, mode)
+                if out:
+                    phonemes += [p for p in re.split(r"[_\s]+", out.decode("utf-8", "replace")) if p]
+            return phonemes
+
     def speak(self, text: str, voice_name: str) -> tuple[np.ndarray, int, tuple[PhonemeSpan, ...]]:
         """Samples, their rate and the phoneme timeline espeak-ng reported while speaking."""
         with self._lock:
@@ -300,6 +327,28 @@ _ESPEAK = _EspeakNg()
 
 #: Analysis hop for aligning two voices, seconds.
 _ALIGN_HOP_S = 0.01
+
+
+def _word_timeline(words: list[tuple[float, float, str]], voice: Voice) -> tuple[PhonemeSpan, ...] | None:
+    """Phoneme spans for edge-tts's word boundaries: each word's espeak-ng phonemes, evenly over it.
+
+    edge-tts reports when each word is spoken, not its sounds; espeak-ng reads each word in the
+    voice's language and its phonemes share the word's time. None when nothing could be read.
+    """
+    espeak_voice = voice.offline.name if voice.offline.engine == "espeak-ng" else "en-us"
+    spans: list[PhonemeSpan] = []
+    for start, duration, word in words:
+        try:
+            phonemes = _ESPEAK.phonemize(word, espeak_voice)
+        except Exception:  # no timeline is not an error: the mouth then follows the sound alone
+            log.warning("espeak-ng could not read %r", word, exc_info=True)
+            return None
+        step = duration / max(len(phonemes), 1)
+        spans += [
+            PhonemeSpan(round(start + k * step, 4), round(start + (k + 1) * step, 4), p)
+            for k, p in enumerate(phonemes)
+        ]
+    return tuple(spans) or None
 
 
 def _piper_timeline(text: str, samples: np.ndarray, rate: int) -> tuple[PhonemeSpan, ...] | None:
@@ -404,18 +453,24 @@ class Synthesizer:
             voice.id,
             connect_timeout=EDGE_CONNECT_TIMEOUT_S,
             receive_timeout=EDGE_RECEIVE_TIMEOUT_S,
+            boundary="WordBoundary",
         )
         parts: list[bytes] = []
+        words: list[tuple[float, float, str]] = []
         # The service streams faster than real time; the budget grows with the text.
         async with asyncio.timeout(self.edge_timeout + 0.05 * len(text)):
             async for chunk in communicate.stream():
                 if chunk["type"] == "audio":
                     parts.append(chunk["data"])
+                elif chunk["type"] == "WordBoundary":
+                    # Offsets and durations come in 100 ns ticks.
+                    words.append((chunk["offset"] / 1e7, chunk["duration"] / 1e7, chunk["text"]))
         data = b"".join(parts)
         if self._fallback_logged and self._edge_down_until > float("-inf"):
             log.info("edge-tts is reachable again")
             self._edge_down_until = float("-inf")
-        return SpeechAudio(data, "mp3", "edge", voice.id, len(data) * 8 / EDGE_MP3_BITRATE)
+        phonemes = await asyncio.to_thread(_word_timeline, words, voice) if words else None
+        return SpeechAudio(data, "mp3", "edge", voice.id, len(data) * 8 / EDGE_MP3_BITRATE, phonemes=phonemes)
 
     def _mark_edge_down(self, exc: BaseException) -> None:
         self._edge_down_until = self._clock() + self.retry_after

@@ -224,6 +224,8 @@ def track_visemes(
     stays locked to the sound even where a TTS timeline is off by a few milliseconds.
     """
     n_hops = len(energy)
+    if phonemes is not None and not any(span.phoneme for span in phonemes):
+        phonemes = None  # word edges alone (edge-tts without phonemes) say nothing about shapes
     if phonemes:
         targets = _phoneme_targets(phonemes, n_hops, hop_rate)
         # Loudness leads, as in the acoustic path; each sound's own jaw height scales it.
