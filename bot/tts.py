@@ -182,9 +182,39 @@ _AUDIO_OUTPUT_SYNCHRONOUS = 2
 _INITIALIZE_DONT_EXIT = 0x8000
 _POS_CHARACTER = 1
 _CHARS_UTF8 = 1
+_INITIALIZE_PHONEME_EVENTS = 0x0001
+_INITIALIZE_PHONEME_IPA = 0x0002
+_EVENT_LIST_TERMINATED = 0
+_EVENT_PHONEME = 7
+
+
+class _Event(ctypes.Structure):
+    """espeak_EVENT: one synthesis event; with phoneme events on, `id` holds the phoneme in IPA."""
+
+    _fields_ = [
+        ("type", ctypes.c_int),
+        ("unique_identifier", ctypes.c_uint),
+        ("text_position", ctypes.c_int),
+        ("length", ctypes.c_int),
+        ("audio_position", ctypes.c_int),
+        ("sample", ctypes.c_int),
+        ("user_data", ctypes.c_void_p),
+        ("id", ctypes.c_char * 8),
+    ]
+
+
 _SYNTH_CALLBACK = ctypes.CFUNCTYPE(
-    ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p
+    ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.POINTER(_Event)
 )
+
+
+def phoneme_spans(starts: list[tuple[float, str]], end: float) -> tuple[PhonemeSpan, ...]:
+    """Phoneme onsets (seconds, IPA; "" for a pause or word edge) as spans that end where the next begins."""
+    spans = []
+    for (start, phoneme), (stop, _) in zip(starts, [*starts[1:], (end, "")], strict=True):
+        if phoneme and stop > start:
+            spans.append(PhonemeSpan(round(start, 4), round(min(stop, end), 4), phoneme))
+    return tuple(spans)
 
 
 class _EspeakNg:
@@ -196,6 +226,7 @@ class _EspeakNg:
         self._rate = 0
         self._chunks: list[np.ndarray] = []
         self._samples = 0
+        self._phonemes: list[tuple[float, str]] = []
         # Kept on the instance: ctypes callbacks must outlive every call into the library.
         self._callback = _SYNTH_CALLBACK(self._collect)
 
@@ -222,7 +253,8 @@ class _EspeakNg:
         lib.espeak_Synth.restype = ctypes.c_int
         lib.espeak_Synchronize.restype = ctypes.c_int
         data_path = espeakng_loader.get_data_path().encode()
-        rate = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, data_path, _INITIALIZE_DONT_EXIT)
+        options = _INITIALIZE_DONT_EXIT | _INITIALIZE_PHONEME_EVENTS | _INITIALIZE_PHONEME_IPA
+        rate = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, data_path, options)
         if rate <= 0:
             raise VoiceUnavailable(f"espeak-ng failed to initialise ({rate})")
         lib.espeak_SetSynthCallback(self._callback)
@@ -233,17 +265,51 @@ class _EspeakNg:
         if wav and count > 0:
             self._chunks.append(np.ctypeslib.as_array(wav, shape=(count,)).copy())
             self._samples += count
+        i = 0
+        while events and events[i].type != _EVENT_LIST_TERMINATED:
+            if events[i].type == _EVENT_PHONEME:
+                name = events[i].id.decode("utf-8", "replace").strip("\ufffd")
+                self._phonemes.append((events[i].sample / self._rate, name))
+            i += 1
         # Returning 1 aborts synthesis: the bound on speech length.
         return 1 if self._samples > MAX_SPEECH_SECONDS * self._rate else 0
 
-    def speak(self, text: str, voice_name: str) -> tuple[np.ndarray, int]:
+    def phonemize(self, text: str, voice_name: str) -> list[str]:
+        """The IPA phonemes espeak-ng reads `text` with, in order, without speaking it."""
+        with self._lock:
+            lib = self._lib or self._load()
+            if not hasattr(lib.espeak_TextToPhonemes, "_configured"):
+                lib.espeak_TextToPhonemes.argtypes = [
+                    ctypes.POINTER(ctypes.c_char_p),
+                    ctypes.c_int,
+                    ctypes.c_int,
+                ]
+                lib.espeak_TextToPhonemes.restype = ctypes.c_char_p
+                lib.espeak_TextToPhonemes._configured = True
+            if lib.espeak_SetVoiceByName(voice_name.split("+", 1)[0].encode()) != 0:
+                return []
+            buffer = ctypes.c_char_p(text.encode("utf-8") + b"\0")
+            cursor = ctypes.pointer(buffer)
+            phonemes: list[str] = []
+            # IPA (bit 1), phonemes separated by "_" (bits 8-23); one call per clause.
+            mode = 0x02 | (ord("_") << 8)
+            for _ in range(1000):  # a bound, whatever the library does with the cursor
+                if not cursor.contents.value:
+                    break
+                out = lib.espeak_TextToPhonemes(cursor, _CHARS_UTF8, mode)
+                if out:
+                    phonemes += [p for p in re.split(r"[_\s]+", out.decode("utf-8", "replace")) if p]
+            return phonemes
+
+    def speak(self, text: str, voice_name: str) -> tuple[np.ndarray, int, tuple[PhonemeSpan, ...]]:
+        """Samples, their rate and the phoneme timeline espeak-ng reported while speaking."""
         with self._lock:
             lib = self._lib or self._load()
             if lib.espeak_SetVoiceByName(voice_name.encode()) != 0:
                 base = voice_name.split("+", 1)[0]
                 if lib.espeak_SetVoiceByName(base.encode()) != 0:
                     raise VoiceUnavailable(f"espeak-ng has no voice {voice_name!r}")
-            self._chunks, self._samples = [], 0
+            self._chunks, self._samples, self._phonemes = [], 0, []
             data = text.encode("utf-8") + b"\0"
             status = lib.espeak_Synth(data, len(data), 0, _POS_CHARACTER, 0, _CHARS_UTF8, None, None)
             lib.espeak_Synchronize()
@@ -251,12 +317,81 @@ class _EspeakNg:
                 raise VoiceUnavailable(f"espeak-ng refused the text ({status})")
             samples = np.concatenate(self._chunks) if self._chunks else np.zeros(0, dtype=np.int16)
             self._chunks = []
-            return samples[: int(MAX_SPEECH_SECONDS * self._rate)], self._rate
+            samples = samples[: int(MAX_SPEECH_SECONDS * self._rate)]
+            return samples, self._rate, phoneme_spans(self._phonemes, len(samples) / self._rate)
 
 
 # The engines hold process-wide native state (espeak-ng is a C singleton): one of each per process.
 _PIPER = _Piper()
 _ESPEAK = _EspeakNg()
+
+#: Analysis hop for aligning two voices, seconds.
+_ALIGN_HOP_S = 0.01
+
+
+def _word_timeline(words: list[tuple[float, float, str]], voice: Voice) -> tuple[PhonemeSpan, ...] | None:
+    """Phoneme spans for edge-tts's word boundaries: each word's espeak-ng phonemes, evenly over it.
+
+    edge-tts reports when each word is spoken, not its sounds; espeak-ng reads each word in the
+    voice's language and its phonemes share the word's time. None when nothing could be read.
+    """
+    espeak_voice = voice.offline.name if voice.offline.engine == "espeak-ng" else "en-us"
+    spans: list[PhonemeSpan] = []
+    for start, duration, word in words:
+        try:
+            phonemes = _ESPEAK.phonemize(word, espeak_voice)
+        except Exception:  # no timeline is not an error: the mouth then follows the sound alone
+            log.warning("espeak-ng could not read %r", word, exc_info=True)
+            return None
+        step = duration / max(len(phonemes), 1)
+        spans += [
+            PhonemeSpan(round(start + k * step, 4), round(start + (k + 1) * step, 4), p)
+            for k, p in enumerate(phonemes)
+        ]
+    return tuple(spans) or None
+
+
+def _piper_timeline(text: str, samples: np.ndarray, rate: int) -> tuple[PhonemeSpan, ...] | None:
+    """The phoneme timeline of piper's speech, by aligning it with espeak-ng saying the same text.
+
+    The bundled piper model does not report durations (its ONNX graph has one output, and
+    patching it needs the onnx package, which conflicts with MediaPipe's protobuf). espeak-ng
+    reports every phoneme's start; both voices read the text with the same espeak-ng phonemizer,
+    so dynamic time warping of their MFCCs carries espeak-ng's timeline onto piper's audio,
+    typically within a few tens of milliseconds. None when espeak-ng cannot speak.
+    """
+    import librosa
+
+    try:
+        ref, ref_rate, ref_spans = _ESPEAK.speak(text, "en-us")
+    except Exception:  # no timeline is not an error: the mouth then follows the sound alone
+        log.warning("espeak-ng could not time piper's phonemes", exc_info=True)
+        return None
+    if not ref_spans or len(samples) == 0 or len(ref) == 0:
+        return None
+
+    def features(x: np.ndarray, sr: int) -> np.ndarray:
+        y = librosa.resample(x.astype(np.float32) / 32768.0, orig_sr=sr, target_sr=16_000)
+        mfcc = librosa.feature.mfcc(y=y, sr=16_000, n_mfcc=13, hop_length=round(16_000 * _ALIGN_HOP_S))[1:]
+        mfcc -= mfcc.mean(axis=1, keepdims=True)
+        return np.asarray(mfcc / (mfcc.std(axis=1, keepdims=True) + 1e-6))
+
+    a, b = features(ref, ref_rate), features(samples, rate)
+    _, path = librosa.sequence.dtw(X=a, Y=b, metric="cosine")
+    path = path[::-1]
+    # The warp as a monotonic map: reference hop -> piper hop (mean where a hop maps to several).
+    ref_hops, piper_hops = path[:, 0].astype(np.float64), path[:, 1].astype(np.float64)
+    order = np.argsort(ref_hops, kind="stable")
+    ref_hops, piper_hops = ref_hops[order], piper_hops[order]
+    length = len(samples) / rate
+
+    def warp(t: float) -> float:
+        return float(np.interp(t / _ALIGN_HOP_S, ref_hops, piper_hops)) * _ALIGN_HOP_S
+
+    spans = [
+        PhonemeSpan(round(warp(s.start), 4), round(min(warp(s.end), length), 4), s.phoneme) for s in ref_spans
+    ]
+    return tuple(s for s in spans if s.end > s.start)
 
 
 # ---------------------------------------------------------------------- the synthesizer
@@ -318,18 +453,24 @@ class Synthesizer:
             voice.id,
             connect_timeout=EDGE_CONNECT_TIMEOUT_S,
             receive_timeout=EDGE_RECEIVE_TIMEOUT_S,
+            boundary="WordBoundary",
         )
         parts: list[bytes] = []
+        words: list[tuple[float, float, str]] = []
         # The service streams faster than real time; the budget grows with the text.
         async with asyncio.timeout(self.edge_timeout + 0.05 * len(text)):
             async for chunk in communicate.stream():
                 if chunk["type"] == "audio":
                     parts.append(chunk["data"])
+                elif chunk["type"] == "WordBoundary":
+                    # Offsets and durations come in 100 ns ticks.
+                    words.append((chunk["offset"] / 1e7, chunk["duration"] / 1e7, chunk["text"]))
         data = b"".join(parts)
         if self._fallback_logged and self._edge_down_until > float("-inf"):
             log.info("edge-tts is reachable again")
             self._edge_down_until = float("-inf")
-        return SpeechAudio(data, "mp3", "edge", voice.id, len(data) * 8 / EDGE_MP3_BITRATE)
+        phonemes = await asyncio.to_thread(_word_timeline, words, voice) if words else None
+        return SpeechAudio(data, "mp3", "edge", voice.id, len(data) * 8 / EDGE_MP3_BITRATE, phonemes=phonemes)
 
     def _mark_edge_down(self, exc: BaseException) -> None:
         self._edge_down_until = self._clock() + self.retry_after
@@ -353,14 +494,18 @@ class Synthesizer:
             except Exception as exc:  # a broken piper install must not silence English users
                 log.exception("piper failed; speaking English with espeak-ng")
                 engine, name = "espeak-ng", "en-us"
-                samples, rate = _ESPEAK.speak(text, name)
+                samples, rate, phonemes = _ESPEAK.speak(text, name)
                 if not len(samples):
                     raise VoiceUnavailable("no offline voice could speak the text") from exc
+            else:
+                phonemes = _piper_timeline(text, samples, rate)
         else:
-            samples, rate = _ESPEAK.speak(text, name)
+            samples, rate, phonemes = _ESPEAK.speak(text, name)
         if len(samples) < 0.05 * rate:
             raise NothingToSay(f"{engine} produced no speech for the text")
-        return SpeechAudio(_wav_bytes(samples, rate), "wav", engine, name, len(samples) / rate)
+        return SpeechAudio(
+            _wav_bytes(samples, rate), "wav", engine, name, len(samples) / rate, phonemes=phonemes or None
+        )
 
 
 _DEFAULT = Synthesizer()

@@ -83,6 +83,7 @@ class EvaluationReport:
     head_translation: float  # std of the face centre, eye-distances
     head_rotation: float  # largest std of yaw, pitch, roll, degrees
     lip_gap: list[float] = field(default_factory=list, repr=False)
+    mouth_width: list[float] = field(default_factory=list, repr=False)  # corner to corner, eye-distances
     loudness_db: list[float] = field(default_factory=list, repr=False)
 
     def checks(self) -> dict[str, bool]:
@@ -105,6 +106,7 @@ class EvaluationReport:
         """A JSON-ready view without the per-frame series."""
         view = asdict(self)
         view.pop("lip_gap")
+        view.pop("mouth_width")
         view.pop("loudness_db")
         view["r_by_lag"] = {lag: round(r, 4) for lag, r in self.r_by_lag.items()}
         view["checks"] = self.checks()
@@ -126,6 +128,7 @@ def evaluate_video(path: Path | str, face: int | None = None) -> EvaluationRepor
     index = start.index
     box = start.box
     gaps: list[float] = []
+    widths: list[float] = []
     ears: list[float] = []
     centres: list[tuple[float, float]] = []
     angles: list[tuple[float, float, float]] = []
@@ -133,6 +136,7 @@ def evaluate_video(path: Path | str, face: int | None = None) -> EvaluationRepor
         points = fit_mesh(rgb, box)
         if points is None:
             gaps.append(math.nan)
+            widths.append(math.nan)
             ears.append(math.nan)
             centres.append((math.nan, math.nan))
             angles.append((math.nan, math.nan, math.nan))
@@ -140,6 +144,8 @@ def evaluate_video(path: Path | str, face: int | None = None) -> EvaluationRepor
         eyes = float(np.linalg.norm(points[263, :2] - points[33, :2]))
         gap = float(np.linalg.norm(points[lm.LOWER_LIP_INNER_MID, :2] - points[lm.UPPER_LIP_INNER_MID, :2]))
         gaps.append(gap / max(eyes, 1e-6))
+        width = float(np.linalg.norm(points[lm.MOUTH_CORNER_LEFT, :2] - points[lm.MOUTH_CORNER_RIGHT, :2]))
+        widths.append(width / max(eyes, 1e-6))
         ears.append((_eye_aspect(points, lm.RIGHT_EYE_EAR) + _eye_aspect(points, lm.LEFT_EYE_EAR)) / 2)
         centre = points[:, :2].mean(axis=0) / max(eyes, 1e-6)
         centres.append((float(centre[0]), float(centre[1])))
@@ -186,7 +192,153 @@ def evaluate_video(path: Path | str, face: int | None = None) -> EvaluationRepor
         head_translation=float(np.hypot(*centre_std)),
         head_rotation=float(np.max(angle_std)),
         lip_gap=[float(v) for v in gap],
+        mouth_width=widths,
         loudness_db=[float(v) for v in loudness],
+    )
+
+
+# --- visemes: does the mouth take the shape of the sounds? ---------------------------------------
+
+#: The issue's bars: lips spread for /i/ vs pursed for /u/, open for /a/ vs /i/, closures shown.
+MIN_SPREAD_VS_ROUND = 0.15
+MIN_OPEN_VS_CLOSE = 1.5
+MIN_CLOSURES_SEEN = 0.8
+#: Lips meet: an inner-lip gap under this many eye-distances (about 2 px at a 60 px eye distance;
+#: the mesh reads a closed mouth at 0.00-0.02).
+LIPS_MEET = 0.035
+#: Span labels and the phoneme classes they stand for.
+CLASS_LABELS = {"i": "spread", "spread": "spread", "u": "round", "round": "round", "a": "open",
+                "open": "open", "m": "bilabial", "bilabial": "bilabial"}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class LabelledSpan:
+    """A stretch of the recording (seconds) and what it holds: a class label or one phoneme."""
+
+    start: float
+    end: float
+    label: str  # "spread" (i), "round" (u), "open" (a), "bilabial" (m), or an IPA phoneme
+
+
+def phoneme_class(phoneme: str) -> str | None:
+    """The viseme class a phoneme belongs to, None for one that no bar is about."""
+    from generator.visemes import phoneme_visemes
+
+    shapes = phoneme_visemes(phoneme)
+    if len(shapes) != 1:
+        return None  # diphthongs and pauses change shape inside their span
+    shape = shapes[0]
+    if shape.pressed >= 1.0:
+        return "bilabial"
+    if shape.jaw >= 0.85 and shape.round < 0.3:
+        return "open"
+    if shape.spread >= 0.7 and shape.jaw <= 0.5:
+        return "spread"
+    if shape.round >= 0.7 and shape.jaw <= 0.6 and shape.jaw >= 0.25:
+        return "round"
+    return None
+
+
+def load_spans(path: Path | str) -> list[LabelledSpan]:
+    """Spans from a JSON list of {"start", "end", and "label" or "phoneme"} objects (seconds)."""
+    items = json.loads(Path(path).read_text())
+    spans = []
+    for item in items:
+        label = str(item.get("label") or item.get("phoneme") or "")
+        spans.append(LabelledSpan(float(item["start"]), float(item["end"]), label))
+    return spans
+
+
+@dataclass
+class VisemeReport:
+    """Mouth width and inner-lip gap per labelled class, re-detected on the frames, and the bars."""
+
+    width_rest: float  # mouth width on the first frame (the photo), eye-distances
+    width: dict[str, float]  # class -> mean mouth width over its speech frames
+    gap: dict[str, float]  # class -> mean inner-lip gap over its speech frames
+    frames: dict[str, int]
+    spread_vs_round: float  # (width_spread - width_round) / width_rest; nan without both classes
+    open_vs_close: float  # gap_open / gap_spread; nan without both classes
+    closures: int  # bilabial spans
+    closures_seen: int  # of which the lips met on a frame inside (or one frame around) the span
+
+    @property
+    def closure_rate(self) -> float:
+        return self.closures_seen / self.closures if self.closures else math.nan
+
+    def checks(self) -> dict[str, bool]:
+        """The issue's bars for the classes this recording has (a missing class is not judged)."""
+        out: dict[str, bool] = {}
+        if not math.isnan(self.spread_vs_round):
+            out["spread_vs_round"] = self.spread_vs_round >= MIN_SPREAD_VS_ROUND
+        if not math.isnan(self.open_vs_close):
+            out["open_vs_close"] = self.open_vs_close >= MIN_OPEN_VS_CLOSE
+        if self.closures:
+            out["closures_seen"] = self.closure_rate >= MIN_CLOSURES_SEEN
+        return out
+
+    def summary(self) -> dict[str, object]:
+        view: dict[str, object] = {
+            k: (round(v, 4) if isinstance(v, float) else v) for k, v in asdict(self).items()
+        }
+        view["width"] = {k: round(v, 4) for k, v in self.width.items()}
+        view["gap"] = {k: round(v, 4) for k, v in self.gap.items()}
+        view["closure_rate"] = round(self.closure_rate, 3)
+        view["checks"] = self.checks()
+        return view
+
+
+def evaluate_visemes(report: EvaluationReport, spans: list[LabelledSpan]) -> VisemeReport:
+    """Measures the viseme contrasts of one evaluated video over its labelled spans.
+
+    Class means use speech frames only (within 25 dB of the loud frames), so a sentence-long span
+    is judged on its sounds, not its pauses. A bilabial span counts as seen when the inner-lip gap
+    drops under LIPS_MEET on any frame it overlaps, or the frame either side.
+    """
+    gap = np.array(report.lip_gap)
+    width = np.array(report.mouth_width)
+    loud = np.array(report.loudness_db)
+    speech = loud > np.percentile(loud, 95) - SPEECH_DB if loud.size else np.zeros(0, bool)
+    n, fps = len(gap), report.fps
+    picked: dict[str, np.ndarray] = {}
+    closures = seen = 0
+    for span in spans:
+        cls = CLASS_LABELS.get(span.label) or phoneme_class(span.label)
+        if cls is None:
+            continue
+        a = max(0, math.floor(span.start * fps))
+        b = min(n, max(a + 1, math.ceil(span.end * fps)))
+        if a >= n:
+            continue
+        if cls == "bilabial":
+            closures += 1
+            around = gap[max(0, a - 1) : min(n, b + 1)]
+            seen += bool(np.nanmin(around, initial=np.inf) <= LIPS_MEET) if around.size else False
+            continue
+        mask = picked.setdefault(cls, np.zeros(n, bool))
+        mask[a:b] |= speech[a:b]
+    width_rest = _nan_to_zero(width[0]) if n else 0.0
+    means_w = {c: float(np.nanmean(width[m])) for c, m in picked.items() if m.any()}
+    means_g = {c: float(np.nanmean(gap[m])) for c, m in picked.items() if m.any()}
+    spread_round = (
+        (means_w["spread"] - means_w["round"]) / max(width_rest, 1e-6)
+        if "spread" in means_w and "round" in means_w
+        else math.nan
+    )
+    open_close = (
+        means_g["open"] / max(means_g["spread"], 1e-3)
+        if "open" in means_g and "spread" in means_g
+        else math.nan
+    )
+    return VisemeReport(
+        width_rest=width_rest,
+        width=means_w,
+        gap=means_g,
+        frames={c: int(m.sum()) for c, m in picked.items()},
+        spread_vs_round=spread_round,
+        open_vs_close=open_close,
+        closures=closures,
+        closures_seen=int(seen),
     )
 
 
@@ -299,22 +451,34 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--face", type=int, default=None, help="face index, left to right (default: largest)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--check", action="store_true", help="exit 1 when a quality check fails")
+    parser.add_argument(
+        "--spans",
+        type=Path,
+        default=None,
+        help='JSON list of {"start", "end", "label" or "phoneme"}: adds the viseme report',
+    )
     args = parser.parse_args(argv)
     try:
         report = evaluate_video(args.video, face=args.face)
+        spans = load_spans(args.spans) if args.spans else None
     except GeneratorError as exc:
         print(f"error: {exc.code}: {exc.message}", file=sys.stderr)
         return 2
-    except (OSError, av.error.FFmpegError) as exc:
+    except (OSError, ValueError, KeyError, av.error.FFmpegError) as exc:
         print(f"error: cannot read {args.video}: {exc}", file=sys.stderr)
         return 2
     summary = report.summary()
+    checks = report.checks()
+    if spans is not None:
+        visemes = evaluate_visemes(report, spans)
+        summary["visemes"] = visemes.summary()
+        checks = {**checks, **visemes.checks()}
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
         for key, value in summary.items():
             print(f"{key:>22}: {value}")
-    return 1 if args.check and not all(report.checks().values()) else 0
+    return 1 if args.check and not all(checks.values()) else 0
 
 
 if __name__ == "__main__":

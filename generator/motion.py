@@ -45,7 +45,10 @@ class FaceMotion:
     lip_width: np.ndarray  # [-1, 1]
     lip_round: np.ndarray  # [0, 1]
     lips_pressed: np.ndarray  # [0, 1]
+    lip_teeth: np.ndarray  # [0, 1]: lower lip under the upper teeth (f, v)
+    tongue: np.ndarray  # [0, 1]: tongue tip showing (th, l)
     speech: np.ndarray  # bool
+    talking: np.ndarray  # [0, 1]: within about half a second of this face's speech (its lips may rest closed)
     blink: np.ndarray  # [0, 1]: lid closure
     blink_starts: tuple[int, ...]  # first frame of each blink event (a double blink counts once)
     gaze: np.ndarray  # (n, 2): iris offset as a fraction of the eye's width (x right, y down)
@@ -162,7 +165,10 @@ def _plan_face(
         lip_width=rest(mouth.lip_width, mouth_engage),
         lip_round=rest(mouth.lip_round, mouth_engage),
         lips_pressed=rest(mouth.lips_pressed, mouth_engage),
+        lip_teeth=rest(mouth.lip_teeth, mouth_engage),
+        tongue=rest(mouth.tongue, mouth_engage),
         speech=mouth.speech.copy(),
+        talking=_talking(mouth.speech, fps),
         blink=blink.astype(np.float32),
         blink_starts=blink_starts,
         gaze=rest(gaze),
@@ -172,6 +178,13 @@ def _plan_face(
         body=rest(body),
         breath=rest(breath),
     )
+
+
+def _talking(speech: np.ndarray, fps: int) -> np.ndarray:
+    """1 around speech (half a second either side), easing to 0 in longer silences."""
+    reach = max(1, round(0.5 * fps))
+    near = ndimage.binary_dilation(np.asarray(speech, bool), np.ones(2 * reach + 1, bool))
+    return np.clip(_smooth(near.astype(np.float64), 0.1 * fps), 0.0, 1.0).astype(np.float32)
 
 
 def _fit(track: SpeechTrack, n: int) -> SpeechTrack:
@@ -186,6 +199,8 @@ def _fit(track: SpeechTrack, n: int) -> SpeechTrack:
         "lip_width",
         "lip_round",
         "lips_pressed",
+        "lip_teeth",
+        "tongue",
         "speech",
         "energy",
         "pitch",

@@ -20,15 +20,17 @@ import numpy as np
 
 from generator.analysis import analyze_image, segment_person
 from generator.encode import VideoEncoder, make_thumbnail
+from generator.engine import Engine
 from generator.intake import SAMPLE_RATE, fit_size, load_audio, load_image
 from generator.motion import plan_motion
-from generator.render import Engine, render_frames
+from generator.render import render_frames
 from generator.speech import SpeechTrack, check_speech, track_mouth
 from generator.types import (
     ErrorCode,
     FaceAnalysis,
     GeneratorError,
     ImageAnalysis,
+    PhonemeSpan,
     ProgressCallback,
     RenderRequest,
     RenderResult,
@@ -45,6 +47,7 @@ class Line:
     start: int  # first sample on the timeline
     faces: tuple[int, ...]
     speech: SpeechTrack  # of this line alone, for the NO_SPEECH check
+    phonemes: tuple[PhonemeSpan, ...] | None = None  # the TTS timeline, seconds from the line's start
 
 
 def render(
@@ -209,14 +212,15 @@ def place_lines(
             trimmed = True
             continue  # starts after the clip's end: nothing of it is heard
         # Judged whole: a line cut to its first syllable by the limit is still a voice.
-        speech = track_mouth(audio, SAMPLE_RATE, request.fps)
+        phonemes = track.phonemes or None
+        speech = track_mouth(audio, SAMPLE_RATE, request.fps, phonemes=phonemes)
         check_speech(speech)
         if stop > limit:
             trimmed = True
             audio = audio[: limit - start]
             stop = limit
-            speech = track_mouth(audio, SAMPLE_RATE, request.fps)
-        lines.append(Line(audio=audio, start=start, faces=faces, speech=speech))
+            speech = track_mouth(audio, SAMPLE_RATE, request.fps, phonemes=phonemes)
+        lines.append(Line(audio=audio, start=start, faces=faces, speech=speech, phonemes=phonemes))
         cursor = stop
         end = max(end, stop)
     n_frames = max(1, math.ceil(end * request.fps / SAMPLE_RATE - 1e-9))
@@ -238,7 +242,15 @@ def track_faces(
         for line in own:
             part = audio[line.start : line.start + len(line.audio)]
             part += line.audio[: len(part)]
-        tracks[face] = track_mouth(audio, SAMPLE_RATE, fps, n_frames=n_frames)
+        # Known words shape the mouth only when every line of this face has them.
+        timeline: list[PhonemeSpan] | None = []
+        for line in own:
+            if line.phonemes is None or timeline is None:
+                timeline = None
+                continue
+            shift = line.start / SAMPLE_RATE
+            timeline += [PhonemeSpan(p.start + shift, p.end + shift, p.phoneme) for p in line.phonemes]
+        tracks[face] = track_mouth(audio, SAMPLE_RATE, fps, n_frames=n_frames, phonemes=timeline)
     return tracks
 
 

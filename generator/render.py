@@ -19,14 +19,13 @@ photo and two small composites:
 
 Only the mouth interior and a closed eye are ever painted; everything else is the photo's own
 pixels, moved. An engine is anything with `prepare(image, analysis, plan, person_mask)` returning
-frames, so a GPU engine can replace this one.
+frames (`generator.engine.Engine`), so a GPU engine can replace this one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Protocol
 
 import cv2
 import numpy as np
@@ -34,30 +33,38 @@ from scipy import sparse
 from scipy.spatial import Delaunay
 
 from generator import landmarks as lm
+from generator.engine import Engine
 from generator.motion import FaceMotion, MotionPlan
 from generator.types import FaceAnalysis, ImageAnalysis
 
+__all__ = ["CpuRigEngine", "Engine", "render_frames"]
+
 #: Extra inner-lip gap at jaw_open = 1, as a fraction of the mouth's width.
-JAW_GAP = 0.26
-#: A photographed mouth open wider than this (gap / width) is closed in silences; a smaller one is
-#: the speaker's own resting mouth.
+JAW_GAP = 0.45
+#: Mouth width change (fraction of its width) for fully spread and fully rounded lips.
+SPREAD_WIDTH = 0.22
+ROUND_WIDTH = 0.34
+#: How far the upper teeth show below the upper lip, and the lower teeth above the lower lip
+#: (fraction of mouth width; the lower ones less when the lips are not spread).
+UPPER_TEETH = 0.11
+LOWER_TEETH = 0.08
+#: Inner-lip gap left when the lower lip touches the upper teeth (f, v), fraction of mouth width.
+TUCK_GAP = 0.05
+#: A photographed mouth open wider than this (gap / width) is closed whenever it rests.
 WIDE_OPEN = 0.28
+#: One open wider than this (a smile showing teeth) relaxes to nearly closed lips in the pauses
+#: of its own speech, and keeps the photo's smile elsewhere (a listener, a long silence). Lips that
+#: closed for m, b and p but hung open in every pause would move against the sound: pauses are
+#: the quietest moments, and a real speaker's lips meet there too.
+SMILE_OPEN = 0.1
 #: A photographed mouth open wider than this (gap / width) shows its own upper teeth.
 PHOTO_TEETH = 0.06
+#: A face whose control points all moved less than this (pixels) since its last drawn crop reuses it.
+REUSE_PX = 0.25
 #: Cells across the face height of the local deformation grid.
 LOCAL_GRID_CELLS = 96
 #: Cells along the longer side of the global motion grid.
 GLOBAL_GRID_CELLS = 128
-
-
-class Engine(Protocol):
-    """Turns a photo, its faces and a motion plan into frames (RGB uint8), streamed."""
-
-    name: str
-
-    def prepare(
-        self, image: np.ndarray, analysis: ImageAnalysis, plan: MotionPlan, person_mask: np.ndarray | None
-    ) -> Iterator[np.ndarray]: ...
 
 
 class CpuRigEngine:
@@ -72,6 +79,8 @@ class CpuRigEngine:
         image = np.ascontiguousarray(image, dtype=np.uint8)
         by_index = {face.index: face for face in analysis.faces}
         rigs = [(FaceRig(image, by_index[m.face], person_mask), m) for m in plan.faces if m.face in by_index]
+        for rig, _ in rigs:
+            rig.reusable = not any(other is not rig and _overlap(rig.box, other.box) for other, _ in rigs)
         if person_mask is None:
             mask = _guess_person(image.shape, [rig for rig, _ in rigs])
         else:
@@ -267,6 +276,9 @@ class FaceRig:
         self.points = np.vstack([local, teeth_points])
         self._mouth_setup(image, local, face)
         self._eyes_setup(image, local)
+        #: The last drawn crop and what drew it; only for a face whose crop no other face's overlaps.
+        self.reusable = True
+        self._last: tuple[np.ndarray, float, np.ndarray] | None = None
 
     # -- setup --
 
@@ -337,9 +349,12 @@ class FaceRig:
             lm.MOUTH_INNER_CORNER_LEFT,
             lm.MOUTH_INNER_CORNER_RIGHT,
         ]
-        lower[list(lower_lip)] = 1.0
+        # Lips part most in the middle and less towards the corners, so the opening is a lens,
+        # not a box (the corners are tied to the cheeks).
+        taper = 1.0 - 0.5 * np.clip(np.abs(rel @ ex) / (0.5 * self.mouth_w), 0.0, 1.0) ** 2
+        lower[list(lower_lip)] = taper[list(lower_lip)]
         lower[list(upper_lip)] = 0.0
-        upper[list(upper_lip)] = 1.0
+        upper[list(upper_lip)] = taper[list(upper_lip)]
         lower[corners] = 0.45
         upper[corners] = 0.0
 
@@ -348,10 +363,22 @@ class FaceRig:
         near_mouth = 1.0 - _smoothstep(0.5, 1.1, dist)
         width = (near_mouth * (rel @ ex))[:, None] * ex
 
+        # Pushed-forward (rounded) lips look fuller from the front: the outer lip line moves away
+        # from the mouth's middle, most at the middle of each lip, less at the corners; the skin
+        # round the lips follows half-way. Spread lips thin the other way.
+        along = np.clip(np.abs(rel @ ex) / (0.5 * self.mouth_w), 0.0, 1.0)
+        bulge = (1.0 - along**2) * (1.0 - _smoothstep(0.4, 1.0, dist))
+        outer_ids = list(set(lm.LIPS_OUTER) - set(corners))
+        full = 0.5 * bulge
+        full[outer_ids] = bulge[outer_ids]
+        full[list(set(lm.LIPS_INNER))] = 0.0
+        pout = (full * np.sign(rel @ ey))[:, None] * ey * self.mouth_w
+
         bases: dict[str, np.ndarray] = {
             "lower": lower[:, None] * ey,  # per pixel of lower-lip travel
             "upper": upper[:, None] * -ey,  # per pixel of upper-lip travel (up)
             "width": width,  # per unit of relative mouth-width change
+            "pout": pout,  # per unit of lip fullness, in mouth widths
         }
         for name, upper_ids, lower_ids, iris in (
             ("blink_r", lm.RIGHT_EYE_UPPER, lm.RIGHT_EYE_LOWER, lm.RIGHT_IRIS),
@@ -405,7 +432,8 @@ class FaceRig:
         x0, y0, x1, y1 = self.box
         crop = image[y0:y1, x0:x1]
         ratio = self.gap0 / max(self.mouth_w, 1.0)
-        self.gap_rest = self.gap0 if ratio <= WIDE_OPEN else 0.04 * self.mouth_w
+        self.gap_rest = self.gap0 if ratio <= SMILE_OPEN else 0.04 * self.mouth_w
+        self.always_close = ratio > WIDE_OPEN
         outer = np.zeros(crop.shape[:2], np.uint8)
         inner = np.zeros(crop.shape[:2], np.uint8)
         cv2.fillPoly(outer, [np.round(p[list(lm.LIPS_OUTER)]).astype(np.int32)], 1)
@@ -417,14 +445,19 @@ class FaceRig:
         self.skin_rgb = np.median(crop[skin_pts[:, 1], skin_pts[:, 0]].astype(np.float32), axis=0)
         # Teeth: the photo's own if it shows them (bright, low-saturation pixels inside the lips).
         shown = crop[inner > 0].astype(np.float32)
-        teeth = np.array([226.0, 222.0, 212.0]) * np.clip(self.skin_rgb.mean() / 170.0, 0.6, 1.05)
-        if len(shown) > 8:
+        # Otherwise ivory, a little dimmer in a dim photo (teeth are never as dark as dark skin).
+        light = float(np.clip(np.percentile(crop.mean(axis=2), 95) / 230.0, 0.75, 1.0))
+        # The photo's colour cast tints them as it tints everything else (a warm photo, warm teeth).
+        cast = self.skin_rgb / max(float(self.skin_rgb.mean()), 1.0)
+        teeth = np.array([238.0, 228.0, 205.0]) * light * (0.75 + 0.25 * cast)
+        if self.photo_teeth and len(shown) > 8:
             bright = shown[
                 (shown.mean(axis=1) > np.percentile(shown.mean(axis=1), 70)) & (np.ptp(shown, axis=1) < 60)
             ]
             if len(bright) > 4:
                 teeth = np.median(bright, axis=0)
         self.teeth_rgb = teeth
+        self.light = light
 
     def _eyes_setup(self, image: np.ndarray, p: np.ndarray) -> None:
         """Samples each eye's lid skin (above and below the eye) and lash colour, for closed eyes."""
@@ -465,10 +498,21 @@ class FaceRig:
             float(m.lip_round[i]),
             float(m.lips_pressed[i]),
         )
+        tuck = float(m.lip_teeth[i])
+        spread = max(0.0, width + rnd)
         engage = float(m.engage[i])
-        rest = self.gap0 + (self.gap_rest - self.gap0) * engage
-        open_px = (jaw * JAW_GAP + 0.05 * rnd) * self.mouth_w
+        # The lips settle from the photo's smile to their resting place quickly (about 0.1 s).
+        # A smile relaxes only around this face's own speech: a listener keeps the photo's smile.
+        settle = min(1.0, 3.0 * engage) * (1.0 if self.always_close else float(m.talking[i]))
+        rest = self.gap0 + (self.gap_rest - self.gap0) * settle
+        # Slightly convex: half-open vowels stay well under the open ones, as a real jaw does.
+        open_px = jaw**1.4 * JAW_GAP * self.mouth_w
+        # While talking the jaw sets the opening: a photo smiling with parted lips still closes
+        # down for /i/ and opens wide for /a/, instead of adding every vowel onto its smile.
+        rest *= 1.0 - 0.5 * min(1.0, jaw / 0.6)  # stays monotonic: rest < 0.36 mouth widths
         gap = max(0.0, (rest + open_px) * (1.0 - press))
+        # f, v: the lower lip rises to the upper teeth, leaving only the teeth's edge in between.
+        gap += (min(gap, TUCK_GAP * self.mouth_w) - gap) * tuck
         delta = gap - self.gap0
         if delta >= 0:
             # Opening: the jaw drops the lower lip, the upper lip lifts a little, teeth ride with it.
@@ -477,7 +521,12 @@ class FaceRig:
             # Closing past the photo's mouth: the jaw does nearly all of it (the upper lip would
             # drag the nose), and the photo's teeth are squeezed in between, never crossed.
             d = b["lower"] * (0.9 * delta) + b["upper"] * (0.1 * delta) + b["teeth_closing"] * delta
-        d += b["width"] * (0.09 * width - 0.16 * rnd - 0.06 * jaw)
+        # Spread lips pull the corners out (/i/ about 15 % wider), rounded ones purse them in (/u/
+        # about 25 % narrower) and push them forward; an open jaw draws the corners in a little.
+        d += b["width"] * (SPREAD_WIDTH * spread - ROUND_WIDTH * rnd - 0.05 * jaw)
+        d += b["pout"] * (0.05 * rnd - 0.02 * spread - 0.015 * press)
+        if tuck > 0:
+            d += b["upper"] * (0.03 * self.mouth_w * tuck)
         blink = float(m.blink[i])
         if blink > 0:
             d += (b["blink_r"] + b["blink_l"]) * blink
@@ -489,11 +538,26 @@ class FaceRig:
         return d, gap
 
     def apply(self, work: np.ndarray, m: FaceMotion, i: int) -> None:
-        """Warps this face's crop of `work` in place and paints the mouth interior and closed eyes."""
+        """Warps this face's crop of `work` in place and paints the mouth interior and closed eyes.
+
+        A face whose every control point is within REUSE_PX of where it was last drawn (a listener
+        between blinks and glances, a speaker in a pause) gets its last crop back instead of a new
+        warp: that is what keeps a photo of six people, one speaking, nearly as cheap as one.
+        """
         d, gap = self.displacements(m, i)
         if not np.any(np.abs(d) > 1e-3):
+            self._last = None
             return
         x0, y0, x1, y1 = self.box
+        if (
+            self.reusable
+            and self._last is not None
+            and float(np.max(np.abs(d - self._last[0]))) < REUSE_PX
+            and abs(gap - self._last[1]) < REUSE_PX
+            and float(m.blink[i]) <= 0.3
+        ):
+            work[y0:y1, x0:x1] = self._last[2]
+            return
         g = self.grid
         controls = np.zeros((self.n_controls, 2), np.float64)
         controls[: self.n_moving] = d
@@ -505,20 +569,28 @@ class FaceRig:
         src = work[y0:y1, x0:x1].copy()
         out = cv2.remap(src, source_map, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         moved = self.points + d
-        self._paint_mouth(out, moved, gap)
+        self._paint_mouth(out, moved, gap, m, i)
+        press = float(m.lips_pressed[i])
+        if press > 0.3:
+            self._seal_lips(out, moved, press)
         blink = float(m.blink[i])
         if blink > 0.3:
             self._paint_eyes(out, moved, blink)
         work[y0:y1, x0:x1] = out
+        if self.reusable and blink <= 0.3:
+            self._last = (d, gap, out)
 
-    def _paint_mouth(self, out: np.ndarray, moved: np.ndarray, gap: float) -> None:
-        """Paints the cavity, upper teeth and tongue inside the warped lips when they part.
+    def _paint_mouth(self, out: np.ndarray, moved: np.ndarray, gap: float, m: FaceMotion, i: int) -> None:
+        """Paints the cavity, upper and lower teeth and tongue inside the warped lips when they part.
 
         Only the opening beyond the photo's own is new. A photo that shows its upper teeth keeps
-        them (they moved with the upper lip) and only the space below them is painted.
+        them (they moved with the upper lip) and only the space below them is painted. The upper
+        teeth hang a fixed length from the upper lip and the lower teeth rise from the lower lip,
+        so the dark gap between them grows and shrinks with the jaw, as a real bite does; rounded
+        lips cover the lower teeth, spread ones bare them.
         """
         extra = gap - self.gap0
-        strength = float(_smoothstep(0.01 * self.mouth_w, 0.07 * self.mouth_w, np.array(extra)))
+        strength = float(_smoothstep(0.01 * self.mouth_w, 0.05 * self.mouth_w, np.array(extra)))
         if strength <= 0.01 or gap < 1.0:
             return
         lower = moved[list(lm.LIPS_INNER_LOWER)]  # right corner -> left corner
@@ -532,9 +604,9 @@ class FaceRig:
         pw, ph = hi - lo
         mask = np.zeros((ph, pw), np.float32)
         cv2.fillPoly(mask, [np.round((poly_pts - lo) * 8).astype(np.int32)], 1.0, cv2.LINE_AA, shift=3)
-        feather = max(0.5, 0.015 * self.mouth_w)
-        # Blur, then keep the inner part: soft edges that stay inside the lips.
-        mask = _smoothstep(0.05, 0.6, cv2.GaussianBlur(mask, (0, 0), feather))
+        feather = max(0.5, 0.012 * self.mouth_w)
+        # Blur, then keep the inner part: soft edges that stay inside the lips (no smear at corners).
+        mask = _smoothstep(0.1, 0.65, cv2.GaussianBlur(mask, (0, 0), feather))
 
         ys, xs = np.mgrid[lo[1] : hi[1], lo[0] : hi[0]].astype(np.float32)
         rel_x, rel_y = xs - self.mouth_c[0], ys - self.mouth_c[1]
@@ -548,43 +620,97 @@ class FaceRig:
         half_w = 0.5 * float(np.ptp(lo_s)) + 1e-3
         across = np.clip(np.abs(s_coord) / half_w, 0.0, 1.0)
         opening = max(float(np.max(lo_t)) - float(np.min(up_t)), 1.0)
+        w = self.mouth_w
+        rnd, tongue_out = float(m.lip_round[i]), float(m.tongue[i])
+        spread = max(0.0, float(m.lip_width[i]) + rnd)
 
-        # Cavity: the lip colour in shadow; darkest at the back of the throat (top middle),
-        # lighter where the inner lips catch light and towards the tongue.
+        # Cavity: the lip colour in deep shadow, darkest at the back of the throat (the middle),
+        # lighter towards the corners where the cheeks catch light.
         lip = self.lip_rgb.astype(np.float32)
-        throat = 1.0 - np.clip(below_upper / opening, 0.0, 1.0)
-        shade = 0.2 + 0.14 * (1.0 - throat) + 0.08 * across**2
-        colour = lip[None, None, :] * shade[..., None]
+        depth = np.clip(np.minimum(below_upper, above_lower) / (0.5 * opening), 0.0, 1.0)
+        shade = 0.38 - 0.14 * depth * (1.0 - across) + 0.1 * across**2
+        cavity = 0.6 * lip + 0.4 * np.array([120.0, 50.0, 55.0], np.float32)  # a dark red, never black
+        colour = cavity[None, None, :] * shade[..., None]
 
-        # Upper teeth: a band hanging from the upper lip, not reaching the corners. Where the photo
-        # shows its own teeth they already fill the top of the opening and only the rest is painted.
+        # Tongue: a soft hump resting behind the lower teeth, visible once the jaw is well open;
+        # for th and l its tip rises to the teeth in the middle.
+        tongue_h = (0.3 + 0.55 * tongue_out) * opening
+        tongue = (1.0 - _smoothstep(0.5 * tongue_h, tongue_h, above_lower)) * (
+            1.0 - _smoothstep(0.35 - 0.1 * tongue_out, 0.75, across)
+        )
+        tongue *= max(float(_smoothstep(0.1 * w, 0.2 * w, np.array(gap))), tongue_out)
+        if float(tongue.max(initial=0.0)) > 0.01:
+            tcol = 0.4 * lip + 0.6 * np.array([196.0, 104.0, 108.0], np.float32) * (0.7 + 0.3 * self.light)
+            tshade = 0.6 + 0.4 * np.clip(above_lower / max(tongue_h, 1.0), 0.0, 1.0) * (1.0 - 0.5 * across)
+            a = tongue[..., None]
+            colour = colour * (1.0 - a) + tcol[None, None, :] * tshade[..., None] * a
+
+        # Teeth, with a soft dark line between neighbours so they read as teeth, not a white band.
+        teeth_col = self.teeth_rgb.astype(np.float32)
+        seams = 1.0 - 0.1 * np.clip(1.0 - np.abs(np.sin(np.pi * s_coord / (0.16 * w))) * 8.0, 0.0, 1.0)
+        # Upper teeth: from the upper lip down a fixed length (less where the photo shows its own).
         lip_edge = moved[list(lm.LIPS_INNER_UPPER[1:-1])]
         lip_s, lip_t = (lip_edge - self.mouth_c) @ self.ex, (lip_edge - self.mouth_c) @ self.ey
         o_lip = np.argsort(lip_s)
         below_lip = t_coord - np.interp(s_coord, lip_s[o_lip], lip_t[o_lip])
-        tooth_h = min(0.14 * self.mouth_w, 0.55 * gap)
-        teeth = 1.0 - _smoothstep(0.8 * tooth_h, tooth_h, below_lip)
-        teeth *= 1.0 - _smoothstep(0.5, 0.8, across)
-        tshade = (0.8 + 0.2 * (1.0 - across)) * (1.0 - 0.2 * np.clip(below_lip / max(tooth_h, 1.0), 0, 1))
-        tcol = self.teeth_rgb.astype(np.float32)[None, None, :] * tshade[..., None]
-        colour = colour * (1.0 - teeth[..., None]) + tcol * teeth[..., None]
-
-        # Tongue: a soft hump low in the mouth, once it opens enough to show.
-        tongue_on = float(_smoothstep(0.1 * self.mouth_w, 0.22 * self.mouth_w, np.array(gap)))
-        if tongue_on > 0:
-            tongue_h = 0.45 * opening
-            tongue = (1.0 - _smoothstep(0.4 * tongue_h, tongue_h, above_lower)) * (
-                1.0 - _smoothstep(0.3, 0.7, across)
-            )
-            tcol = lip * np.array([0.66, 0.5, 0.52], np.float32)
-            tshade = 0.75 + 0.25 * np.clip(above_lower / max(tongue_h, 1.0), 0.0, 1.0)
-            a = (tongue * tongue_on)[..., None]
-            colour = colour * (1.0 - a) + tcol[None, None, :] * tshade[..., None] * a
+        upper_h = UPPER_TEETH * w
+        teeth_up = (1.0 - _smoothstep(upper_h - 0.015 * w, upper_h, below_lip)) * (
+            1.0 - _smoothstep(0.45, 0.75, across)
+        )
+        # Lower teeth: rise from the lower lip; bared by spread lips and an open jaw, covered by
+        # rounded lips; their tongue-side edge is in shadow.
+        lower_h = LOWER_TEETH * w * (0.45 + 0.55 * min(1.0, spread + 0.5)) * (1.0 - 0.8 * rnd)
+        teeth_lo = (1.0 - _smoothstep(lower_h - 0.012 * w, lower_h, above_lower)) * (
+            1.0 - _smoothstep(0.35, 0.62, across)
+        )
+        teeth_lo *= 1.0 - tongue_out
+        for band, dist_edge, height, light in (
+            (teeth_up, below_lip, upper_h, 1.0),
+            (teeth_lo, above_lower, lower_h, 0.82),
+        ):
+            if height < 0.5 or float(band.max(initial=0.0)) < 0.01:
+                continue
+            edge = np.clip(dist_edge / max(height, 1.0), 0.0, 1.0)
+            tshade = light * (0.88 + 0.12 * (1.0 - across)) * (1.0 - 0.12 * edge) * seams
+            a = band[..., None]
+            colour = colour * (1.0 - a) + teeth_col[None, None, :] * tshade[..., None] * a
 
         alpha = (mask * strength)[..., None]
         region = out[lo[1] : hi[1], lo[0] : hi[0]]
         blended = region.astype(np.float32) * (1.0 - alpha) + colour * alpha
         region[:] = np.clip(blended, 0.0, 255.0).astype(np.uint8)
+
+    def _seal_lips(self, out: np.ndarray, moved: np.ndarray, press: float) -> None:
+        """Lips pressed (m, b, p): whatever is left of the opening becomes lip, with a dark seam.
+
+        The warp brings the lips together, but a photo with parted lips or teeth keeps a sliver
+        of them between the lips; pressed lips show none.
+        """
+        inner = moved[list(lm.LIPS_INNER)]
+        lo = np.maximum(np.floor(inner.min(axis=0) - 3).astype(int), 0)
+        hi = np.minimum(np.ceil(inner.max(axis=0) + 3).astype(int), [out.shape[1], out.shape[0]])
+        if np.any(hi - lo < 3):
+            return
+        mask = np.zeros((hi[1] - lo[1], hi[0] - lo[0]), np.float32)
+        pts = np.round((inner - lo) * 8).astype(np.int32)
+        thick = max(1, round(0.02 * self.mouth_w))
+        cv2.fillPoly(mask, [pts], 1.0, cv2.LINE_AA, shift=3)
+        cv2.polylines(mask, [pts], True, 1.0, thick, cv2.LINE_AA, shift=3)
+        mask = cv2.GaussianBlur(mask, (0, 0), max(0.5, 0.01 * self.mouth_w))
+        # The seam: the middle line between the upper and lower inner lip, in the lips' shadow.
+        upper = moved[list(lm.LIPS_INNER_UPPER)][::-1]  # right corner -> left corner
+        lower = moved[list(lm.LIPS_INNER_LOWER)]
+        seam_pts = np.round((0.5 * (upper + lower) - lo) * 8).astype(np.int32)
+        seam = np.zeros_like(mask)
+        cv2.polylines(seam, [seam_pts], False, 1.0, thick, cv2.LINE_AA, shift=3)
+        seam = cv2.GaussianBlur(seam, (0, 0), max(0.5, 0.008 * self.mouth_w))
+        region = out[lo[1] : hi[1], lo[0] : hi[0]].astype(np.float32)
+        lip = self.lip_rgb.astype(np.float32)
+        a = (mask * min(1.0, (press - 0.3) / 0.4))[..., None]
+        region = region * (1.0 - a) + lip[None, None, :] * 0.92 * a
+        sa = (seam * 0.6 * a[..., 0])[..., None]
+        region = region * (1.0 - sa) + lip[None, None, :] * 0.4 * sa
+        out[lo[1] : hi[1], lo[0] : hi[0]] = np.clip(region, 0, 255).astype(np.uint8)
 
     def _paint_eyes(self, out: np.ndarray, moved: np.ndarray, blink: float) -> None:
         """Covers what the lowering lid hides with lid skin, and draws the lash line along its edge."""
@@ -616,6 +742,11 @@ class FaceRig:
             la = (lash * strength * 0.75)[..., None]
             region = region * (1.0 - la) + lash_rgb[None, None, :] * la
             out[lo[1] : hi[1], lo[0] : hi[0]] = np.clip(region, 0, 255).astype(np.uint8)
+
+
+def _overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:
+    """Whether two (x0, y0, x1, y1) boxes share any pixel."""
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
 
 
 def _guess_person(shape: tuple[int, ...], faces: list[FaceRig]) -> np.ndarray:

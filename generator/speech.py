@@ -1,12 +1,12 @@
 """Stage 3, speech: a recording in, a per-frame mouth-shape and prosody track out.
 
-Nothing here knows a language. The mouth follows what any voice does acoustically:
+Nothing here knows a language:
 
-- how open the jaw is follows the loudness of the speech band (vowels are loud, closures are quiet),
-  measured against a noise floor that adapts to the recording;
-- rounding vs spreading follows where the energy sits in the spectrum (rounded vowels such as
-  /u/, /o/ or Mandarin "ü" pull the formants down; /i/ pushes the second formant up);
-- lips pressed (m, b, p) shows as a short, quiet, low-frequency closure right before a loud onset;
+- loudness of the speech band, measured against a noise floor that adapts to the recording, gives
+  voice activity (and the NO_SPEECH verdict) and how far the jaw may open;
+- the mouth's shape per frame (jaw, spread or rounded lips, closures, lip to teeth, tongue) comes
+  from `generator.visemes`: from the phoneme timeline when the words are known, else from the
+  formants and spectrum of the sound;
 - pitch and energy peaks become emphasis events, which the motion plan turns into nods and brow
   raises.
 
@@ -16,12 +16,14 @@ shifted off the sound: every smoothing step is zero-phase (a forward and a backw
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage, signal
 
-from generator.types import ErrorCode, GeneratorError
+from generator.types import ErrorCode, GeneratorError, PhonemeSpan
+from generator.visemes import track_visemes
 
 #: Analysis hops per second.
 HOP_RATE = 100
@@ -46,7 +48,9 @@ class SpeechTrack:
     jaw_open: np.ndarray  # [0, 1]: 0 closed (rest), 1 the widest this speaker opens
     lip_width: np.ndarray  # [-1, 1]: + spread (/i/), - narrowed (/u/)
     lip_round: np.ndarray  # [0, 1]: rounding / protrusion
-    lips_pressed: np.ndarray  # [0, 1]: lips together for m, b, p
+    lips_pressed: np.ndarray  # [0, 1]: lips together for m, b, p (crisp: 1 on closure frames)
+    lip_teeth: np.ndarray  # [0, 1]: lower lip tucked under the upper teeth (f, v)
+    tongue: np.ndarray  # [0, 1]: tongue tip showing (th, l)
     speech: np.ndarray  # bool: voice activity
     energy: np.ndarray  # [0, 1]: speech-band loudness above the noise floor
     pitch: np.ndarray  # semitones relative to the speaker's median; 0 where unvoiced
@@ -60,10 +64,18 @@ class SpeechTrack:
         return len(self.jaw_open)
 
 
-def track_mouth(audio: np.ndarray, sample_rate: int, fps: int, n_frames: int | None = None) -> SpeechTrack:
+def track_mouth(
+    audio: np.ndarray,
+    sample_rate: int,
+    fps: int,
+    n_frames: int | None = None,
+    phonemes: Sequence[PhonemeSpan] | None = None,
+) -> SpeechTrack:
     """Turns a mono recording into per-frame mouth shapes, voice activity and prosody.
 
-    `n_frames` defaults to the audio's length in frames, rounded up.
+    `n_frames` defaults to the audio's length in frames, rounded up. `phonemes` (the TTS timeline
+    of a known text, seconds from the recording's start) shapes the mouth exactly; without it the
+    shapes come from the sound (`generator.visemes`).
     """
     audio = np.asarray(audio, dtype=np.float32).reshape(-1)
     if n_frames is None:
@@ -84,41 +96,21 @@ def track_mouth(audio: np.ndarray, sample_rate: int, fps: int, n_frames: int | N
     energy = np.clip((level_db - low_db) / np.maximum(peak_db - low_db, 6.0), 0.0, 1.0)
     energy = np.where(level_db < ABSOLUTE_SILENCE_DB, 0.0, energy)
 
-    # Shape: share of the speech band in the first-formant region vs the second, and fricative noise.
-    total = bands["low"] + bands["mid"] + bands["high"] + 1e-10
-    low_share = bands["low"] / total
-    high_share = bands["high"] / total
-    centroid = np.log2(bands["centroid"] + 1.0)
-
-    pressed = _closures(level_db, bands["low"] / (bands["low"] + bands["mid"] + 1e-10), speech, peak_db)
-    # Fricatives (s, f, sh, x, q) are loud but made with a nearly closed jaw.
-    jaw = energy**1.3 * (1.0 - 0.45 * np.clip((high_share - 0.35) / 0.4, 0.0, 1.0))
-    jaw = jaw * (1.0 - pressed)
-    jaw = _coarticulate(jaw, attack_ms=25.0, release_ms=70.0)
-
-    voiced_w = _coarticulate(energy, attack_ms=30.0, release_ms=90.0)
-    spread, rounded = _vowel_shape(centroid, low_share, speech & (energy > 0.25))
-    spread = _smooth(spread * voiced_w, 40.0)
-    rounded = _smooth(rounded * voiced_w, 40.0)
-    pressed = _smooth(pressed, 20.0)
-
     pitch = _pitch_semitones(audio, sample_rate, hop, len(level_db), speech & (energy > 0.2))
 
     to_frames = _FrameSampler(len(level_db), fps, n_frames)
     speech_f = to_frames(speech.astype(np.float32)) > 0.5
     energy_f = to_frames(energy)
     pitch_f = to_frames(pitch)
-    jaw_f = np.clip(to_frames(jaw), 0.0, 1.0)
-    # Normalise so the loud vowels of this speaker reach about 0.9.
-    loud_jaw = jaw_f[speech_f]
-    if loud_jaw.size:
-        jaw_f = np.clip(jaw_f / max(float(np.percentile(loud_jaw, 95)), 0.2) * 0.9, 0.0, 1.0)
+    mouth = track_visemes(audio, sample_rate, HOP_RATE, energy, speech, fps, n_frames, phonemes)
     return SpeechTrack(
         fps=fps,
-        jaw_open=jaw_f.astype(np.float32),
-        lip_width=np.clip(to_frames(spread - rounded), -1.0, 1.0).astype(np.float32),
-        lip_round=np.clip(to_frames(rounded), 0.0, 1.0).astype(np.float32),
-        lips_pressed=np.clip(to_frames(pressed), 0.0, 1.0).astype(np.float32),
+        jaw_open=mouth.jaw,
+        lip_width=mouth.lip_width,
+        lip_round=mouth.round,
+        lips_pressed=mouth.pressed,
+        lip_teeth=mouth.lip_teeth,
+        tongue=mouth.tongue,
         speech=speech_f,
         energy=energy_f.astype(np.float32),
         pitch=pitch_f.astype(np.float32),
@@ -152,6 +144,8 @@ def silent_track(n_frames: int, fps: int) -> SpeechTrack:
         lip_width=zeros,
         lip_round=zeros,
         lips_pressed=zeros,
+        lip_teeth=zeros,
+        tongue=zeros,
         speech=np.zeros(n_frames, dtype=bool),
         energy=zeros,
         pitch=zeros,
@@ -214,53 +208,6 @@ def _voice_activity(level_db: np.ndarray, floor_db: np.ndarray, peak_db: float) 
     return ndimage.binary_opening(active, structure=np.ones(5, dtype=bool))  # blips < 50 ms
 
 
-def _closures(level_db: np.ndarray, low_ratio: np.ndarray, speech: np.ndarray, peak_db: float) -> np.ndarray:
-    """Hops where the lips are pressed: a quiet, dark gap of 30–200 ms just before a loud onset.
-
-    Bilabial stops (p, b) are silence then a burst; the nasal m is a quiet hum with almost nothing
-    above 900 Hz. Both end in a sharp rise of energy. The guess errs on the side of "not pressed":
-    a missed m looks fine, a wrongly closed vowel does not.
-    """
-    pressed = np.zeros(len(level_db), dtype=np.float32)
-    if level_db.size < 8:
-        return pressed
-    rise = np.zeros_like(level_db)
-    rise[:-3] = level_db[3:] - level_db[:-3]  # dB gained over the next 30 ms
-    onsets = np.flatnonzero((rise > 15.0) & (np.roll(level_db, -3) > peak_db - 18.0))
-    last = -100
-    for onset in onsets:
-        if onset - last < 10:
-            continue
-        last = onset
-        # Walk back through the quiet, dark closure before this onset.
-        start = onset
-        while (
-            start > 0
-            and onset - start < 20
-            and level_db[start - 1] < peak_db - 20.0
-            and (low_ratio[start - 1] > 0.75 or level_db[start - 1] < peak_db - 30.0)
-        ):
-            start -= 1
-        # Needs a real closure, and one inside or right before speech (not the lead-in silence).
-        if onset - start >= 3 and speech[max(0, start - 30) : onset + 5].any():
-            pressed[start:onset] = 1.0
-    return pressed
-
-
-def _vowel_shape(
-    centroid: np.ndarray, low_share: np.ndarray, vowels: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Spread and rounding in [0, 1] from the spectral balance, relative to this speaker's own vowels."""
-    if vowels.sum() < 10:
-        zero = np.zeros_like(centroid)
-        return zero, zero
-    # Low centroid and energy packed under 900 Hz: rounded back vowels. High centroid: spread.
-    score = _zscore(centroid, vowels) - 0.6 * _zscore(low_share, vowels)
-    spread = np.clip((score - 0.3) / 1.5, 0.0, 1.0)
-    rounded = np.clip((-score - 0.3) / 1.5, 0.0, 1.0)
-    return spread * vowels, rounded * vowels
-
-
 def _pitch_semitones(
     audio: np.ndarray, sample_rate: int, hop: int, n_hops: int, voiced: np.ndarray
 ) -> np.ndarray:
@@ -313,31 +260,6 @@ def _emphasis(energy: np.ndarray, pitch: np.ndarray, speech: np.ndarray, fps: in
 
 
 # --- smoothing -----------------------------------------------------------------------------------
-
-
-def _coarticulate(x: np.ndarray, attack_ms: float, release_ms: float) -> np.ndarray:
-    """Mouth inertia without delay: fast to open, slower to close, mirrored in time.
-
-    A one-pole follower run forwards lags the sound; the same follower run backwards anticipates
-    it, as real speakers do. Their mean opens a little before a syllable and closes a little
-    after it, centred on the sound.
-    """
-    forward = _follow(x, attack_ms, release_ms)
-    backward = _follow(x[::-1], attack_ms, release_ms)[::-1]
-    return 0.5 * (forward + backward)
-
-
-def _follow(x: np.ndarray, attack_ms: float, release_ms: float) -> np.ndarray:
-    """One-pole envelope follower with separate rise and fall time constants."""
-    a_up = float(np.exp(-1000.0 / (attack_ms * HOP_RATE)))
-    a_down = float(np.exp(-1000.0 / (release_ms * HOP_RATE)))
-    out = np.empty(len(x), dtype=np.float64)
-    y = 0.0
-    for i, v in enumerate(x.tolist()):
-        a = a_up if v > y else a_down
-        y = a * y + (1.0 - a) * v
-        out[i] = y
-    return out
 
 
 def _smooth(x: np.ndarray, sigma_ms: float, rate: int = HOP_RATE) -> np.ndarray:

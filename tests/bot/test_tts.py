@@ -9,6 +9,7 @@ produce audio that is decoded and measured here.
 from __future__ import annotations
 
 import io
+import json
 import logging
 import re
 import time
@@ -62,6 +63,7 @@ class FakeEdgeService:
 
     audio: bytes
     refuse: bool = False  # answer the handshake with 503, as a blocked or broken service would
+    words: list[tuple[int, int, str]] = field(default_factory=list)  # WordBoundary: offset, duration (ticks)
     connections: int = 0
     requests: list[str] = field(default_factory=list)
 
@@ -86,6 +88,12 @@ class FakeEdgeService:
                 header = f"X-RequestId:{rid}\r\nContent-Type:audio/mpeg\r\nPath:audio\r\n".encode()
                 body = len(header).to_bytes(2, "big") + header + self.audio[start : start + 4096]
                 await ws.send_bytes(body)
+            for offset, duration, word in self.words:
+                data = {"Offset": offset, "Duration": duration, "text": {"Text": word, "Length": len(word)}}
+                metadata = json.dumps({"Metadata": [{"Type": "WordBoundary", "Data": data}]})
+                await ws.send_str(
+                    f"X-RequestId:{rid}\r\nContent-Type:application/json\r\nPath:audio.metadata\r\n\r\n{metadata}"
+                )
             await ws.send_str(
                 f"X-RequestId:{rid}\r\nContent-Type:application/json\r\nPath:turn.end\r\n\r\n{{}}"
             )
@@ -121,6 +129,19 @@ async def edge_service(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeEdg
     )
     yield service
     await runner.cleanup()
+
+
+async def test_edge_word_boundaries_become_a_phoneme_timeline(edge_service: FakeEdgeService) -> None:
+    # "Hello" from 0.1 s for 0.4 s, "mom" from 0.6 s for 0.3 s (edge-tts counts in 100 ns ticks).
+    edge_service.words = [(1_000_000, 4_000_000, "Hello"), (6_000_000, 3_000_000, "mom")]
+
+    speech = await Synthesizer().synthesize("Hello mom", "en-US-AriaNeural", "en")
+
+    assert speech.engine == "edge" and speech.phonemes is not None
+    assert [p.phoneme for p in speech.phonemes][-3:] == ["m", "ˈɑː", "m"]
+    hello = [p for p in speech.phonemes if p.end <= 0.5 + 1e-6]
+    assert hello[0].start == pytest.approx(0.1) and hello[-1].end == pytest.approx(0.5)
+    assert speech.phonemes[-1].end == pytest.approx(0.9)
 
 
 def fallback_warnings(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
@@ -222,6 +243,28 @@ async def test_offline_mandarin_is_real_speech_from_espeak_ng() -> None:
 
     assert (speech.engine, speech.voice) == ("espeak-ng", "cmn+f3")
     assert_real_speech(speech, min_seconds=1.0)
+
+
+@pytest.mark.parametrize(
+    ("voice", "language", "text", "bilabials"),
+    [
+        ("en-US-AriaNeural", "en", "Maybe my mom bought a map.", 8),  # piper, timed through espeak-ng
+        ("zh-CN-XiaoxiaoNeural", "zh", "爸爸买面包。", 5),  # espeak-ng's own phoneme events
+    ],
+)
+async def test_offline_voices_report_when_each_phoneme_is_spoken(
+    voice: str, language: str, text: str, bilabials: int
+) -> None:
+    speech = await Synthesizer(use_edge=False).synthesize(text, voice, language)
+
+    phonemes = speech.phonemes
+    assert phonemes is not None and len(phonemes) >= 8
+    starts = [p.start for p in phonemes]
+    assert starts == sorted(starts)
+    assert all(0.0 <= p.start < p.end <= speech.duration + 1e-3 for p in phonemes)
+    assert sum(p.phoneme in ("m", "b", "p") for p in phonemes) == bilabials
+    # The timeline spans the speech, not just its start.
+    assert phonemes[-1].end > 0.6 * speech.duration
 
 
 @pytest.mark.parametrize(

@@ -36,8 +36,8 @@ def synthesize_english(text: str) -> tuple[np.ndarray, int]:
     return np.concatenate([c.audio_float_array for c in chunks]).astype(np.float32), chunks[0].sample_rate
 
 
-def synthesize_mandarin(text: str) -> tuple[np.ndarray, int]:
-    """Mandarin speech from espeak-ng's `cmn` voice: float32 mono samples and their rate."""
+def synthesize_mandarin(text: str, voice: str = "cmn") -> tuple[np.ndarray, int]:
+    """Mandarin speech from espeak-ng's `cmn` voice (or another espeak-ng `voice`): samples, rate."""
     import espeakng_loader
 
     lib = ctypes.CDLL(espeakng_loader.get_library_path())
@@ -58,8 +58,8 @@ def synthesize_mandarin(text: str) -> tuple[np.ndarray, int]:
 
     callback = callback_type(collect)  # kept alive in this frame until synthesis ends
     lib.espeak_SetSynthCallback(callback)
-    if lib.espeak_SetVoiceByName(b"cmn") != 0:
-        raise RuntimeError("espeak-ng has no cmn voice")
+    if lib.espeak_SetVoiceByName(voice.encode()) != 0:
+        raise RuntimeError(f"espeak-ng has no {voice} voice")
     encoded = text.encode()
     lib.espeak_Synth.argtypes = [
         ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int,
@@ -75,6 +75,19 @@ def with_pauses(samples: np.ndarray, rate: int, seconds: float = PAUSE_SECONDS) 
     """The recording with quiet before and after, as a person pauses around a voice note."""
     pad = np.zeros(round(seconds * rate), np.float32)
     return np.concatenate([pad, samples, pad])
+
+
+def sentences(
+    parts: list[tuple[str, np.ndarray]], rate: int, pause: float = PAUSE_SECONDS
+) -> tuple[np.ndarray, list[tuple[float, float, str]]]:
+    """Labelled recordings joined with pauses, and each one's (start, end, label) in seconds."""
+    gap = np.zeros(round(pause * rate), np.float32)
+    pieces, spans, t = [gap], [], pause
+    for label, samples in parts:
+        pieces += [samples.astype(np.float32), gap]
+        spans.append((t, t + len(samples) / rate, label))
+        t += (len(samples) + len(gap)) / rate
+    return np.concatenate(pieces), spans
 
 
 def write_audio(path: Path, samples: np.ndarray, rate: int, codec: str, container: str | None = None) -> Path:

@@ -13,7 +13,16 @@ import pytest
 from generator import landmarks as lm
 from generator.analysis import analyze_image
 from generator.encode import VideoEncoder
-from generator.evaluate import _blink_onsets, _lagged_r, evaluate_video, main
+from generator.evaluate import (
+    EvaluationReport,
+    LabelledSpan,
+    _blink_onsets,
+    _lagged_r,
+    evaluate_video,
+    evaluate_visemes,
+    main,
+    phoneme_class,
+)
 from generator.intake import SAMPLE_RATE
 from generator.types import ErrorCode, GeneratorError
 
@@ -159,3 +168,62 @@ def test_command_line_reports_a_missing_face_in_one_line(
     assert main([str(duo_video), "--face", "7"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: FACE_NOT_FOUND") and "\n" not in err
+
+
+# --- the viseme report -----------------------------------------------------------------------------
+
+
+def _measured(gap: list[float], width: list[float]) -> EvaluationReport:
+    """A report as evaluate_video fills it: 25 fps, every frame loud enough to count as speech."""
+    n = len(gap)
+    return EvaluationReport(
+        path="clip.mp4", face=0, frames=n, fps=25.0, duration=n / 25, tracked=1.0, lip_sync_r=0.0,
+        lip_sync_r_speech=0.0, best_lag=0, best_lag_r=0.0, r_by_lag={}, mouth_first_frame=gap[0],
+        mouth_silence=0.0, mouth_speech=0.0, mouth_silence_motion=0.0, silence_frames=0, speech_frames=n,
+        blinks=0, blink_times=[], head_translation=0.0, head_rotation=0.0, lip_gap=gap, mouth_width=width,
+        loudness_db=[-10.0] * n,
+    )  # fmt: skip
+
+
+def test_viseme_report_measures_each_class_against_the_resting_mouth() -> None:
+    # 1 s rest, 1 s spread lips, 1 s pursed lips, 1 s wide open jaw; two closures inside the /a/.
+    gap = [0.02] * 25 + [0.10] * 25 + [0.12] * 25 + [0.30] * 25
+    width = [0.70] * 25 + [0.80] * 25 + [0.56] * 25 + [0.66] * 25
+    gap[80] = 0.01  # lips meet for the first m
+    spans = [
+        LabelledSpan(1.0, 2.0, "spread"),
+        LabelledSpan(2.0, 3.0, "u"),
+        LabelledSpan(3.0, 4.0, "open"),
+        LabelledSpan(3.2, 3.24, "m"),  # frame 80: seen
+        LabelledSpan(3.6, 3.64, "b"),  # frame 90: the lips stay apart
+    ]
+
+    report = evaluate_visemes(_measured(gap, width), spans)
+
+    assert report.spread_vs_round == pytest.approx((0.80 - 0.56) / 0.70)
+    assert report.open_vs_close == pytest.approx((24 * 0.30 + 0.01) / 25 / 0.10)  # the m counts too
+    assert (report.closures, report.closures_seen) == (2, 1)
+    assert report.checks() == {"spread_vs_round": True, "open_vs_close": True, "closures_seen": False}
+
+
+def test_phoneme_timelines_are_classed_by_their_mouth_shape() -> None:
+    assert [phoneme_class(p) for p in ("ˈiː", "uː", "ˈɑː", "m", "p", "s", "ˈaɪ", "")] == [
+        "spread", "round", "open", "bilabial", "bilabial", None, None, None,
+    ]  # fmt: skip
+
+
+def test_cli_adds_the_viseme_report_and_rejects_a_broken_spans_file(
+    still_video: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spans = tmp_path / "spans.json"
+    spans.write_text(
+        json.dumps(
+            [{"start": 0.3, "end": 1.5, "label": "spread"}, {"start": 0.5, "end": 0.6, "phoneme": "m"}]
+        )
+    )
+    assert main([str(still_video), "--spans", str(spans), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["visemes"]["closures"] == 1 and "spread" in out["visemes"]["width"]
+
+    spans.write_text('[{"begin": 1}]')
+    assert main([str(still_video), "--spans", str(spans)]) == 2

@@ -10,8 +10,9 @@ import pytest
 
 from generator import landmarks as lm
 from generator.analysis import analyze_image, segment_person
+from generator.engine import Engine
 from generator.motion import FaceMotion, MotionPlan, plan_motion
-from generator.render import CpuRigEngine, Engine, render_frames
+from generator.render import CpuRigEngine, render_frames
 from generator.speech import silent_track
 from generator.types import ImageAnalysis
 
@@ -42,7 +43,10 @@ def posed_plan(n: int, **series: np.ndarray | float) -> MotionPlan:
         lip_width=get("lip_width"),
         lip_round=get("lip_round"),
         lips_pressed=get("lips_pressed"),
+        lip_teeth=get("lip_teeth"),
+        tongue=get("tongue"),
         speech=zeros > 0,
+        talking=get("talking"),
         blink=get("blink"),
         blink_starts=(),
         gaze=get("gaze", (2,)),

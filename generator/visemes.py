@@ -1,0 +1,553 @@
+"""Stage 3b, visemes: the shape of the mouth for each sound, per video frame.
+
+Six channels, 0 at rest: how far the jaw opens, lips spread (/i/) or rounded and pushed forward
+(/u/, /w/, Mandarin "ü"), lips pressed together (m, b, p), lower lip tucked under the upper
+teeth (f, v), the tongue tip showing (th, l), and how far the teeth part. Two sources:
+
+- **A phoneme timeline** (typed text through TTS): each IPA symbol maps to a mouth target through
+  one table (English and Mandarin as espeak-ng and piper write them); diphthongs split in two.
+- **The recording alone** (voice notes), language-independent: the jaw follows loudness scaled by
+  the first formant (F1 rises as the jaw drops: /a/ opens about twice as far as /i/); spread and
+  rounding follow the second formant (high F2: spread front vowels; low F2 with low F1: rounded
+  back vowels); LPC formants come from `librosa.lpc`. Closures are quiet, dark gaps (no energy
+  above 1 kHz) that end in a release (`librosa.onset.onset_strength`), and they are what m, b
+  and p sound like in any language.
+
+Coarticulation is the same for both: rounding anticipates its vowel by up to ~150 ms (the lips
+purse before the sound starts), the jaw opens fast and closes a little slower, and closures stay
+crisp: a bilabial holds the lips shut on at least one whole video frame, never averaged away.
+"""
+
+from __future__ import annotations
+
+import math
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import librosa
+import numpy as np
+import numpy.typing as npt
+from scipy import ndimage
+
+from generator.types import PhonemeSpan
+
+#: Every array here: per-hop or per-frame values (bool masks included; NumPy checks the rest).
+FloatArray = npt.NDArray[Any]
+
+#: Sample rate the formant analysis runs at: formants F1 and F2 live under 3 kHz.
+FORMANT_RATE = 10_000
+#: LPC order for FORMANT_RATE (2 poles per kHz plus 2).
+LPC_ORDER = 12
+#: Typical adult (male) formants, Hz, scaled per speaker: F1 from a close vowel to an open one;
+#: F2 above which lips spread; F1 under which a vowel with a lower F2 is rounded.
+F1_CLOSE, F1_OPEN = 320.0, 700.0
+F2_SPREAD = 1950.0
+F1_ROUND = 470.0
+F3_ROUND = 2650.0
+#: Shortest lip closure for a bilabial from a phoneme timeline, seconds.
+MIN_CLOSURE = 0.07
+#: A closure: energy above 1 kHz this far (dB) under the loudest of the 300 ms around it.
+CLOSURE_DARK_DB = 24.0
+#: How early the lips start rounding before a rounded sound, seconds.
+ROUND_LEAD = 0.15
+
+
+@dataclass(frozen=True)
+class Viseme:
+    """A mouth target: the shape a sound is made with (every channel in [0, 1], spread in [-1, 1])."""
+
+    jaw: float = 0.0
+    spread: float = 0.0  # + spread lips, - nothing (rounding has its own channel)
+    round: float = 0.0
+    pressed: float = 0.0
+    lip_teeth: float = 0.0
+    tongue: float = 0.0
+
+
+REST = Viseme()
+
+_V = Viseme
+#: IPA (stress, length, tone and diacritics stripped) → mouth target. English and Mandarin as
+#: espeak-ng and piper spell them; espeak-ng's Mandarin voice writes retroflexes as "s.", "ts.".
+VISEMES: dict[str, Viseme] = {
+    # close front: spread, jaw nearly shut
+    "i": _V(jaw=0.15, spread=0.9),
+    "ɪ": _V(jaw=0.3, spread=0.7),
+    "y": _V(jaw=0.25, round=1.0),  # Mandarin ü: /i/ with rounded lips
+    "j": _V(jaw=0.15, spread=0.6),
+    "ɥ": _V(jaw=0.2, round=0.9),
+    # mid front
+    "e": _V(jaw=0.5, spread=0.7),
+    "ɛ": _V(jaw=0.6, spread=0.5),
+    "æ": _V(jaw=0.85, spread=0.4),
+    # open
+    "a": _V(jaw=1.0, spread=0.1),
+    "ɑ": _V(jaw=1.0),
+    "ɐ": _V(jaw=0.8),
+    "ʌ": _V(jaw=0.75),
+    "ɒ": _V(jaw=0.9, round=0.3),
+    # mid central
+    "ə": _V(jaw=0.5),
+    "ɚ": _V(jaw=0.45, round=0.35),
+    "ɜ": _V(jaw=0.5, round=0.2),
+    "ɤ": _V(jaw=0.5, spread=0.1),  # Mandarin e
+    # back rounded
+    "o": _V(jaw=0.55, round=0.8),
+    "ɔ": _V(jaw=0.75, round=0.6),
+    "ʊ": _V(jaw=0.35, round=0.7),
+    "u": _V(jaw=0.3, round=1.0),
+    "ɯ": _V(jaw=0.3),
+    "w": _V(jaw=0.15, round=1.0),
+    # apical / retroflex vowels of Mandarin (si, shi): teeth nearly together, lips neutral-spread
+    "ɨ": _V(jaw=0.2, spread=0.3),
+    "ɿ": _V(jaw=0.2, spread=0.3),
+    "ʅ": _V(jaw=0.2, spread=0.1, round=0.2),
+    "ɻ": _V(jaw=0.25, round=0.3),
+    # bilabials: lips pressed shut
+    "p": _V(pressed=1.0),
+    "b": _V(pressed=1.0),
+    "m": _V(pressed=1.0),
+    # labiodentals: lower lip to the upper teeth
+    "f": _V(jaw=0.1, lip_teeth=1.0),
+    "v": _V(jaw=0.1, lip_teeth=1.0),
+    # dentals and laterals: the tongue tip shows
+    "θ": _V(jaw=0.2, tongue=1.0, spread=0.2),
+    "ð": _V(jaw=0.2, tongue=1.0, spread=0.2),
+    "l": _V(jaw=0.35, tongue=0.6),
+    # alveolars and sibilants: teeth close, lips a little spread
+    "t": _V(jaw=0.2, spread=0.2),
+    "d": _V(jaw=0.2, spread=0.2),
+    "n": _V(jaw=0.2, spread=0.1),
+    "s": _V(jaw=0.1, spread=0.5),
+    "z": _V(jaw=0.1, spread=0.5),
+    "ɾ": _V(jaw=0.3),
+    # postalveolars and retroflexes: lips pushed forward
+    "ʃ": _V(jaw=0.15, round=0.7),
+    "ʒ": _V(jaw=0.15, round=0.7),
+    "ʂ": _V(jaw=0.15, round=0.45),
+    "ʐ": _V(jaw=0.15, round=0.45),
+    "ɹ": _V(jaw=0.2, round=0.5),
+    "r": _V(jaw=0.25, round=0.3),
+    # palatals (Mandarin j, q, x): spread
+    "ɕ": _V(jaw=0.1, spread=0.6),
+    "ʑ": _V(jaw=0.1, spread=0.6),
+    "ç": _V(jaw=0.15, spread=0.5),
+    # velars and glottals: the jaw half-way, lips take the neighbours' shape
+    "k": _V(jaw=0.3),
+    "ɡ": _V(jaw=0.3),
+    "g": _V(jaw=0.3),
+    "ŋ": _V(jaw=0.3),
+    "x": _V(jaw=0.3),
+    "χ": _V(jaw=0.3),
+    "h": _V(jaw=0.4),
+    "ʔ": _V(jaw=0.2),
+}
+#: Multi-letter symbols read as one sound before splitting into letters (affricates, retroflexes).
+_DIGRAPHS: dict[str, tuple[str, ...]] = {
+    "tʃ": ("ʃ",),
+    "dʒ": ("ʒ",),
+    "ts.": ("ʂ",),
+    "s.": ("ʂ",),
+    "z.": ("ʐ",),
+    "i.": ("ʅ",),
+    "ts": ("s",),
+    "dz": ("z",),
+    "tɕ": ("ɕ",),
+    "dʑ": ("ʑ",),
+    "tʂ": ("ʂ",),
+    "ɝ": ("ɚ",),
+}
+_STRIP = set("ˈˌːˑ-_'0123456789ʰ˞")
+
+
+def phoneme_visemes(phoneme: str) -> list[Viseme]:
+    """The mouth targets of one phoneme, in order (two for a diphthong); empty for a pause.
+
+    Stress, length, tone and aspiration marks are ignored; an unknown letter is a neutral,
+    half-open mouth rather than an error, so new voices never break a render.
+    """
+    text = unicodedata.normalize("NFD", phoneme)
+    text = "".join(ch for ch in text if ch not in _STRIP and not unicodedata.combining(ch))
+    if text.endswith("h") and len(text) > 1 and text[:-1] in {"p", "t", "k", "ts", "ts.", "tɕ", "tʂ"}:
+        text = text[:-1]  # espeak-ng writes Mandarin aspiration as a trailing h
+    out: list[Viseme] = []
+    i = 0
+    while i < len(text):
+        for size in (3, 2):
+            if text[i : i + size] in _DIGRAPHS:
+                out.extend(VISEMES[s] for s in _DIGRAPHS[text[i : i + size]])
+                i += size
+                break
+        else:
+            ch = text[i]
+            if ch in VISEMES:
+                out.append(VISEMES[ch])
+            elif ch.isalpha():
+                out.append(Viseme(jaw=0.35))
+            i += 1
+    return out
+
+
+@dataclass(frozen=True)
+class VisemeTrack:
+    """Per-video-frame mouth channels (see the module docstring); every array has n_frames values."""
+
+    jaw: FloatArray  # [0, 1]
+    spread: FloatArray  # [0, 1]
+    round: FloatArray  # [0, 1]
+    pressed: FloatArray  # [0, 1], crisp: 1 on closure frames
+    lip_teeth: FloatArray  # [0, 1]
+    tongue: FloatArray  # [0, 1]
+
+    @property
+    def lip_width(self) -> FloatArray:
+        """Spread minus rounding, [-1, 1]: how much wider (+) or narrower (-) than at rest."""
+        return np.clip(self.spread - self.round, -1.0, 1.0).astype(np.float32)
+
+
+def track_visemes(
+    audio: FloatArray,
+    sample_rate: int,
+    hop_rate: int,
+    energy: FloatArray,
+    speech: FloatArray,
+    fps: int,
+    n_frames: int,
+    phonemes: Sequence[PhonemeSpan] | None = None,
+) -> VisemeTrack:
+    """The mouth channels per video frame, from the phoneme timeline when given, else the sound.
+
+    `energy` ([0, 1], speech-band loudness above the noise floor) and `speech` (voice activity)
+    are per analysis hop at `hop_rate`; the jaw follows `energy` in both paths, so the mouth
+    stays locked to the sound even where a TTS timeline is off by a few milliseconds.
+    """
+    n_hops = len(energy)
+    if phonemes is not None and not any(span.phoneme for span in phonemes):
+        phonemes = None  # word edges alone (edge-tts without phonemes) say nothing about shapes
+    if phonemes:
+        targets = _phoneme_targets(phonemes, n_hops, hop_rate)
+        # Loudness leads, as in the acoustic path; each sound's own jaw height scales it.
+        jaw = np.minimum(_level(energy, speech) ** 0.8 * (0.4 + 0.65 * targets[:, 0]), 1.0)
+        spread, rounded = targets[:, 1], targets[:, 2]
+        pressed, lip_teeth, tongue = targets[:, 3], targets[:, 4], targets[:, 5]
+    else:
+        jaw, spread, rounded, pressed, lip_teeth = _acoustic_targets(
+            audio, sample_rate, hop_rate, energy, speech
+        )
+        tongue = np.zeros(n_hops)
+    # Closing wins: a pressed or tucked lip cannot also hang open.
+    jaw = jaw * (1.0 - pressed) * (1.0 - 0.8 * lip_teeth)
+    jaw = _coarticulate(jaw, hop_rate, attack_ms=25.0, release_ms=60.0)
+    spread = ndimage.gaussian_filter1d(spread, 0.04 * hop_rate, mode="nearest")
+    rounded = _anticipate(rounded, hop_rate)
+    # Lips cannot spread and purse at once: where both leak in from neighbouring sounds, the
+    # stronger shape wins (an /i/ between r and w stays spread).
+    spread, rounded = spread * (1.0 - 0.7 * rounded), rounded * (1.0 - 0.7 * spread)
+    lip_teeth = ndimage.gaussian_filter1d(lip_teeth, 0.02 * hop_rate, mode="nearest")
+    tongue = ndimage.gaussian_filter1d(tongue, 0.03 * hop_rate, mode="nearest")
+
+    sampler = _FrameSampler(n_hops, hop_rate, fps, n_frames)
+    jaw_f = sampler.mean(jaw)
+    # A closure shows on every frame it covers for more than a quarter: crisp, never averaged.
+    pressed_f = (sampler.mean(pressed) > 0.25).astype(np.float64)
+    jaw_f = jaw_f * (1.0 - pressed_f)
+    return VisemeTrack(
+        jaw=np.clip(jaw_f, 0.0, 1.0).astype(np.float32),
+        spread=np.clip(sampler.mean(spread) * (1.0 - pressed_f), 0.0, 1.0).astype(np.float32),
+        round=np.clip(sampler.mean(rounded), 0.0, 1.0).astype(np.float32),
+        pressed=pressed_f.astype(np.float32),
+        lip_teeth=np.clip(sampler.mean(lip_teeth), 0.0, 1.0).astype(np.float32),
+        tongue=np.clip(sampler.mean(tongue), 0.0, 1.0).astype(np.float32),
+    )
+
+
+# --- from phonemes -------------------------------------------------------------------------------
+
+
+def _phoneme_targets(phonemes: Sequence[PhonemeSpan], n_hops: int, hop_rate: int) -> FloatArray:
+    """(n_hops, 6) targets: each phoneme's viseme(s) over its own span, rest between phonemes."""
+    out = np.zeros((n_hops, 6), np.float64)
+    for span in phonemes:
+        shapes = phoneme_visemes(span.phoneme)
+        if not shapes or span.end <= span.start:
+            continue
+        a, b = span.start * hop_rate, span.end * hop_rate
+        if shapes[0].pressed and b - a < MIN_CLOSURE * hop_rate:
+            # TTS engines time a stop from its burst; the lips shut before it, so the closure
+            # starts earlier and lasts at least two video frames' worth.
+            a = b - MIN_CLOSURE * hop_rate
+        edges = np.linspace(a, b, len(shapes) + 1)
+        for shape, lo, hi in zip(shapes, edges[:-1], edges[1:], strict=True):
+            i0 = max(0, math.floor(lo + 0.5))
+            i1 = min(n_hops, max(i0 + 1, math.floor(hi + 0.5)))
+            if i0 >= n_hops:
+                continue
+            out[i0:i1] = (shape.jaw, shape.spread, shape.round, shape.pressed, shape.lip_teeth, shape.tongue)
+    return out
+
+
+# --- from the sound ------------------------------------------------------------------------------
+
+
+def _acoustic_targets(
+    audio: FloatArray, sample_rate: int, hop_rate: int, energy: FloatArray, speech: FloatArray
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
+    """Jaw, spread, rounding, pressed and lip-to-teeth per hop, from loudness, formants and spectrum."""
+    n_hops = len(energy)
+    if len(audio) < sample_rate // 20:  # under 50 ms: nothing to read a vowel from
+        zeros = np.zeros(n_hops)
+        return zeros, zeros, zeros, zeros, zeros
+    hop = sample_rate / hop_rate
+    f1, f2, f3 = _formants(audio, sample_rate, hop_rate, n_hops)
+    spec, freqs = _spectrum(audio, sample_rate, hop, n_hops)
+    low = spec[(freqs >= 80) & (freqs < 500)].sum(axis=0) + 1e-10
+    voice_band = spec[(freqs >= 80) & (freqs < 1200)].sum(axis=0) + 1e-10
+    mid = spec[(freqs >= 1000) & (freqs < 4000)].sum(axis=0) + 1e-10
+    high = spec[(freqs >= 4000) & (freqs < 8000)].sum(axis=0) + 1e-10
+    # Voiced: the voice's harmonics under 1.2 kHz outweigh any hiss above 4 kHz.
+    voiced_lpc = (voice_band > 3.0 * high) & np.isfinite(f2)
+
+    # Loudness relative to this speaker's loud syllables (so a quiet recording opens as far as a
+    # loud one), scaled by how open the vowel is.
+    level = _level(energy, speech)
+    # Loudness leads (lips follow syllables), vowel openness scales it; spread front vowels are
+    # made with a nearly closed jaw.
+    # Vowel nuclei: voiced and near this speaker's loud syllables (l, z, n are quieter and would
+    # read as rounded or front vowels of their own).
+    vowel = speech & voiced_lpc & (level > 0.6)
+    scale = _speaker_scale(audio, sample_rate, vowel, hop_rate)
+    f1n, f2n, f3n = f1 / scale, f2 / scale, f3 / scale
+    openness = np.clip((f1n - F1_CLOSE) / (F1_OPEN - F1_CLOSE), 0.0, 1.0)
+    # High F2 with a low F1 is a spread front vowel (/i/, /e/). A close vowel with a lower F2 is
+    # rounded: /u/ and /o/, Mandarin u and ü (American English fronts /u/ to F2 ~1600 Hz, still
+    # well under /i/'s ~2300 Hz). Open vowels (/a/) are never rounded, whatever their F2.
+    front = np.clip((f2n - F2_SPREAD) / 250.0, 0.0, 1.0)
+    close = np.clip((F1_ROUND - f1n) / 120.0, 0.0, 1.0)
+    # Rounding lengthens the vocal tract and lowers F3 too (/u/ ~2300 Hz, /i/ ~3000 Hz): the cue
+    # that survives a fronted /u/.
+    # An F3 hugging F2 is one broad peak split in two by the LPC fit, not a third formant.
+    f3n = np.where(f3n - f2n > 350.0, f3n, np.nan)
+    low_f3 = np.clip((F3_ROUND - np.nan_to_num(f3n, nan=F3_ROUND)) / 400.0, 0.0, 1.0)
+    rounded = np.maximum(np.clip((F2_SPREAD - f2n) / 400.0, 0.0, 1.0), low_f3) * close
+    front = front * (1.0 - low_f3)
+    # Hold the vowel estimates over short gaps in voicing, fading them out in consonants.
+    openness = _hold(np.where(vowel, openness, np.nan), hop_rate)
+    front = _hold(np.where(vowel, front, np.nan), hop_rate)
+    rounded = _hold(np.where(vowel, rounded, np.nan), hop_rate)
+
+    # Fricatives (s, f, sh, x, q): loud in the noise band, made with an almost closed jaw.
+    hiss = np.clip((10.0 * np.log10(high / (low + mid)) + 6.0) / 12.0, 0.0, 1.0) * (~voiced_lpc)
+    voiced_w = np.clip(energy / 0.5, 0.0, 1.0)
+    jaw = np.minimum(level**0.8 * (0.7 + 0.5 * openness), 1.0) * (1.0 - 0.25 * front) * (1.0 - 0.5 * hiss)
+    spread = np.clip(front * voiced_w + 0.3 * hiss, 0.0, 1.0)
+    rounded = rounded * voiced_w
+    pressed = _closures(spec, freqs, energy, speech, hop_rate, rounded)
+    # A weak, flat hiss with nothing low (f, v): the lower lip under the teeth.
+    weak = (energy > 0.05) & (energy < 0.55)
+    lip_teeth = (hiss > 0.5) & weak & (10.0 * np.log10(high / mid) < 3.0)
+    lip_teeth = ndimage.binary_opening(lip_teeth, np.ones(4, bool)).astype(np.float64) * 0.8
+    return jaw, spread, rounded, pressed, lip_teeth
+
+
+def _level(energy: FloatArray, speech: FloatArray) -> FloatArray:
+    """Loudness relative to this speaker's loud syllables (90th percentile) in [0, 1]."""
+    loud = energy[speech & (energy > 0)]
+    return np.clip(energy / max(float(np.percentile(loud, 90)) if loud.size else 1.0, 0.3), 0.0, 1.0)
+
+
+def _formants(
+    audio: FloatArray, sample_rate: int, hop_rate: int, n_hops: int
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """F1, F2, F3 (Hz) per hop by LPC at FORMANT_RATE (NaN where the hop is silent or has none)."""
+    y = librosa.resample(np.asarray(audio, np.float32), orig_sr=sample_rate, target_sr=FORMANT_RATE)
+    y = librosa.effects.preemphasis(y, coef=0.7)  # tilt the spectrum so F2 is not lost under F1
+    win = round(0.025 * FORMANT_RATE)
+    hop = FORMANT_RATE / hop_rate
+    padded = np.pad(y, (win // 2, win + int(hop)))
+    starts = np.round(np.arange(n_hops) * hop).astype(np.int64)
+    frames = padded[starts[:, None] + np.arange(win)[None, :]] * np.hamming(win)[None, :]
+    power = (frames**2).mean(axis=1)
+    ok = power > 1e-9
+    f1 = np.full(n_hops, np.nan)
+    f2 = np.full(n_hops, np.nan)
+    f3 = np.full(n_hops, np.nan)
+    if not ok.any():
+        return f1, f2, f3
+    frames = frames[ok] + 1e-6 * np.random.default_rng(0).standard_normal((int(ok.sum()), win))
+    a = librosa.lpc(frames.astype(np.float64), order=LPC_ORDER, axis=-1)
+    # Roots of every LPC polynomial at once: eigenvalues of the companion matrices.
+    companion = np.zeros((len(a), LPC_ORDER, LPC_ORDER))
+    companion[:, 0, :] = -a[:, 1:] / a[:, :1]
+    companion[:, np.arange(1, LPC_ORDER), np.arange(LPC_ORDER - 1)] = 1.0
+    roots = np.linalg.eigvals(companion)
+    freq = np.angle(roots) * FORMANT_RATE / (2 * np.pi)
+    bandwidth = -np.log(np.abs(roots) + 1e-12) * FORMANT_RATE / np.pi
+    good = (freq > 200.0) & (freq < 4000.0) & (bandwidth < 600.0)
+    freq = np.where(good, freq, np.inf)
+    freq.sort(axis=1)
+    idx = np.flatnonzero(ok)
+    found = np.isfinite(freq[:, 1])
+    f1[idx[found]], f2[idx[found]] = freq[found, 0], freq[found, 1]
+    f3[idx] = np.where(np.isfinite(freq[:, 2]), freq[:, 2], np.nan)
+    return f1, f2, f3
+
+
+def _speaker_scale(audio: FloatArray, sample_rate: int, vowel: FloatArray, hop_rate: int) -> float:
+    """How much higher this speaker's formants sit than an adult male's (a shorter vocal tract).
+
+    Judged from the voice's pitch (librosa's YIN), not from the formants themselves: a sentence
+    of only /i/ would otherwise talk itself into a child's scale and lose its spread lips.
+    Women's formants sit about 15-20 % above men's, children's more.
+    """
+    if vowel.sum() < 10:
+        return 1.0
+    hop = max(1, round(sample_rate / hop_rate))
+    f0 = librosa.yin(
+        np.asarray(audio, np.float32),
+        fmin=70.0,
+        fmax=400.0,
+        sr=sample_rate,
+        frame_length=1024,
+        hop_length=hop,
+    )
+    f0 = f0[: len(vowel)][vowel[: len(f0)]]
+    if f0.size < 10:
+        return 1.0
+    return float(np.clip((np.median(f0) / 120.0) ** 0.3, 1.0, 1.25))
+
+
+def _spectrum(audio: FloatArray, sample_rate: int, hop: float, n_hops: int) -> tuple[FloatArray, FloatArray]:
+    """Power spectrogram (freq x hops) with one column per analysis hop."""
+    n_fft = 512 if sample_rate <= 24_000 else 1024
+    spec = np.abs(librosa.stft(np.asarray(audio, np.float32), n_fft=n_fft, hop_length=round(hop))) ** 2
+    if spec.shape[1] < n_hops:
+        spec = np.pad(spec, ((0, 0), (0, n_hops - spec.shape[1])))
+    return spec[:, :n_hops], librosa.fft_frequencies(sr=sample_rate, n_fft=n_fft)
+
+
+def _closures(
+    spec: FloatArray,
+    freqs: FloatArray,
+    energy: FloatArray,
+    speech: FloatArray,
+    hop_rate: int,
+    rounded: FloatArray,
+) -> FloatArray:
+    """Hops with the lips shut: a 30–250 ms stretch with nothing above 1 kHz, inside speech.
+
+    With the lips closed no sound above 1 kHz gets out: a stop's silence (p, b) or a nasal hum
+    (m, which keeps humming below 500 Hz). The lips then open into a louder sound. Stops made
+    further back (t, d, k, g) are dark too, but they open with a hissy burst (energy above
+    4 kHz outweighing 1-4 kHz) where a bilabial's burst is weak and low; those are skipped.
+    n and ng hum like m and close the lips here too: by sound alone they are hard to tell apart.
+    A dark stretch that opens into a rounded vowel is most likely w (Mandarin wo, wu): the
+    lips purse there (the rounding channel) but do not meet.
+    """
+    n = len(energy)
+    out = np.zeros(n)
+    if n < 10:
+        return out
+    bright = spec[(freqs >= 1000) & (freqs < 8000)].sum(axis=0) + 1e-10
+    mid = spec[(freqs >= 1000) & (freqs < 4000)].sum(axis=0) + 1e-10
+    high = spec[(freqs >= 4000) & (freqs < 8000)].sum(axis=0) + 1e-10
+    bright_db = 10.0 * np.log10(bright)
+    band = (freqs >= 300) & (freqs < 8000)
+    centroid = (freqs[band, None] * spec[band]).sum(axis=0) / (spec[band].sum(axis=0) + 1e-10)
+    around = ndimage.maximum_filter1d(bright_db, size=round(0.3 * hop_rate), mode="nearest")
+    dark = bright_db < around - CLOSURE_DARK_DB
+    dark &= ndimage.binary_dilation(speech, np.ones(round(0.1 * hop_rate), bool))
+    labels, count = ndimage.label(dark)
+    shortest, longest = round(0.03 * hop_rate), round(0.3 * hop_rate)
+    reach = round(0.08 * hop_rate)
+    for k in range(1, count + 1):
+        idx = np.flatnonzero(labels == k)
+        a, b = int(idx[0]), int(idx[-1]) + 1
+        if not shortest <= b - a <= longest:
+            continue
+        if float(np.mean(speech[a:b])) < 0.5:
+            continue  # the silence before or after an utterance: the mouth rests there
+        # Between two sounds: something loud just before and just after (a consonant inside a
+        # word or phrase), or a hum inside it (a nasal at a word's end).
+        hum = float(np.mean(energy[a:b])) > 0.15
+        opened = energy[b : b + reach].max(initial=0.0) > 0.4
+        closed_from = energy[max(0, a - reach) : a].max(initial=0.0) > 0.4
+        if not (hum and (opened or closed_from)):
+            continue
+        # What opens the lips: a labial release is weak and low (no hiss above 4 kHz, its
+        # brightness under ~2 kHz); t, d, k, g and the affricates (Mandarin j, q, zh, ch)
+        # release with a burst or a hiss high in the spectrum.
+        release = slice(b, min(n, b + round(0.04 * hop_rate)))
+        if 10.0 * np.log10(high[release].sum() / mid[release].sum()) > -3.0:
+            continue
+        if centroid[release].mean() > 2000.0 and not hum:
+            continue
+        if rounded[b : b + round(0.08 * hop_rate)].mean() > 0.4:
+            continue
+        out[a:b] = 1.0
+    return out
+
+
+def _hold(x: FloatArray, hop_rate: int) -> FloatArray:
+    """Fills NaN gaps shorter than ~150 ms from both sides (smoothly), longer ones with 0."""
+    valid = np.isfinite(x)
+    if not valid.any():
+        return np.zeros_like(x)
+    filled = np.where(valid, x, 0.0)
+    weight = valid.astype(np.float64)
+    sigma = 0.035 * hop_rate
+    num = ndimage.gaussian_filter1d(filled, sigma, mode="constant")
+    den = ndimage.gaussian_filter1d(weight, sigma, mode="constant")
+    held: FloatArray = np.where(den > 0.05, num / np.maximum(den, 1e-6), 0.0) * np.clip(den / 0.3, 0.0, 1.0)
+    return held
+
+
+# --- coarticulation ------------------------------------------------------------------------------
+
+
+def _anticipate(x: FloatArray, hop_rate: int) -> FloatArray:
+    """Rounding that starts up to ROUND_LEAD before its sound and lets go quicker after it."""
+    early = _follow(x[::-1], hop_rate, attack_ms=20.0, release_ms=1000.0 * ROUND_LEAD / 2.0)[::-1]
+    late = _follow(x, hop_rate, attack_ms=20.0, release_ms=50.0)
+    return np.maximum(early, late)
+
+
+def _coarticulate(x: FloatArray, hop_rate: int, attack_ms: float, release_ms: float) -> FloatArray:
+    """Zero-phase mouth inertia: a follower forwards and backwards, averaged."""
+    forward = _follow(x, hop_rate, attack_ms, release_ms)
+    backward = _follow(x[::-1], hop_rate, attack_ms, release_ms)[::-1]
+    mean: FloatArray = 0.5 * (forward + backward)
+    return mean
+
+
+def _follow(x: FloatArray, hop_rate: int, attack_ms: float, release_ms: float) -> FloatArray:
+    """One-pole envelope follower with separate rise and fall time constants."""
+    a_up = math.exp(-1000.0 / (attack_ms * hop_rate))
+    a_down = math.exp(-1000.0 / (release_ms * hop_rate))
+    out = np.empty(len(x), dtype=np.float64)
+    y = 0.0
+    for i, v in enumerate(np.asarray(x, np.float64).tolist()):
+        a = a_up if v > y else a_down
+        y = a * y + (1.0 - a) * v
+        out[i] = y
+    return out
+
+
+class _FrameSampler:
+    """Averages a hop-rate signal over each video frame's own time span [i/fps, (i+1)/fps)."""
+
+    def __init__(self, n_hops: int, hop_rate: int, fps: int, n_frames: int) -> None:
+        edges = np.round(np.arange(n_frames + 1) * hop_rate / fps).astype(np.int64)
+        self.starts = np.clip(edges[:-1], 0, max(n_hops - 1, 0))
+        self.stops = np.clip(np.maximum(edges[1:], edges[:-1] + 1), 1, max(n_hops, 1))
+        self.stops = np.maximum(self.stops, self.starts + 1)
+        self.n_hops = n_hops
+
+    def mean(self, x: FloatArray) -> FloatArray:
+        x = np.nan_to_num(np.asarray(x, dtype=np.float64))
+        if self.n_hops == 0:
+            return np.zeros(len(self.starts))
+        csum = np.concatenate([[0.0], np.cumsum(x)])
+        averaged: FloatArray = (csum[self.stops] - csum[self.starts]) / (self.stops - self.starts)
+        return averaged
