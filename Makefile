@@ -1,4 +1,4 @@
-# phototalk — the README's two commands are `make test` and `make run`.
+# phototalk — the README's commands are `make test`, `make run` and `make playground`.
 SHELL := /bin/bash
 PYTHON ?= $(shell for p in python3.11 python3.12 python3; do \
 	if command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; assert (3, 11) <= sys.version_info[:2] < (3, 13)' 2>/dev/null; then echo $$p; break; fi; done)
@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export TEST_DATABASE_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/test
 
-.PHONY: run demo test lint bench migrate worker clean
+.PHONY: run playground demo test lint bench migrate worker clean
 
 $(PY):
 	@test -n "$(PYTHON)" || { echo "phototalk needs Python 3.11 or 3.12 (python3.11 / python3.12 on PATH)"; exit 1; }
@@ -24,6 +24,10 @@ $(VENV)/.installed-dev: pyproject.toml | $(PY)
 ## run: install, apply migrations, start the bot (SQLite under ./data, in-process CPU render worker)
 run: $(VENV)/.installed
 	$(PY) -m bot run
+
+## playground: the real bot against a local Telegram emulator, chatted with in the browser — no token, no network
+playground: $(VENV)/.installed
+	$(PY) -m playground
 
 ## demo: render out/demo.mp4 from a sample photo and offline TTS — no token, no network
 demo: $(VENV)/.installed-dev

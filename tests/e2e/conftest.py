@@ -19,7 +19,7 @@ import pytest
 from bot.app import build_application, running
 from bot.runtime import Runtime, make_pool
 from bot.settings import Settings
-from tests.fake_bot_api import FakeBotApi
+from playground.botapi import FakeBotApi
 
 ADMIN_ID = 4242
 

@@ -7,10 +7,10 @@ import time
 from pathlib import Path
 
 from bot.texts import t
+from playground.botapi import Call, FakeBotApi
 from storage import media, users
 from tests.e2e.conftest import ADMIN_ID, BotFactory
 from tests.e2e.media import astronaut_portrait, cat, voice_note
-from tests.fake_bot_api import Call, FakeBotApi
 
 
 def to_chat(chat_id: int) -> object:

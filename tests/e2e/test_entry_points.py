@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bot.texts import t
-from tests.fake_bot_api import FakeBotApi
+from playground.botapi import FakeBotApi
 
 REPO = Path(__file__).resolve().parents[2]
 

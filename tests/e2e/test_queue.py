@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from bot.texts import t
+from playground.botapi import Call, FakeBotApi
 from tests.e2e.conftest import BotFactory
 from tests.e2e.media import astronaut_portrait
-from tests.fake_bot_api import Call, FakeBotApi
 
 
 async def reply(fake: FakeBotApi, chat_id: int) -> Call:

@@ -10,6 +10,7 @@ import pytest
 
 from bot.app import build_application, running
 from bot.texts import t
+from playground.botapi import Call, FakeBotApi
 from tests.e2e.conftest import BotFactory, e2e_settings
 from tests.e2e.media import (
     astronaut_portrait,
@@ -21,7 +22,6 @@ from tests.e2e.media import (
     voice_note,
     wav_seconds,
 )
-from tests.fake_bot_api import Call, FakeBotApi
 
 pytestmark = pytest.mark.slow
 

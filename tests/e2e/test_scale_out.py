@@ -11,10 +11,10 @@ from telegram import Bot
 from bot.app import build_application, running
 from bot.delivery import Delivery
 from bot.texts import t
+from playground.botapi import FakeBotApi
 from storage import JobSpec
 from tests.e2e.conftest import BotFactory, e2e_settings
 from tests.e2e.media import astronaut_portrait, probe_mp4, voice_note
-from tests.fake_bot_api import FakeBotApi
 
 pytestmark = pytest.mark.slow
 

@@ -18,6 +18,7 @@ from bot import scenes
 from bot.app import build_application, running
 from bot.runtime import utcnow
 from bot.texts import t
+from playground.botapi import Call, FakeBotApi
 from storage import SceneStatus, quotas
 from storage import scenes as scene_rows
 from tests.e2e.conftest import BotFactory, e2e_settings
@@ -30,7 +31,6 @@ from tests.e2e.media import (
     voice_note,
     wav_seconds,
 )
-from tests.fake_bot_api import Call, FakeBotApi
 
 GROUP = -1001234567890
 can_render = pytest.mark.skipif(not hasattr(generator, "render"), reason="generator.render is not built yet")

@@ -13,8 +13,8 @@ import aiohttp
 from bot.app import build_application
 from bot.texts import t
 from bot.webhook import serve_webhook, webhook_secret
+from playground.botapi import FakeBotApi
 from tests.e2e.conftest import e2e_settings
-from tests.fake_bot_api import FakeBotApi
 
 
 def free_port() -> int:

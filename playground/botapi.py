@@ -1,4 +1,4 @@
-"""A local fake of the Telegram Bot API over real HTTP, for end-to-end tests of the bot.
+"""A local Telegram Bot API over real HTTP: the tests' fake and the playground's emulator, one module.
 
 python-telegram-bot's `Application` runs against it unchanged:
 
@@ -15,7 +15,9 @@ What it does, the way Telegram does it:
 - Methods are served at `/bot<token>/<method>` (names case-insensitive), GET or POST, with
   url-encoded, multipart or JSON bodies; answers are `{"ok": true, "result": ...}`, errors
   `{"ok": false, "error_code": N, "description": "..."}` with the HTTP status N. A wrong token
-  gets 401, an unknown method 404 "Not Found: method X" (recorded, so a test can see it).
+  gets 401, an unknown method 404 "Not Found: method X". Strict by default: leaving
+  `async with FakeBotApi()` after the bot called a method the emulator does not know fails the
+  test (`unknown_calls` lists them), so a new Bot API call is never answered by a silent `true`.
 - Files live at `/file/bot<token>/<file_path>`. Every file a user sends (the builders below) and
   every file the bot uploads (sendPhoto, sendVideo, ...) becomes a Telegram file: a file_id the bot
   can send again or pass to getFile, and bytes a test can read back (`file_bytes`).
@@ -26,7 +28,8 @@ What it does, the way Telegram does it:
   wording: empty or too long text (4096) or caption (1024), callback data over 64 bytes, editing
   a message to identical content ("message is not modified"), replying to / editing / deleting a
   missing message, a chat the bot has never seen, an unknown file_id, getFile of a file above
-  20 MB ("file is too big"), an expired callback query id, getUpdates while a webhook is set (409).
+  20 MB ("file is too big"), an upload above 50 MB (413 "Request Entity Too Large"), an expired
+  callback query id, getUpdates while a webhook is set (409).
 - getUpdates is a real long poll honouring offset, limit, timeout and allowed_updates; updates
   stay queued until a later offset confirms them. With a webhook set (setWebhook), updates are
   POSTed to it instead, in order, with the X-Telegram-Bot-Api-Secret-Token header.
@@ -49,6 +52,9 @@ The test side (all builders are synchronous: they queue the update and return at
   `fake.deleted`, `fake.chat_actions(chat_id)`, `fake.callback_answers`, `fake.commands`,
   `fake.webhook`, `fake.file_bytes(file_id)`, `fake.video_bytes(message)`.
 - `await fake.post_update_to(url, update, secret_token)` delivers one update to a webhook by hand.
+- `fake.listen(callback)`: `callback(event, payload)` runs on every change a chat window would show
+  ("message" new or edited, "delete", "action", "callback_answer"); the playground pushes these to
+  the browser. `fake.app` is the aiohttp application, to add routes before `start()`.
 """
 
 from __future__ import annotations
@@ -59,6 +65,7 @@ import html
 import io
 import itertools
 import json
+import logging
 import re
 import secrets
 import time
@@ -69,9 +76,17 @@ from typing import Any, Self
 import aiohttp
 from aiohttp import web
 
+log = logging.getLogger(__name__)
+
+#: `callback(event, payload)`: see `FakeBotApi.listen`.
+Listener = Callable[[str, Any], None]
+
 DEFAULT_TOKEN = "123456789:AAFakeTokenForPhototalkTests_0123456789"
 MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024  # the cloud Bot API's getFile limit
-MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+MAX_UPLOAD_BYTES = 50 * 1024 * 1024  # the cloud Bot API's limit on one uploaded file
+# What one request may carry at most (a bot upload, or a file a playground user sends: Telegram users
+# may send bigger files than bots can download, and the bot must say so).
+MAX_REQUEST_BYTES = 2 * MAX_UPLOAD_BYTES
 MAX_TEXT = 4096
 MAX_CAPTION = 1024
 MAX_CALLBACK_DATA = 64
@@ -262,8 +277,10 @@ class FakeBotApi:
         *,
         bot_first_name: str = "PhotoTalk",
         bot_username: str = "phototalk_test_bot",
+        strict: bool = True,
     ) -> None:
         self.token = token
+        self.strict = strict
         self.bot_user: Json = {
             "id": int(token.split(":", 1)[0]),
             "is_bot": True,
@@ -291,6 +308,7 @@ class FakeBotApi:
         self._update_ids = itertools.count(1)
         self._callback_ids = itertools.count(1)
         self._open_callbacks: set[str] = set()
+        self._callback_users: dict[str, int] = {}  # open query id -> who pressed
         self._failures: dict[str, list[_Failure]] = {}
         self._waiters: list[_Waiter] = []
         self._consumed: set[int] = set()  # ids of calls wait_for already returned
@@ -298,7 +316,16 @@ class FakeBotApi:
         self._new_update: asyncio.Event | None = None
         self._stopping = False
         self._runner: web.AppRunner | None = None
+        self._host = "127.0.0.1"
         self._port = 0
+        self._listeners: list[Listener] = []
+        #: Decides whether a user's message reaches the bot as an update (the playground's group
+        #: privacy mode); None: every message does, as the tests expect.
+        self.deliver_filter: Callable[[Json], bool] | None = None
+        #: The aiohttp application: Bot API methods and file downloads; add routes before start().
+        self.app = web.Application(client_max_size=MAX_REQUEST_BYTES)
+        self.app.router.add_route("*", "/bot{token}/{method}", self._handle_method)
+        self.app.router.add_get("/file/bot{token}/{path:.+}", self._handle_file)
         self._delivery_task: asyncio.Task[None] | None = None
         self._delivery_wakeup: asyncio.Event | None = None
         self._session: aiohttp.ClientSession | None = None
@@ -308,18 +335,23 @@ class FakeBotApi:
 
     # ------------------------------------------------------------------ lifecycle
 
-    async def start(self) -> None:
-        """Starts serving on 127.0.0.1 at a free port."""
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        """Starts serving, by default on 127.0.0.1 at a free port."""
         self._new_update = asyncio.Event()
         self._delivery_wakeup = asyncio.Event()
-        app = web.Application(client_max_size=MAX_UPLOAD_BYTES + 1024 * 1024)
-        app.router.add_route("*", "/bot{token}/{method}", self._handle_method)
-        app.router.add_get("/file/bot{token}/{path:.+}", self._handle_file)
-        self._runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=1.0)
+        self._runner = web.AppRunner(self.app, handle_signals=False, shutdown_timeout=1.0)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, host, port)
         await site.start()
+        self._host = host
         self._port = self._runner.addresses[0][1]
+
+    def end_long_polls(self) -> None:
+        """Answers waiting and later getUpdates at once, empty: a bot that is shutting down stops
+        without sitting out its poll timeout. The other methods keep working."""
+        self._stopping = True
+        if self._new_update is not None:
+            self._new_update.set()
 
     async def stop(self) -> None:
         """Wakes every long poll and stops serving."""
@@ -342,13 +374,47 @@ class FakeBotApi:
         await self.start()
         return self
 
-    async def __aexit__(self, *exc: object) -> None:
+    async def __aexit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
         await self.stop()
+        if self.strict and exc_type is None:
+            self.assert_no_unknown_calls()
+
+    @property
+    def unknown_calls(self) -> list[Call]:
+        """Calls of methods the emulator does not know (each answered 404, as Telegram does)."""
+        return [
+            c for c in self.calls if c.status == 404 and (c.description or "").startswith("Not Found: method")
+        ]
+
+    def assert_no_unknown_calls(self) -> None:
+        """Fails if the bot called a Bot API method the emulator does not know."""
+        if self.unknown_calls:
+            names = sorted({c.method for c in self.unknown_calls})
+            raise AssertionError(
+                f"the bot called Bot API methods the emulator does not implement: {names}; "
+                "add them to playground/botapi.py (METHODS and an _m_<name> method)"
+            )
+
+    def listen(self, callback: Listener) -> None:
+        """Calls `callback(event, payload)` on every change a chat window shows.
+
+        Events: "message" (a Message dict, new or edited, the user's or the bot's), "delete" (the
+        deleted Message), "action" ({"chat_id", "action"}), "callback_answer" (answerCallbackQuery's
+        params plus "user_id" of who pressed), "unknown_method" (the name the bot called).
+        """
+        self._listeners.append(callback)
+
+    def _emit(self, event: str, payload: Any) -> None:
+        for callback in self._listeners:
+            try:
+                callback(event, payload)
+            except Exception:  # a broken page must not break the Bot API the bot talks to
+                log.exception("a listener failed on %s", event)
 
     @property
     def url(self) -> str:
         """Root URL of the server, e.g. http://127.0.0.1:41234 (TELEGRAM_API_BASE_URL)."""
-        return f"http://127.0.0.1:{self._port}"
+        return f"http://{self._host}:{self._port}"
 
     @property
     def base_url(self) -> str:
@@ -366,16 +432,25 @@ class FakeBotApi:
         method_raw = request.match_info["method"]
         known = self._methods.get(method_raw.lower())
         method = known[0] if known else method_raw
-        params, files = await _read_params(request)
+        try:
+            params, files = await _read_params(request)
+        except web.HTTPRequestEntityTooLarge:
+            params, files = {}, {}
+            too_big = True
+        else:
+            too_big = any(len(upload.data) > MAX_UPLOAD_BYTES for upload in files.values())
         call = Call(method=method, params=params, files=files, time=time.monotonic())
         self.calls.append(call)
         try:
+            if too_big:
+                raise ApiError(413, "Request Entity Too Large")
             if request.match_info["token"] != self.token:
                 raise ApiError(401, "Unauthorized")
             failure = self._take_failure(method)
             if failure is not None:
                 raise ApiError(failure.code, failure.description, failure.parameters)
             if known is None:
+                self._emit("unknown_method", method_raw)
                 raise ApiError(404, f"Not Found: method {method_raw}")
             try:
                 result = known[1](params, files)
@@ -494,6 +569,14 @@ class FakeBotApi:
         versions = self._messages.get((chat_id, message_id))
         return versions[-1] if versions else None
 
+    def messages_in(self, chat_id: int) -> list[Json]:
+        """Every message of a chat (users' and the bot's, deleted ones too), current state, oldest first."""
+        return [versions[-1] for (cid, _), versions in sorted(self._messages.items()) if cid == chat_id]
+
+    def user_info(self, user_id: int) -> Json:
+        """The User dict registered with `user()` (the latest, after a language change)."""
+        return self._users[user_id]
+
     def history(self, chat_id: int, message_id: int) -> list[Json]:
         """Every version of a message, oldest first."""
         return list(self._messages.get((chat_id, message_id), []))
@@ -532,6 +615,10 @@ class FakeBotApi:
     def pending_updates(self) -> list[Json]:
         """Updates not yet confirmed by the bot."""
         return list(self._updates)
+
+    def file(self, file_id: str) -> StoredFile | None:
+        """A stored Telegram file (its bytes, name and kind), None if the id is unknown."""
+        return self._files.get(file_id)
 
     def file_bytes(self, file_id: str) -> bytes:
         """The bytes of a Telegram file (sent by a user or uploaded by the bot)."""
@@ -797,6 +884,7 @@ class FakeBotApi:
             raise KeyError(f"no message {message_id} in chat {chat_id}")
         query_id = f"{next(self._callback_ids)}{secrets.randbelow(10**9):09d}"
         self._open_callbacks.add(query_id)
+        self._callback_users[query_id] = user["id"]
         query: Json = {
             "id": query_id,
             "from": user,
@@ -855,7 +943,10 @@ class FakeBotApi:
 
     def _push_message(self, msg: Json) -> Json:
         self._messages[(msg["chat"]["id"], msg["message_id"])] = [msg]
-        self._push_update({"message": msg})
+        deliver = self.deliver_filter is None or self.deliver_filter(msg)
+        self._emit("message", msg)
+        if deliver:
+            self._push_update({"message": msg})
         return msg
 
     def _push_update(self, body: Json) -> Json:
@@ -950,6 +1041,7 @@ class FakeBotApi:
 
     def _store_sent(self, msg: Json) -> Json:
         self._messages[(msg["chat"]["id"], msg["message_id"])] = [msg]
+        self._emit("message", msg)
         return msg
 
     def _media(self, params: Json, files: dict[str, Upload], key: str, kind: str) -> StoredFile:
@@ -1036,6 +1128,7 @@ class FakeBotApi:
             )
         edited["edit_date"] = int(time.time())
         self._messages[(current["chat"]["id"], current["message_id"])].append(edited)
+        self._emit("message", edited)
         return edited
 
     # ------------------------------------------------------------------ Bot API methods
@@ -1167,12 +1260,14 @@ class FakeBotApi:
         if current is None or self.is_deleted(chat["id"], message_id):
             raise ApiError(400, "Bad Request: message to delete not found")
         self.deleted.append(current)
+        self._emit("delete", current)
         return True
 
     def _m_sendChatAction(self, params: Json, files: dict[str, Upload]) -> bool:
-        self._known_chat(params)
+        chat = self._known_chat(params)
         if params.get("action") not in CHAT_ACTIONS:
             raise ApiError(400, "Bad Request: wrong parameter action in request")
+        self._emit("action", {"chat_id": chat["id"], "action": params["action"]})
         return True
 
     def _send_media(self, params: Json, files: dict[str, Upload], key: str) -> Json:
@@ -1192,7 +1287,7 @@ class FakeBotApi:
             "file_size": stored.file_size,
         }
         if key in ("video", "animation", "video_note"):
-            probed = _probe_video(stored.data)
+            probed = probe_video(stored.data)
             duration = params.get("duration") or (round(probed[2]) if probed else 0)
             media["duration"] = int(duration)
             if key == "video_note":
@@ -1210,7 +1305,7 @@ class FakeBotApi:
                     media[extra] = params[extra]
         else:
             media["file_name"] = stored.name
-            media["mime_type"] = _mime_from_name(stored.name)
+            media["mime_type"] = mime_from_name(stored.name)
         if thumbnail is not None and key != "voice":
             media["thumbnail"] = thumbnail
         msg[key] = media
@@ -1255,6 +1350,7 @@ class FakeBotApi:
             )
         self._open_callbacks.discard(query_id)
         self.callback_answers.append(params)
+        self._emit("callback_answer", {**params, "user_id": self._callback_users.pop(query_id, None)})
         return True
 
     def _m_getChat(self, params: Json, files: dict[str, Upload]) -> Json:
@@ -1275,9 +1371,10 @@ class FakeBotApi:
         if user_id == self.bot_user["id"]:
             user = self.bot_user
         else:
-            user = self._users.get(user_id)
-            if user is None:
+            found = self._users.get(user_id)
+            if found is None:
                 raise ApiError(400, "Bad Request: user not found")
+            user = found
         if chat["type"] == "private":
             return {"status": "member", "user": user}
         if user_id in self._chat_admins.get(chat["id"], set()):
@@ -1326,8 +1423,8 @@ async def _read_params(request: web.Request) -> tuple[Json, dict[str, Upload]]:
     """Decodes a Bot API request the way Telegram accepts them: query, url-encoded, multipart, JSON."""
     params: Json = {}
     files: dict[str, Upload] = {}
-    for key, value in request.query.items():
-        params[key] = _decode_value(key, value)
+    for key, query_value in request.query.items():
+        params[key] = _decode_value(key, query_value)
     if request.method != "POST" or not request.can_read_body:
         return params, files
     if request.content_type == "application/json":
@@ -1336,7 +1433,8 @@ async def _read_params(request: web.Request) -> tuple[Json, dict[str, Upload]]:
             params.update(body)
         return params, files
     form = await request.post()
-    for key, value in form.items():
+    for key, field_value in form.items():
+        value: Any = field_value
         if isinstance(value, web.FileField):
             files[key] = Upload(value.filename, value.content_type, value.file.read())
         elif isinstance(value, bytes | bytearray):
@@ -1426,7 +1524,7 @@ def _kind_from_name(name: str) -> str:
     }.get(ext, "document")
 
 
-def _mime_from_name(name: str) -> str:
+def mime_from_name(name: str) -> str:
     ext = name.rsplit(".", 1)[-1].lower() if "." in name else ""
     return {
         "jpg": "image/jpeg",
@@ -1435,8 +1533,15 @@ def _mime_from_name(name: str) -> str:
         "mp4": "video/mp4",
         "ogg": "audio/ogg",
         "oga": "audio/ogg",
+        "opus": "audio/ogg",
         "mp3": "audio/mpeg",
+        "m4a": "audio/mp4",
+        "flac": "audio/flac",
         "wav": "audio/x-wav",
+        "webm": "video/webm",
+        "mov": "video/quicktime",
+        "webp": "image/webp",
+        "gif": "image/gif",
         "txt": "text/plain",
         "json": "application/json",
     }.get(ext, "application/octet-stream")
@@ -1473,12 +1578,12 @@ def _downscale(data: bytes, side: int) -> tuple[bytes, int, int]:
         return out.getvalue(), copy.width, copy.height
 
 
-def _probe_video(data: bytes) -> tuple[int, int, float] | None:
+def probe_video(data: bytes) -> tuple[int, int, float] | None:
     """(width, height, seconds) of a video, as Telegram measures an upload; None if unreadable."""
     try:
         import av
 
-        with av.open(io.BytesIO(data)) as container:
+        with av.open(io.BytesIO(data), "r") as container:
             stream = container.streams.video[0]
             if container.duration:
                 seconds = container.duration / 1_000_000

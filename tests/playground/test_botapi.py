@@ -25,7 +25,7 @@ from telegram.ext import (
     filters,
 )
 
-from tests.fake_bot_api import FakeBotApi
+from playground.botapi import FakeBotApi
 
 
 @pytest.fixture
@@ -220,14 +220,45 @@ async def test_edits_buttons_and_deletion_behave_like_telegram(fake: FakeBotApi)
     assert fake.sent_messages(alice["id"]) == []
 
 
-async def test_unknown_methods_and_chats_are_refused_and_recorded(fake: FakeBotApi) -> None:
+async def test_unknown_methods_and_chats_are_refused_and_recorded() -> None:
+    fake = FakeBotApi()
+    with pytest.raises(AssertionError, match=r"does not implement: \['sendHologram'\]"):
+        async with fake:
+            app = build(fake)
+            async with app:
+                with pytest.raises(EndPointNotFound):
+                    await app.bot.do_api_request("sendHologram", api_kwargs={"chat_id": 1})
+                with pytest.raises(BadRequest, match="Chat not found"):
+                    await app.bot.send_message(424242, "anyone?")
+    [unknown] = fake.unknown_calls
+    assert (unknown.status, unknown.description) == (404, "Not Found: method sendHologram")
+
+
+async def test_telegram_length_limits_on_text_captions_and_button_data(fake: FakeBotApi) -> None:
+    alice = fake.user(1001, "Alice")
     app = build(fake)
     async with app:
-        with pytest.raises(EndPointNotFound):
-            await app.bot.do_api_request("sendHologram", api_kwargs={"chat_id": 1})
-        with pytest.raises(BadRequest, match="Chat not found"):
-            await app.bot.send_message(424242, "anyone?")
-    assert fake.calls_to("sendHologram")[0].description == "Not Found: method sendHologram"
+        await app.bot.send_message(alice["id"], "x" * 4096)
+        with pytest.raises(BadRequest, match="Message is too long"):
+            await app.bot.send_message(alice["id"], "x" * 4097)
+        await app.bot.send_photo(alice["id"], jpeg(64, 64), caption="y" * 1024)
+        with pytest.raises(BadRequest, match="Message caption is too long"):
+            await app.bot.send_photo(alice["id"], jpeg(64, 64), caption="y" * 1025)
+        too_long_data = InlineKeyboardMarkup([[InlineKeyboardButton("Face 1", callback_data="f" * 65)]])
+        with pytest.raises(BadRequest, match="Button_data_invalid"):
+            await app.bot.send_message(alice["id"], "pick", reply_markup=too_long_data)
+    assert [len(m.get("text") or m["caption"]) for m in fake.sent_messages(alice["id"])] == [4096, 1024]
+
+
+async def test_uploads_above_50_mb_are_refused_with_413(fake: FakeBotApi) -> None:
+    alice = fake.user(1001, "Alice")
+    app = build(fake)
+    async with app:
+        with pytest.raises(Exception, match="Request Entity Too Large"):
+            await app.bot.send_document(alice["id"], b"\x00" * (50 * 1024 * 1024 + 1), filename="big.bin")
+        sent = await app.bot.send_document(alice["id"], b"\x00" * 1024, filename="small.bin")
+    assert fake.calls_to("sendDocument")[0].status == 413
+    assert [m["message_id"] for m in fake.sent_messages(alice["id"])] == [sent.message_id]
 
 
 async def test_long_poll_waits_and_wakes_on_a_new_update(fake: FakeBotApi) -> None:
