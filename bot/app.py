@@ -26,11 +26,13 @@ from telegram.ext import (
     AIORateLimiter,
     Application,
     ApplicationBuilder,
+    ApplicationHandlerStop,
     CallbackQueryHandler,
     CommandHandler,
     ContextTypes,
     Defaults,
     MessageHandler,
+    TypeHandler,
     filters,
 )
 
@@ -82,6 +84,9 @@ def build_application(settings: Settings, *, worker_only: bool = False) -> Appli
 
     private = filters.ChatType.PRIVATE
     add = application.add_handler
+    # An edit is not a new request: an edited /grant must not grant again, an edited caption must
+    # not queue a second video. This gate runs before every handler (group -1) and stops edits.
+    add(TypeHandler(Update, ignore_edits), group=-1)
     # Group scenes (bot/scenes.py) answer in groups; everything below only in private chats.
     for handler in scenes.scene_handlers():
         add(handler)
@@ -105,6 +110,12 @@ def build_application(settings: Settings, *, worker_only: bool = False) -> Appli
     add(MessageHandler(private & ~filters.COMMAND & ~filters.StatusUpdate.ALL, commands.unsupported))
     application.add_error_handler(on_error)
     return application
+
+
+async def ignore_edits(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Stops edited messages and channel posts before any handler sees them."""
+    if update.edited_message or update.edited_channel_post or update.edited_business_message:
+        raise ApplicationHandlerStop
 
 
 async def post_init(application: Application) -> None:  # type: ignore[type-arg]

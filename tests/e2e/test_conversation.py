@@ -8,7 +8,7 @@ from pathlib import Path
 
 from bot.texts import t
 from storage import media, users
-from tests.e2e.conftest import ADMIN_ID, BotFactory
+from tests.e2e.conftest import ADMIN_ID, BotFactory, Settle
 from tests.e2e.media import astronaut_portrait, cat, voice_note
 from tests.fake_bot_api import Call, FakeBotApi
 
@@ -202,6 +202,25 @@ async def test_admin_commands_grant_ban_and_unban(fake: FakeBotApi, make_bot: Bo
     assert "queued: 0" in (await reply(fake, ADMIN_ID)).params["text"]
     fake.send_command(boss, None, "grant", "nobody")
     assert (await reply(fake, ADMIN_ID)).params["text"] == t("grant_usage", "en")
+
+
+async def test_an_edited_grant_does_not_grant_again(
+    fake: FakeBotApi, make_bot: BotFactory, settle: Settle
+) -> None:
+    await make_bot(daily_quota=0)
+    boss = fake.user(ADMIN_ID, "Boss", "en")
+    alice = fake.user(1001, "Alice", "en")
+    command = fake.send_command(boss, None, "grant", "1001 2")
+    assert (await reply(fake, ADMIN_ID)).params["text"] == t("granted", "en", count=2, user=1001)
+
+    # The admin edits the command (a typo fixed, or just the same text saved again).
+    edited = {**command, "text": "/grant 1001 2 ", "edit_date": command["date"] + 5}
+    fake.push_update({"edited_message": edited})
+    await settle()
+    granted = [c for c in fake.calls_to("sendMessage") if c.params["text"].startswith("Granted")]
+    assert len(granted) == 1
+    fake.send_command(alice, None, "quota")
+    assert "0 of 2 videos used, 2 left" in (await reply(fake, 1001)).params["text"]
 
 
 async def test_a_429_from_the_server_makes_the_bot_wait_and_succeed(
