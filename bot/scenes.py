@@ -181,6 +181,10 @@ async def start_scene(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     )
     async with rt.db.session() as s, s.begin():
         await scenes.set_scene_message(s, scene_id, posted.message_id)
+    # Members can tap the buttons as soon as Telegram shows the message, before its id is stored
+    # above; their claims could not edit a message the scene did not know yet. Reading the scene
+    # again now, after the id is stored, shows every claim made in between.
+    await refresh_scene(context, rt, scene_id, unless_caption=caption)
 
 
 def _photo_message(message: Message) -> Message | None:
@@ -494,8 +498,13 @@ async def _cast_lines(s: Any, scene_id: int) -> list[Any]:
 # --- the scene message ---------------------------------------------------------------------------
 
 
-async def refresh_scene(context: ContextTypes.DEFAULT_TYPE, rt: Runtime, scene_id: int) -> None:
-    """Rewrites the scene message: cast, lines, total, and the buttons while it is open."""
+async def refresh_scene(
+    context: ContextTypes.DEFAULT_TYPE, rt: Runtime, scene_id: int, *, unless_caption: str | None = None
+) -> None:
+    """Rewrites the scene message: cast, lines, total, and the buttons while it is open.
+
+    `unless_caption`: the caption the message shows now; no edit if it is still right.
+    """
     async with rt.db.session() as s:
         scene = await scenes.get_scene(s, scene_id)
         if scene is None or scene.message_id is None:
@@ -503,6 +512,8 @@ async def refresh_scene(context: ContextTypes.DEFAULT_TYPE, rt: Runtime, scene_i
         creator = await users.get_user(s, scene.creator_id)
         lang = language_of(creator.language if creator else None)
         caption, keyboard = await _scene_view(context, rt, scene, lang)
+    if caption == unless_caption:
+        return
     with contextlib.suppress(TelegramError):  # "message is not modified" and a deleted scene message
         await context.bot.edit_message_caption(
             chat_id=scene.chat_id, message_id=scene.message_id, caption=caption, reply_markup=keyboard

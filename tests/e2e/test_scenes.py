@@ -225,6 +225,20 @@ async def test_two_scenes_in_one_group_keep_their_own_cast(
     assert [(line.user_id, line.source) for line in second_lines] == [(1002, "text")]
 
 
+async def test_a_claim_made_while_the_scene_message_is_still_being_posted_shows_up(
+    fake: FakeBotApi, make_bot: BotFactory
+) -> None:
+    # The flaky restart test's cause: a press handled before the bot had stored the scene
+    # message's id updated nothing. Here Telegram's answer to sendPhoto comes late on purpose.
+    await make_bot()
+    fake.chat(GROUP, "supergroup", "Friends")
+    alice, bob = fake.user(1001, "Alice", "en"), fake.user(1002, "Bob", "en")
+    fake.delay_next("sendPhoto", 2.0)
+    scene = await open_scene(fake, alice, two_astronauts())
+    await press(fake, bob, scene, "I'm 2")
+    await caption_shows(fake, scene, "2 — Bob, no line yet")
+
+
 async def test_a_scene_survives_a_restart(
     fake: FakeBotApi, tmp_path: Path, sqlite_url: str, render_pool: ProcessPoolExecutor
 ) -> None:
