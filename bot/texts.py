@@ -138,6 +138,24 @@ CATALOG: Final[dict[str, dict[str, str]]] = {
     },
     "rendering": {"en": "Making your video… {percent}%", "zh": "正在生成视频… {percent}%"},
     "uploading": {"en": "Sending the video…", "zh": "正在发送视频…"},
+    "upload_unsure": {
+        "en": (
+            "Sending your video timed out, so I can't tell whether Telegram got it. "
+            "If no video arrived above, please send your request again; this one counted "
+            "as one of today's videos."
+        ),
+        "zh": (
+            "发送视频超时了，我无法确定 Telegram 是否收到。"
+            "如果上面没有出现视频，请重新发送你的请求；这一次已计入今天的视频次数。"
+        ),
+    },
+    "upload_failed": {
+        "en": (
+            "Telegram refused the video I made, so I couldn't send it. "
+            "It didn't count against your quota — please try again."
+        ),
+        "zh": "Telegram 拒绝了我生成的视频，所以没能发送。本次不计入你的次数，请再试一次。",
+    },
     "trimmed": {"en": "Trimmed to {seconds} s", "zh": "已截取为 {seconds} 秒"},
     "NO_SPEECH": {
         "en": "I couldn't hear any speech in that recording. Please record again, closer to the microphone.",
