@@ -110,6 +110,8 @@ async def test_a_job_whose_worker_died_during_the_upload_is_not_rendered_again(
     assert job is not None
     assert await replica.queue.begin_delivery(job.id, "dead-worker")
 
+    fetched = len(fake.calls_to("getFile"))  # the photo, at intake
     await make_bot(daily_quota=3, job_lease_seconds=1)  # a live worker reclaims the job
     await said(fake, 1001, t("upload_unsure", "en"))
-    assert not fake.calls_to("sendVideo") and not fake.calls_to("getFile")  # nothing rendered
+    # Nothing fetched, rendered or sent again.
+    assert not fake.calls_to("sendVideo") and len(fake.calls_to("getFile")) == fetched
