@@ -22,6 +22,7 @@ from telegram.ext import ContextTypes
 
 import generator
 from bot import voices
+from bot.callbacks import face_data, parse_face
 from bot.faces import draw_numbered_faces
 from bot.runtime import Runtime, runtime, utcnow
 from bot.texts import language_of, t
@@ -178,12 +179,12 @@ async def offer_faces(
     picture = await asyncio.to_thread(draw_numbered_faces, path, [face["box"] for face in faces])
     buttons = [
         InlineKeyboardButton(
-            t("face_button", who.lang, number=number), callback_data=f"face:{media_id}:{face['index']}"
+            t("face_button", who.lang, number=number), callback_data=face_data(media_id, face["index"])
         )
         for number, face in enumerate(faces, start=1)
     ]
     rows = [buttons[i : i + 4] for i in range(0, len(buttons), 4)]
-    rows.append([InlineKeyboardButton(t("chorus_button", who.lang), callback_data=f"face:{media_id}:all")])
+    rows.append([InlineKeyboardButton(t("chorus_button", who.lang), callback_data=face_data(media_id, None))])
     await message.reply_photo(
         picture,
         caption=t("many_faces", who.lang, count=len(faces)),
@@ -196,20 +197,25 @@ async def pick_face(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     query = update.callback_query
     assert query is not None and query.data is not None
     who, _ = await speaker(update, context)
-    _, media_id, choice = query.data.split(":")
+    pick = parse_face(query.data)
+    if pick is None:
+        await query.answer(t("button_unknown", who.lang), show_alert=True)
+        return
     rt = runtime(context)
-    chorus = choice == "all"
-    face = None if chorus else int(choice)
-    async with rt.db.session() as s, s.begin():
-        photo = await media.get_media(s, int(media_id))
-        if photo is None or (photo.chat_id, photo.user_id) != (who.chat_id, who.user_id):
-            photo = None
-        else:
-            await media.set_face(s, photo.id, face, chorus=chorus)
-    await query.answer()
-    if photo is None:
+    chorus, face = pick.face is None, pick.face
+    async with rt.db.session() as s:
+        photo = await media.get_media(s, pick.media_id)
+    if photo is None or (photo.chat_id, photo.user_id) != (who.chat_id, who.user_id):
+        # Gone (forgotten, purged), or another chat's photo named by forged data: say nothing of it.
+        await query.answer()
         await query.edit_message_caption(t("photo_gone", who.lang))
         return
+    if face is not None and face not in [f["index"] for f in usable_faces(photo.analysis or {})]:
+        await query.answer(t("button_unknown", who.lang), show_alert=True)
+        return
+    async with rt.db.session() as s, s.begin():
+        await media.set_face(s, photo.id, face, chorus=chorus)
+    await query.answer()
     if chorus:
         text = t("chorus_chosen", who.lang)
     else:

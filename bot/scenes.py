@@ -51,6 +51,7 @@ from telegram.ext import (
 
 import generator
 from bot import texts, tts
+from bot.callbacks import parse_scene, scene_data
 from bot.conversation import Speaker, enqueue, speaker, too_big
 from bot.faces import draw_numbered_faces
 from bot.runtime import Runtime, runtime, utcnow
@@ -220,21 +221,29 @@ async def on_scene_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     who, banned = await _member(update, context)
     rt = runtime(context)
     await expire_idle_scenes(context.application, rt)
-    parts = query.data.split(":")
-    scene_id, action = int(parts[1]), parts[2]
-    scene = await _load_scene(context, rt, scene_id)
+    pressed = parse_scene(query.data)
+    message = query.message if isinstance(query.message, Message) else None
+    scene = None if pressed is None else await _load_scene(context, rt, pressed.scene_id)
+    # Data naming another chat's scene, or a face the photo does not have, is forged or stale.
+    if (
+        pressed is None
+        or message is None
+        or (scene is not None and scene.chat_id != message.chat_id)
+        or (pressed.face is not None and scene is not None and pressed.face not in _usable(scene))
+    ):
+        await query.answer(t("button_unknown", who.lang), show_alert=True)
+        return
     if scene is None or scene.status != SceneStatus.OPEN:
         await query.answer(t("scene_closed", who.lang), show_alert=True)
         return
     if banned:
         await query.answer(t("banned", who.lang), show_alert=True)
         return
-    if action == "claim":
-        await _claim(update, context, rt, who, scene, int(parts[3]))
-    elif action in ("render", "trim"):
+    if pressed.action == "claim" and pressed.face is not None:
+        await _claim(update, context, rt, who, scene, pressed.face)
+    else:
         await query.answer()
-        assert query.message is not None and isinstance(query.message, Message)
-        await _render(context, rt, who, scene, query.message, trim=action == "trim")
+        await _render(context, rt, who, scene, message, trim=pressed.action == "trim")
 
 
 async def _claim(
@@ -425,7 +434,7 @@ async def _render(
     if total > limit + 0.5 and not trim:
         button = InlineKeyboardButton(
             t("scene_render_first_button", who.lang, limit=format_seconds(limit)),
-            callback_data=f"scene:{scene.id}:trim",
+            callback_data=scene_data(scene.id, "trim"),
         )
         await bot.send_message(
             scene.chat_id,
@@ -560,13 +569,13 @@ async def _scene_view(
     buttons = [
         InlineKeyboardButton(
             t("scene_claim_button", lang, number=number),
-            callback_data=f"scene:{scene.id}:claim:{face['index']}",
+            callback_data=scene_data(scene.id, "claim", face["index"]),
         )
         for number, face in enumerate(usable, start=1)
     ]
     keyboard = [buttons[i : i + ROW] for i in range(0, len(buttons), ROW)]
     keyboard.append(
-        [InlineKeyboardButton(t("scene_render_button", lang), callback_data=f"scene:{scene.id}:render")]
+        [InlineKeyboardButton(t("scene_render_button", lang), callback_data=scene_data(scene.id, "render"))]
     )
     return "\n".join(rows), InlineKeyboardMarkup(keyboard)
 
@@ -710,9 +719,14 @@ async def _find_scene(rt: Runtime, message: Message, user_id: int, *, mine: str)
     return None
 
 
+def _usable(scene: Scene) -> list[int]:
+    """The indices of the scene photo's usable faces, left to right."""
+    return [f["index"] for f in scene.faces if f.get("usable")]
+
+
 def _number_of(scene: Scene, face: int) -> int:
     """The number a face carries on the scene's picture (usable faces, left to right, from 1)."""
-    usable = [f["index"] for f in scene.faces if f.get("usable")]
+    usable = _usable(scene)
     return usable.index(face) + 1 if face in usable else face + 1
 
 

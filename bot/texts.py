@@ -62,6 +62,10 @@ CATALOG: Final[dict[str, dict[str, str]]] = {
         "en": "Everyone will speak together — now send a voice note, an audio file, or type the words.",
         "zh": "大家一起说 —— 现在请发送语音、音频文件，或输入要说的话。",
     },
+    "button_unknown": {
+        "en": "That button doesn't belong to anything here, so I did nothing.",
+        "zh": "这个按钮不属于这里的任何内容，所以我没有执行任何操作。",
+    },
     "photo_gone": {
         "en": "I no longer have that photo. Please send it again.",
         "zh": "那张照片已经不在了，请重新发送。",

@@ -9,7 +9,7 @@ from pathlib import Path
 from bot.texts import t
 from storage import media, users
 from tests.e2e.conftest import ADMIN_ID, BotFactory, Settle
-from tests.e2e.media import astronaut_portrait, cat, voice_note
+from tests.e2e.media import astronaut_portrait, cat, two_astronauts, voice_note
 from tests.fake_bot_api import Call, FakeBotApi
 
 
@@ -235,3 +235,34 @@ async def test_a_429_from_the_server_makes_the_bot_wait_and_succeed(
     answered = await reply(fake, 1001)
     assert answered.params["text"] == t("help", "en")
     assert answered.time - refused.time >= 0.9  # it waited the retry_after second
+
+
+async def test_forged_face_buttons_are_refused_and_change_nothing(
+    fake: FakeBotApi, make_bot: BotFactory
+) -> None:
+    rt = await make_bot()
+    alice, bob = fake.user(1001, "Alice", "en"), fake.user(1002, "Bob", "en")
+    fake.send_photo(alice, None, two_astronauts())
+    picker = await fake.wait_for("sendPhoto", lambda c: c.ok)
+    first = picker.params["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+    media_id = int(first.split(":")[1])
+
+    async def answer_to(user: dict[str, object], chat_message: int, data: str) -> Call:
+        query = fake.press_button(user, None, chat_message, data)
+        return await fake.wait_for(
+            "answerCallbackQuery", lambda c: c.params["callback_query_id"] == query["id"]
+        )
+
+    # A face the photo does not have, on Alice's own picker.
+    refused = await answer_to(alice, picker.result["message_id"], f"face:{media_id}:99")
+    assert refused.params["text"] == t("button_unknown", "en")
+    # Bob names Alice's photo from his own chat.
+    fake.send_command(bob, None, "start")
+    bobs = await reply(fake, 1002)
+    await answer_to(bob, bobs.result["message_id"], f"face:{media_id}:0")
+    # Data that is not ours at all.
+    garbage = await answer_to(alice, picker.result["message_id"], "face:x:1:2")
+    assert garbage.params["text"] == t("button_unknown", "en")
+    async with rt.db.session() as s:
+        photo = await media.get_media(s, media_id)
+    assert photo is not None and photo.face is None and not photo.chorus
