@@ -17,7 +17,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, ReplyParameters, Update
-from telegram.constants import FileSizeLimit
 from telegram.ext import ContextTypes
 
 import generator
@@ -32,8 +31,6 @@ from storage.errors import AlreadyQueued, QueueFull, QuotaExceeded, TooManyQueue
 
 log = logging.getLogger(__name__)
 
-#: Telegram's cloud Bot API lets bots download files up to this size.
-DOWNLOAD_LIMIT = int(FileSizeLimit.FILESIZE_DOWNLOAD)
 #: How long a voice note sent before its photo waits for the photo.
 PENDING_MINUTES = 10
 #: The face reasons the catalog explains, most telling first.
@@ -64,9 +61,17 @@ async def speaker(update: Update, context: ContextTypes.DEFAULT_TYPE) -> tuple[S
     return Speaker(tg_user.id, chat.id, lang, row.voice or default), row.banned
 
 
-def too_big(size: int | None) -> bool:
-    """Whether Telegram would refuse to hand the bot a file of this size."""
-    return size is not None and size > DOWNLOAD_LIMIT
+async def refuse_too_big(message: Message, who: Speaker, size: int | None, rt: Runtime) -> bool:
+    """Says so and returns True when the Bot API server would refuse to hand the bot this file.
+
+    The limit is `Settings.max_download_mb`: 20 MB on Telegram's cloud Bot API, up to 2000 MB on a
+    local Bot API server.
+    """
+    limit_mb = rt.settings.max_download_mb
+    if size is None or size <= limit_mb * 2**20:
+        return False
+    await message.reply_text(t("file_too_big", who.lang, size_mb=size / 2**20, limit_mb=limit_mb))
+    return True
 
 
 def reason_of(analysis: dict[str, Any]) -> str:
@@ -140,8 +145,7 @@ async def intake(message: Message, who: Speaker, rt: Runtime) -> Media | None:
         assert document is not None
         file_id, unique_id, size = document.file_id, document.file_unique_id, document.file_size
         suffix = Path(document.file_name or "photo.jpg").suffix.lower() or ".jpg"
-    if too_big(size):
-        await message.reply_text(t("file_too_big", who.lang, size_mb=(size or 0) / 2**20))
+    if await refuse_too_big(message, who, size, rt):
         return None
 
     path = rt.settings.media_dir / str(who.chat_id) / f"{unique_id}{suffix}"
@@ -236,8 +240,7 @@ async def on_speech(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await message.reply_text(t("banned", who.lang))
         return
     source, attachment = speech_attachment(message)
-    if too_big(attachment.file_size):
-        await message.reply_text(t("file_too_big", who.lang, size_mb=(attachment.file_size or 0) / 2**20))
+    if await refuse_too_big(message, who, attachment.file_size, runtime(context)):
         return
     track = {"source": source, "file_id": attachment.file_id, "text": None, "voice": None, "face": None}
     await route(message, who, track, context)

@@ -52,7 +52,7 @@ from telegram.ext import (
 import generator
 from bot import texts, tts
 from bot.callbacks import parse_scene, scene_data
-from bot.conversation import Speaker, enqueue, speaker, too_big
+from bot.conversation import Speaker, enqueue, refuse_too_big, speaker
 from bot.faces import draw_numbered_faces
 from bot.runtime import Runtime, runtime, utcnow
 from bot.texts import language_of, t
@@ -116,8 +116,7 @@ async def start_scene(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         await message.reply_text(t("scene_need_photo", who.lang))
         return
     file_id, unique_id, size, suffix = _photo_file(source)
-    if too_big(size):
-        await message.reply_text(t("file_too_big", who.lang, size_mb=(size or 0) / 2**20))
+    if await refuse_too_big(message, who, size, rt):
         return
 
     path = rt.settings.media_dir / str(who.chat_id) / f"{unique_id}{suffix}"
@@ -289,8 +288,7 @@ async def record_line(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         await message.reply_text(t("banned", who.lang))
         return
     source, attachment = _recording(message)
-    if too_big(attachment.file_size):
-        await message.reply_text(t("file_too_big", who.lang, size_mb=(attachment.file_size or 0) / 2**20))
+    if await refuse_too_big(message, who, attachment.file_size, rt):
         return
     duration = getattr(attachment, "duration", None)
     seconds = duration.total_seconds() if isinstance(duration, timedelta) else duration

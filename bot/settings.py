@@ -26,6 +26,8 @@ class Settings(BaseSettings):
     webhook_listen: str = "0.0.0.0"
     webhook_port: int = 8443
     admin_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
+    # Telegram's cloud Bot API hands bots files up to 20 MB; a local Bot API server up to 2000 MB.
+    max_download_mb: int = Field(default=20, ge=1, le=2000)
 
     # Storage
     database_url: str = "sqlite+aiosqlite:///data/phototalk.db"

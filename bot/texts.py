@@ -109,12 +109,9 @@ CATALOG: Final[dict[str, dict[str, str]]] = {
         "zh": "这张图片像素太多，请发送小一点的照片。",
     },
     "file_too_big": {
-        "en": "This file is {size_mb:.0f} MB; Telegram lets bots download files up to 20 MB. "
+        "en": "This file is {size_mb:.0f} MB; I can download files up to {limit_mb} MB. "
         "Please send a shorter or smaller one.",
-        "zh": (
-            "这个文件有 {size_mb:.0f} MB，Telegram 只允许机器人下载 20 MB 以内的文件。"
-            "请发送更短或更小的文件。"
-        ),
+        "zh": ("这个文件有 {size_mb:.0f} MB，我只能下载 {limit_mb} MB 以内的文件。请发送更短或更小的文件。"),
     },
     "need_photo": {
         "en": "Got it! Now send the photo that should say this.",

@@ -96,9 +96,19 @@ async def test_files_above_the_download_limit_are_refused_before_downloading(
     await make_bot()
     alice = fake.user(1001, "Alice", "en")
     fake.send_document(alice, None, astronaut_portrait(), "huge.png", "image/png", file_size=25 * 2**20)
-    assert (await reply(fake, 1001)).params["text"] == t("file_too_big", "en", size_mb=25)
+    assert (await reply(fake, 1001)).params["text"] == t("file_too_big", "en", size_mb=25, limit_mb=20)
     fake.send_voice(alice, None, voice_note(), duration=900, file_size=21 * 2**20)
-    assert (await reply(fake, 1001)).params["text"] == t("file_too_big", "en", size_mb=21)
+    assert (await reply(fake, 1001)).params["text"] == t("file_too_big", "en", size_mb=21, limit_mb=20)
+    assert not fake.calls_to("getFile")
+
+
+async def test_the_download_limit_follows_the_setting(fake: FakeBotApi, make_bot: BotFactory) -> None:
+    await make_bot(max_download_mb=1)
+    alice = fake.user(1001, "Alice", "en")
+    fake.send_voice(alice, None, voice_note(), duration=60, file_size=2 * 2**20)
+    answer = (await reply(fake, 1001)).params["text"]
+    assert answer == t("file_too_big", "en", size_mb=2, limit_mb=1)
+    assert "up to 1 MB" in answer
     assert not fake.calls_to("getFile")
 
 
