@@ -38,7 +38,7 @@ from telegram.ext import (
 
 from bot import admin, commands, conversation, scenes
 from bot.delivery import Delivery
-from bot.runtime import Runtime, make_pool, quota_policy, utcnow
+from bot.runtime import Runtime, make_pool, make_synthesizer, quota_policy, utcnow
 from bot.settings import Settings
 from bot.texts import LANGUAGES, language_of, t
 from storage import Database, JobQueue, retention
@@ -131,6 +131,7 @@ async def post_init(application: Application) -> None:  # type: ignore[type-arg]
         policy=quota_policy(settings),
         # An embedding program (or a test session) may lend its own pool, and closes it itself.
         pool=application.bot_data.get("pool") or make_pool(settings.render_workers),
+        tts=make_synthesizer(settings),
     )
     application.bot_data["runtime"] = rt
     worker_only = application.bot_data.get("worker_only", False)

@@ -108,8 +108,15 @@ async def privacy(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     who, _ = await speaker(update, context)
     assert update.effective_message is not None
     settings = runtime(context).settings
+    speech = t("privacy_tts_online" if settings.tts_online else "privacy_tts_offline", who.lang)
     await update.effective_message.reply_text(
-        t("privacy", who.lang, days=settings.retention_days, minutes=settings.photo_memory_minutes)
+        t(
+            "privacy",
+            who.lang,
+            days=settings.retention_days,
+            minutes=settings.photo_memory_minutes,
+            speech=speech,
+        )
     )
 
 

@@ -32,6 +32,7 @@ from telegram import Bot, Message, ReplyParameters
 from telegram.constants import ChatAction
 from telegram.error import BadRequest, NetworkError, RetryAfter, TelegramError, TimedOut
 
+from bot import tts
 from bot.runtime import Runtime
 from bot.texts import t
 from generator import AudioTrack, ErrorCode, GeneratorError, RenderRequest, RenderResult, render
@@ -185,11 +186,9 @@ class Delivery:
         tracks = []
         for number, track in enumerate(payload["tracks"]):
             if track["source"] == "text":
-                from bot import tts  # imported on first use: only text tracks need edge-tts and piper
-
                 voice = track.get("voice") or self.rt.settings.default_tts_voice
                 try:
-                    speech = await tts.synthesize(track["text"], voice, lang)
+                    speech = await self.rt.tts.synthesize(track["text"], voice, lang)
                 except tts.NothingToSay as exc:
                     raise GeneratorError(ErrorCode.NO_SPEECH, "the text has nothing to speak") from exc
                 audio: Path = workdir / f"track{number}{speech.suffix}"

@@ -321,7 +321,7 @@ async def say_line(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await message.reply_text(t("text_cut", who.lang, limit=limit))
     try:
         # Spoken now to know its length for the total; the worker speaks it again at render time.
-        speech = await tts.synthesize(text, who.voice, who.lang)
+        speech = await rt.tts.synthesize(text, who.voice, who.lang)
     except tts.NothingToSay:
         await message.reply_text(t("empty_text", who.lang))
         return

@@ -51,6 +51,8 @@ class Settings(BaseSettings):
 
     # Conversation
     default_tts_voice: str = "en-US-AriaNeural"
+    # Typed text goes to Microsoft's edge-tts service while this is on; off, it is spoken offline only.
+    tts_online: bool = True
     photo_memory_minutes: int = 120
     scene_idle_minutes: int = 30
     max_text_chars: int = 300

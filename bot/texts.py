@@ -222,15 +222,28 @@ CATALOG: Final[dict[str, dict[str, str]]] = {
             "• your Telegram id, username, language, chosen voice and daily video count;\n"
             "• the photos and recordings you send, and the videos I make, for up to {days} days;\n"
             "• the last photo in each chat is remembered for {minutes} minutes for your next message.\n"
-            "Nothing is shared with anyone. /forget deletes everything about you at once."
+            "{speech}\n"
+            "Nothing else is shared with anyone. /forget deletes everything about you at once."
         ),
         "zh": (
             "我保存的内容：\n"
             "• 你的 Telegram ID、用户名、语言、所选声音和每日视频次数；\n"
             "• 你发送的照片、录音以及生成的视频，最多保存 {days} 天；\n"
             "• 每个聊天中的最后一张照片会保留 {minutes} 分钟，以便用于你的下一条消息。\n"
-            "不会与任何人分享。/forget 可立即删除关于你的一切。"
+            "{speech}\n"
+            "除此之外不会与任何人分享。/forget 可立即删除关于你的一切。"
         ),
+    },
+    "privacy_tts_online": {
+        "en": (
+            "Text you type for me to speak is sent to Microsoft's text-to-speech service (edge-tts) "
+            "to be read aloud."
+        ),
+        "zh": "你输入让我朗读的文字会发送到微软的语音合成服务（edge-tts）进行朗读。",
+    },
+    "privacy_tts_offline": {
+        "en": "Text you type for me to speak is read aloud on this server; it is not sent anywhere.",
+        "zh": "你输入让我朗读的文字在本服务器上朗读，不会发送到任何地方。",
     },
     "forget_confirm": {
         "en": (

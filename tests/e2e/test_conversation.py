@@ -173,7 +173,9 @@ async def test_chinese_language_code_gets_chinese_replies(fake: FakeBotApi, make
     text = (await reply(fake, 2002)).params["text"]
     assert text == f"{t('NO_FACE', 'zh')}\n\n{t('photo_tip', 'zh')}"
     fake.send_command(li, None, "privacy")
-    assert (await reply(fake, 2002)).params["text"].startswith("我保存的内容")
+    privacy = (await reply(fake, 2002)).params["text"]
+    assert privacy.startswith("我保存的内容")
+    assert t("privacy_tts_online", "zh") in privacy  # typed text goes to edge-tts by default
 
 
 async def test_voice_choice_is_stored_per_user(fake: FakeBotApi, make_bot: BotFactory) -> None:
