@@ -121,7 +121,6 @@ async def ignore_edits(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
 async def post_init(application: Application) -> None:  # type: ignore[type-arg]
     """Opens the database (migrated), the job queue and the render pool; starts the worker."""
     settings: Settings = application.bot_data["settings"]
-    settings.media_dir.mkdir(parents=True, exist_ok=True)
     db = Database(settings.database_url)
     await db.migrate()
     rt = Runtime(

@@ -27,7 +27,6 @@ import asyncio
 import contextlib
 import logging
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 from telegram import (
@@ -49,16 +48,24 @@ from telegram.ext import (
     filters,
 )
 
-import generator
 from bot import texts, tts
 from bot.callbacks import parse_scene, scene_data
-from bot.conversation import Speaker, enqueue, refuse_too_big, speaker
-from bot.faces import draw_numbered_faces
+from bot.intake import (
+    Speaker,
+    no_usable_face,
+    numbered_faces,
+    picture_of,
+    refuse_too_big,
+    speaker,
+    speech_attachment,
+    take_photo,
+    typed_text,
+)
+from bot.jobs import enqueue
 from bot.runtime import Runtime, runtime, utcnow
 from bot.texts import language_of, t
 from bot.voices import resolve_voice
-from generator import GeneratorError
-from storage import Job, JobSpec, Scene, SceneStatus, Status, media, scenes, users
+from storage import Job, JobSpec, Scene, SceneStatus, Status, scenes, users
 from storage.errors import (
     FaceTaken,
 )
@@ -115,63 +122,32 @@ async def start_scene(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     if source is None:
         await message.reply_text(t("scene_need_photo", who.lang))
         return
-    file_id, unique_id, size, suffix = _photo_file(source)
-    if await refuse_too_big(message, who, size, rt):
+    photo = await take_photo(source, who, rt, answer=message)
+    if photo is None:
         return
-
-    path = rt.settings.media_dir / str(who.chat_id) / f"{unique_id}{suffix}"
-    await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
-    await (await context.bot.get_file(file_id)).download_to_drive(path)
-    async with rt.db.session() as s:
-        analysis = await media.cached_analysis(s, unique_id)
-    if analysis is None:
-        try:
-            analysis = (await rt.in_pool(generator.analyze, path)).to_dict()
-        except GeneratorError as exc:
-            await asyncio.to_thread(path.unlink, missing_ok=True)
-            await message.reply_text(t(str(exc.code), who.lang))
-            return
     faces = [
         {"index": f["index"], "usable": bool(f.get("usable")), "reason": f.get("reason"), "box": f.get("box")}
-        for f in analysis.get("faces", [])
+        for f in photo.analysis.get("faces", [])
     ]
     usable = [f for f in faces if f["usable"]]
     if not usable:
-        reasons = {f["reason"] for f in faces}
-        key = next(
-            (r for r in ("MOUTH_NOT_VISIBLE", "FACE_TURNED_AWAY", "FACE_TOO_SMALL") if r in reasons),
-            "NO_FACE",
-        )
-        await message.reply_text(f"{t(key, who.lang)}\n\n{t('photo_tip', who.lang)}")
-        await asyncio.to_thread(path.unlink, missing_ok=True)
+        await message.reply_text(no_usable_face(photo.analysis, who.lang))
         return
 
     now = utcnow()
     async with rt.db.session() as s, s.begin():
-        # Tracked as the member's media, so /forget and the retention purge remove the file too.
-        await media.save_photo(
-            s,
-            chat_id=who.chat_id,
-            user_id=who.user_id,
-            message_id=source.message_id,
-            file_id=file_id,
-            file_unique_id=unique_id,
-            path=str(path),
-            analysis=analysis,
-            expires_at=now + timedelta(minutes=rt.settings.photo_memory_minutes),
-        )
         scene = await scenes.create_scene(
             s,
             chat_id=who.chat_id,
             creator_id=who.user_id,
-            file_id=file_id,
-            file_unique_id=unique_id,
+            file_id=photo.media.file_id,
+            file_unique_id=photo.media.file_unique_id,
             faces=faces,
             photo_message_id=source.message_id,
             now=now,
         )
         scene_id = scene.id
-    picture = await asyncio.to_thread(draw_numbered_faces, path, [f["box"] for f in usable])
+    picture = await numbered_faces(photo, message, usable)
     async with rt.db.session() as s:
         scene = await scenes.get_scene(s, scene_id)
         assert scene is not None
@@ -190,24 +166,9 @@ async def start_scene(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
 def _photo_message(message: Message) -> Message | None:
     """The message holding the scene's photo: the one replied to, or the command's own photo."""
     for candidate in (message.reply_to_message, message):
-        if candidate is None:
-            continue
-        if candidate.photo:
-            return candidate
-        if candidate.document and (candidate.document.mime_type or "").startswith("image/"):
+        if candidate is not None and picture_of(candidate) is not None:
             return candidate
     return None
-
-
-def _photo_file(message: Message) -> tuple[str, str, int | None, str]:
-    """(file_id, file_unique_id, size, suffix) of a photo message's largest picture."""
-    if message.photo:
-        picture = message.photo[-1]
-        return picture.file_id, picture.file_unique_id, picture.file_size, ".jpg"
-    document = message.document
-    assert document is not None
-    suffix = Path(document.file_name or "photo.jpg").suffix.lower() or ".jpg"
-    return document.file_id, document.file_unique_id, document.file_size, suffix
 
 
 # --- claims, render button -----------------------------------------------------------------------
@@ -287,7 +248,7 @@ async def record_line(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     if banned:
         await message.reply_text(t("banned", who.lang))
         return
-    source, attachment = _recording(message)
+    source, attachment = speech_attachment(message)
     if await refuse_too_big(message, who, attachment.file_size, rt):
         return
     duration = getattr(attachment, "duration", None)
@@ -307,18 +268,16 @@ async def say_line(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     rt = runtime(context)
     parts = message.text.split(maxsplit=1)
-    text = parts[1].strip() if len(parts) > 1 else ""
-    if not text:
+    if len(parts) < 2 or not parts[1].strip():
         await message.reply_text(t("scene_say_usage", who.lang))
         return
     scene = await _scene_for(context, rt, message, who.user_id, mine="claimed")
     if scene is None:
         await message.reply_text(t("scene_none", who.lang))
         return
-    limit = rt.settings.max_text_chars
-    if len(text) > limit:
-        text = text[:limit]
-        await message.reply_text(t("text_cut", who.lang, limit=limit))
+    text = await typed_text(message, parts[1], who, rt)
+    if text is None:
+        return
     try:
         # Spoken now to know its length for the total; the worker speaks it again at render time.
         speech = await rt.tts.synthesize(text, who.voice, who.lang)
@@ -373,18 +332,6 @@ async def _save_line(
         await message.reply_text(t("scene_need_face", who.lang))
         return
     await refresh_scene(context, rt, scene.id)
-
-
-def _recording(message: Message) -> tuple[str, Any]:
-    """The kind of recording a message carries (as in job tracks) and its Telegram file."""
-    if message.voice:
-        return "voice", message.voice
-    if message.audio:
-        return "audio", message.audio
-    if message.video:
-        return "video", message.video
-    assert message.video_note is not None
-    return "video_note", message.video_note
 
 
 # --- rendering -----------------------------------------------------------------------------------

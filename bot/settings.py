@@ -78,10 +78,6 @@ class Settings(BaseSettings):
         """Base URL of Bot API file downloads."""
         return self.telegram_api_base_url.rstrip("/") + "/file/bot"
 
-    @property
-    def media_dir(self) -> Path:
-        return self.data_dir / "media"
-
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

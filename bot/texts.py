@@ -255,8 +255,8 @@ CATALOG: Final[dict[str, dict[str, str]]] = {
     "forget_yes": {"en": "Yes, delete everything", "zh": "是的，全部删除"},
     "forget_no": {"en": "No, keep it", "zh": "不，保留"},
     "forgotten": {
-        "en": "Done — I deleted everything I stored about you ({files} files).",
-        "zh": "完成 —— 已删除我保存的关于你的一切（{files} 个文件）。",
+        "en": "Done — I deleted everything I stored about you.",
+        "zh": "完成 —— 已删除我保存的关于你的一切。",
     },
     "forget_kept": {"en": "OK, nothing was deleted.", "zh": "好的，没有删除任何内容。"},
     # --- admin ---------------------------------------------------------------------------------

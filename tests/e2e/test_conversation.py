@@ -6,6 +6,7 @@ import asyncio
 import time
 from pathlib import Path
 
+from bot.runtime import Runtime
 from bot.texts import t
 from storage import media, users
 from tests.e2e.conftest import ADMIN_ID, BotFactory, Settle
@@ -21,11 +22,6 @@ def to_chat(chat_id: int) -> object:
 async def reply(fake: FakeBotApi, chat_id: int) -> Call:
     """The bot's next successful sendMessage to the chat."""
     return await fake.wait_for("sendMessage", lambda c: c.ok and c.params.get("chat_id") == chat_id)
-
-
-def is_file(path: str | None) -> bool:
-    """Whether a stored path names a file on disk."""
-    return path is not None and Path(path).is_file()
 
 
 async def test_start_explains_how_to_use_and_menus_are_set_per_language(
@@ -67,7 +63,7 @@ async def test_photo_with_one_face_is_answered_at_once(fake: FakeBotApi, make_bo
     async with rt.db.session() as s:
         stored = await media.last_photo(s, 1001, 1001)
     assert stored is not None and stored.message_id == photo["message_id"]
-    assert is_file(stored.path)
+    assert stored.path is None  # analysed in memory: nothing kept on local disk
 
 
 async def test_cat_photo_gets_the_no_face_reply_and_a_tip(fake: FakeBotApi, make_bot: BotFactory) -> None:
@@ -130,6 +126,25 @@ async def test_quota_used_up_is_refused_with_the_reset_time(fake: FakeBotApi, ma
     assert not fake.calls_to("sendVideo")
 
 
+def user_files(rt: Runtime) -> list[Path]:
+    """Every file under the bot's data directory except its database."""
+    root = rt.settings.data_dir
+    return [p for p in root.rglob("*") if p.is_file() and not p.name.startswith("phototalk.db")]
+
+
+async def test_photos_are_analysed_without_being_kept_on_disk(fake: FakeBotApi, make_bot: BotFactory) -> None:
+    rt = await make_bot()
+    alice = fake.user(1001, "Alice", "en")
+    fake.send_photo(alice, None, astronaut_portrait())
+    assert (await reply(fake, 1001)).params["text"] == t("one_face", "en")
+    fake.send_photo(alice, None, two_astronauts())
+    await fake.wait_for("sendPhoto", lambda c: c.ok)  # the face picker
+    async with rt.db.session() as s:
+        photo = await media.last_photo(s, 1001, 1001)
+    assert photo is not None and photo.path is None and photo.analysis  # Telegram keeps the photo
+    assert user_files(rt) == []
+
+
 async def test_forget_deletes_the_users_rows_and_files(fake: FakeBotApi, make_bot: BotFactory) -> None:
     rt = await make_bot()
     alice = fake.user(1001, "Alice", "en")
@@ -137,15 +152,15 @@ async def test_forget_deletes_the_users_rows_and_files(fake: FakeBotApi, make_bo
     await reply(fake, 1001)
     async with rt.db.session() as s:
         photo = await media.last_photo(s, 1001, 1001)
-    assert photo is not None and is_file(photo.path)
+    assert photo is not None
 
     fake.send_command(alice, None, "forget")
     confirm = await reply(fake, 1001)
     assert confirm.params["text"] == t("forget_confirm", "en")
     fake.press_button(alice, None, confirm.result["message_id"], "forget:yes")
     done = await fake.wait_for("editMessageText", to_chat(1001))
-    assert done.params["text"] == t("forgotten", "en", files=1)
-    assert not is_file(photo.path)
+    assert done.params["text"] == t("forgotten", "en")
+    assert user_files(rt) == []
     async with rt.db.session() as s:
         assert await media.last_photo(s, 1001, 1001) is None
         assert await users.get_user(s, 1001) is None
@@ -278,3 +293,30 @@ async def test_forged_face_buttons_are_refused_and_change_nothing(
     async with rt.db.session() as s:
         photo = await media.get_media(s, media_id)
     assert photo is not None and photo.face is None and not photo.chorus
+
+
+def reencoded(jpeg_bytes: bytes, format_: str) -> bytes:
+    """The same picture in another file format (GIF, HEIF)."""
+    import io
+
+    from PIL import Image
+
+    if format_ == "HEIF":
+        import pillow_heif
+
+        pillow_heif.register_heif_opener()
+    out = io.BytesIO()
+    Image.open(io.BytesIO(jpeg_bytes)).save(out, format=format_)
+    return out.getvalue()
+
+
+async def test_two_face_gif_and_heic_files_get_the_face_picker(
+    fake: FakeBotApi, make_bot: BotFactory
+) -> None:
+    await make_bot()
+    alice = fake.user(1001, "Alice", "en")
+    for name, mime, format_ in (("two.gif", "image/gif", "GIF"), ("two.heic", "image/heic", "HEIF")):
+        fake.send_document(alice, None, reencoded(two_astronauts(), format_), name, mime)
+        picker = await fake.wait_for("sendPhoto", lambda c: c.params.get("chat_id") == 1001)
+        assert picker.ok, (name, picker.description)
+        assert picker.params["caption"] == t("many_faces", "en", count=2), name
