@@ -37,7 +37,7 @@ from telegram.ext import (
 )
 
 from bot import admin, commands, conversation, scenes
-from bot.delivery import Delivery
+from bot.delivery import Delivery, sweep_orphaned_workdirs
 from bot.runtime import Runtime, make_pool, make_synthesizer, quota_policy, utcnow
 from bot.settings import Settings
 from bot.texts import LANGUAGES, language_of, t
@@ -135,6 +135,11 @@ async def post_init(application: Application) -> None:  # type: ignore[type-arg]
     application.bot_data["runtime"] = rt
     worker_only = application.bot_data.get("worker_only", False)
     if settings.embedded_worker or worker_only:
+        swept = await asyncio.to_thread(
+            sweep_orphaned_workdirs, settings.data_dir / "jobs", settings.job_lease_seconds
+        )
+        if swept:
+            log.warning("removed %d job folder(s) left by a crashed worker", len(swept))
         delivery = Delivery(application.bot, rt, functools.partial(scenes.settle_after_failure, application))
         worker = Worker(
             rt.queue,
@@ -146,7 +151,7 @@ async def post_init(application: Application) -> None:  # type: ignore[type-arg]
         )
         application.bot_data["worker"] = rt.worker = worker
         application.bot_data["worker_task"] = asyncio.create_task(worker.run(), name="render-worker")
-    # Every process purges: the media files live on the machine that received them.
+    # Rows only: no process keeps user files beyond a job (paths of rows from older versions aside).
     rt.background.add(asyncio.create_task(purge_forever(rt), name="purge"))
     if not worker_only:
         scenes.start_sweeper(application)

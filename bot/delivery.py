@@ -74,6 +74,26 @@ def refused(exc: TelegramError) -> bool:
     return isinstance(exc, BadRequest) or not isinstance(exc, NetworkError | RetryAfter)
 
 
+def sweep_orphaned_workdirs(jobs_dir: Path, older_than: float, now: float | None = None) -> list[Path]:
+    """Deletes job folders nobody has touched for `older_than` seconds; returns them.
+
+    A job's folder lives as long as its attempt (deleted in `Delivery.__call__`'s finally) and is
+    touched at every progress poll, so one left this long belongs to a worker that crashed: its
+    job has been reclaimed, and the photo and recordings in it must not stay on disk.
+    """
+    now = time.time() if now is None else now
+    swept = []
+    for folder in jobs_dir.glob("*"):
+        try:
+            newest = max(p.stat().st_mtime for p in (folder, *folder.rglob("*")))
+        except OSError:  # removed meanwhile by its own worker
+            continue
+        if folder.is_dir() and now - newest > older_than:
+            shutil.rmtree(folder, ignore_errors=True)
+            swept.append(folder)
+    return swept
+
+
 class UploadUnsure(Exception):
     """The upload may or may not have reached Telegram; the job must not send again."""
 
@@ -224,6 +244,7 @@ class Delivery:
         shown = -1
         try:
             while True:
+                os.utime(workdir)  # alive: sweep_orphaned_workdirs leaves this folder alone
                 now = time.monotonic()
                 if now - last_action >= ACTION_EVERY:
                     last_action = now

@@ -220,7 +220,9 @@ CATALOG: Final[dict[str, dict[str, str]]] = {
         "en": (
             "What I store:\n"
             "• your Telegram id, username, language, chosen voice and daily video count;\n"
-            "• the photos and recordings you send, and the videos I make, for up to {days} days;\n"
+            "• for the photos, recordings and text you send and the videos I make: Telegram's file "
+            "ids, the faces found in each photo and the words to speak, for up to {days} days. The "
+            "files stay with Telegram; I download them only while I make your video;\n"
             "• the last photo in each chat is remembered for {minutes} minutes for your next message.\n"
             "{speech}\n"
             "Nothing else is shared with anyone. /forget deletes everything about you at once."
@@ -228,7 +230,8 @@ CATALOG: Final[dict[str, dict[str, str]]] = {
         "zh": (
             "我保存的内容：\n"
             "• 你的 Telegram ID、用户名、语言、所选声音和每日视频次数；\n"
-            "• 你发送的照片、录音以及生成的视频，最多保存 {days} 天；\n"
+            "• 你发送的照片、录音、文字以及我生成的视频：Telegram 文件 ID、照片中找到的人脸和要朗读的文字，"
+            "最多保存 {days} 天。文件本身留在 Telegram，我只在生成视频时下载；\n"
             "• 每个聊天中的最后一张照片会保留 {minutes} 分钟，以便用于你的下一条消息。\n"
             "{speech}\n"
             "除此之外不会与任何人分享。/forget 可立即删除关于你的一切。"

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import time
+from pathlib import Path
 
 import pytest
 
@@ -115,3 +118,19 @@ async def test_a_job_whose_worker_died_during_the_upload_is_not_rendered_again(
     await said(fake, 1001, t("upload_unsure", "en"))
     # Nothing fetched, rendered or sent again.
     assert not fake.calls_to("sendVideo") and len(fake.calls_to("getFile")) == fetched
+
+
+async def test_job_folders_left_by_a_crashed_worker_are_swept_at_start(
+    make_bot: BotFactory, tmp_path: Path
+) -> None:
+    jobs = tmp_path / "data" / "jobs"
+    orphan, live = jobs / "77", jobs / "78"
+    for folder in (orphan, live):
+        folder.mkdir(parents=True)
+        (folder / "photo.jpg").write_bytes(b"someone's face")
+    past = time.time() - 3600  # an hour ago: far older than the 90 s lease
+    for path in (orphan, orphan / "photo.jpg"):
+        os.utime(path, (past, past))
+    await make_bot()
+    assert not orphan.exists()
+    assert (live / "photo.jpg").exists()  # touched just now: its worker may still be rendering
