@@ -5,7 +5,7 @@ from __future__ import annotations
 from telegram import Update
 from telegram.ext import ContextTypes
 
-from bot.conversation import speaker
+from bot.intake import speaker
 from bot.runtime import runtime
 from bot.texts import t
 from storage import quotas, users

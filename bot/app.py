@@ -26,17 +26,19 @@ from telegram.ext import (
     AIORateLimiter,
     Application,
     ApplicationBuilder,
+    ApplicationHandlerStop,
     CallbackQueryHandler,
     CommandHandler,
     ContextTypes,
     Defaults,
     MessageHandler,
+    TypeHandler,
     filters,
 )
 
 from bot import admin, commands, conversation, scenes
-from bot.delivery import Delivery
-from bot.runtime import Runtime, make_pool, quota_policy, utcnow
+from bot.delivery import Delivery, sweep_orphaned_workdirs
+from bot.runtime import Runtime, make_pool, make_synthesizer, quota_policy, utcnow
 from bot.settings import Settings
 from bot.texts import LANGUAGES, language_of, t
 from storage import Database, JobQueue, retention
@@ -82,6 +84,9 @@ def build_application(settings: Settings, *, worker_only: bool = False) -> Appli
 
     private = filters.ChatType.PRIVATE
     add = application.add_handler
+    # An edit is not a new request: an edited /grant must not grant again, an edited caption must
+    # not queue a second video. This gate runs before every handler (group -1) and stops edits.
+    add(TypeHandler(Update, ignore_edits), group=-1)
     # Group scenes (bot/scenes.py) answer in groups; everything below only in private chats.
     for handler in scenes.scene_handlers():
         add(handler)
@@ -107,10 +112,15 @@ def build_application(settings: Settings, *, worker_only: bool = False) -> Appli
     return application
 
 
+async def ignore_edits(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Stops edited messages and channel posts before any handler sees them."""
+    if update.edited_message or update.edited_channel_post or update.edited_business_message:
+        raise ApplicationHandlerStop
+
+
 async def post_init(application: Application) -> None:  # type: ignore[type-arg]
     """Opens the database (migrated), the job queue and the render pool; starts the worker."""
     settings: Settings = application.bot_data["settings"]
-    settings.media_dir.mkdir(parents=True, exist_ok=True)
     db = Database(settings.database_url)
     await db.migrate()
     rt = Runtime(
@@ -120,10 +130,16 @@ async def post_init(application: Application) -> None:  # type: ignore[type-arg]
         policy=quota_policy(settings),
         # An embedding program (or a test session) may lend its own pool, and closes it itself.
         pool=application.bot_data.get("pool") or make_pool(settings.render_workers),
+        tts=make_synthesizer(settings),
     )
     application.bot_data["runtime"] = rt
     worker_only = application.bot_data.get("worker_only", False)
     if settings.embedded_worker or worker_only:
+        swept = await asyncio.to_thread(
+            sweep_orphaned_workdirs, settings.data_dir / "jobs", settings.job_lease_seconds
+        )
+        if swept:
+            log.warning("removed %d job folder(s) left by a crashed worker", len(swept))
         delivery = Delivery(application.bot, rt, functools.partial(scenes.settle_after_failure, application))
         worker = Worker(
             rt.queue,
@@ -135,7 +151,7 @@ async def post_init(application: Application) -> None:  # type: ignore[type-arg]
         )
         application.bot_data["worker"] = rt.worker = worker
         application.bot_data["worker_task"] = asyncio.create_task(worker.run(), name="render-worker")
-    # Every process purges: the media files live on the machine that received them.
+    # Rows only: no process keeps user files beyond a job (paths of rows from older versions aside).
     rt.background.add(asyncio.create_task(purge_forever(rt), name="purge"))
     if not worker_only:
         scenes.start_sweeper(application)

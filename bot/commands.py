@@ -10,7 +10,8 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import ContextTypes
 
 from bot import voices
-from bot.conversation import format_reset, speaker
+from bot.intake import speaker
+from bot.jobs import format_reset
 from bot.runtime import runtime, utcnow
 from bot.texts import t
 from storage import quotas, users
@@ -108,8 +109,15 @@ async def privacy(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     who, _ = await speaker(update, context)
     assert update.effective_message is not None
     settings = runtime(context).settings
+    speech = t("privacy_tts_online" if settings.tts_online else "privacy_tts_offline", who.lang)
     await update.effective_message.reply_text(
-        t("privacy", who.lang, days=settings.retention_days, minutes=settings.photo_memory_minutes)
+        t(
+            "privacy",
+            who.lang,
+            days=settings.retention_days,
+            minutes=settings.photo_memory_minutes,
+            speech=speech,
+        )
     )
 
 
@@ -144,7 +152,7 @@ async def confirm_forget(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     # The chat's pending voice note is the user's too.
     if context.chat_data is not None:
         context.chat_data.pop("pending", None)
-    await query.edit_message_text(t("forgotten", who.lang, files=len(paths)))
+    await query.edit_message_text(t("forgotten", who.lang))
 
 
 def _delete_files(paths: list[str]) -> None:

@@ -26,6 +26,8 @@ class Settings(BaseSettings):
     webhook_listen: str = "0.0.0.0"
     webhook_port: int = 8443
     admin_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
+    # Telegram's cloud Bot API hands bots files up to 20 MB; a local Bot API server up to 2000 MB.
+    max_download_mb: int = Field(default=20, ge=1, le=2000)
 
     # Storage
     database_url: str = "sqlite+aiosqlite:///data/phototalk.db"
@@ -49,6 +51,8 @@ class Settings(BaseSettings):
 
     # Conversation
     default_tts_voice: str = "en-US-AriaNeural"
+    # Typed text goes to Microsoft's edge-tts service while this is on; off, it is spoken offline only.
+    tts_online: bool = True
     photo_memory_minutes: int = 120
     scene_idle_minutes: int = 30
     max_text_chars: int = 300
@@ -73,10 +77,6 @@ class Settings(BaseSettings):
     def bot_file_url(self) -> str:
         """Base URL of Bot API file downloads."""
         return self.telegram_api_base_url.rstrip("/") + "/file/bot"
-
-    @property
-    def media_dir(self) -> Path:
-        return self.data_dir / "media"
 
 
 @lru_cache(maxsize=1)

@@ -46,7 +46,8 @@ The test side (all builders are synchronous: they queue the update and return at
   `file_size` may claim more than `len(data)` to simulate a big file.
 - `fake.calls` (every request: `Call(method, params, files, time, status, result)`),
   `fake.calls_to(method)`, `await fake.wait_for(method, predicate=None, timeout=30)`,
-  `fake.fail_next(method, times=1, retry_after=1)`.
+  `fake.fail_next(method, times=1, retry_after=1)`, `fake.delay_next(method, seconds)` (the call
+  takes effect at once, its answer comes late: past the client's read timeout it is a TimedOut).
 - `fake.sent_messages(chat_id)`, `fake.message(chat_id, message_id)` (current state after edits),
   `fake.text_of(chat_id, message_id)`, `fake.history(chat_id, message_id)` (every version),
   `fake.deleted`, `fake.chat_actions(chat_id)`, `fake.callback_answers`, `fake.commands`,
@@ -310,6 +311,7 @@ class FakeBotApi:
         self._open_callbacks: set[str] = set()
         self._callback_users: dict[str, int] = {}  # open query id -> who pressed
         self._failures: dict[str, list[_Failure]] = {}
+        self._delays: dict[str, list[float]] = {}
         self._waiters: list[_Waiter] = []
         self._consumed: set[int] = set()  # ids of calls wait_for already returned
         # Replaced by a fresh Event after each new update, so every long poll wakes once.
@@ -468,6 +470,9 @@ class FakeBotApi:
             return web.json_response(body, status=exc.code)
         call.result = result
         self._notify(call)
+        delays = self._delays.get(method.lower())
+        if delays:
+            await asyncio.sleep(delays.pop(0))
         return web.json_response({"ok": True, "result": result})
 
     async def _handle_file(self, request: web.Request) -> web.Response:
@@ -561,6 +566,14 @@ class FakeBotApi:
         self._failures.setdefault(method.lower(), []).append(
             _Failure(times, error_code, description, parameters)
         )
+
+    def delay_next(self, method: str, seconds: float) -> None:
+        """Holds the answer to the next call of `method` for `seconds`; the call itself succeeds at once.
+
+        What a slow network looks like to the bot: Telegram did the work, the reply is late
+        (past the client's read timeout the bot sees TimedOut).
+        """
+        self._delays.setdefault(method.lower(), []).append(seconds)
 
     # ------------------------------------------------------------------ test side: state
 
