@@ -11,10 +11,10 @@ import pytest
 
 from bot.runtime import Runtime
 from bot.texts import t
+from playground.botapi import Call, FakeBotApi
 from storage import Job, JobQueue, Status
 from tests.e2e.conftest import BotFactory
 from tests.e2e.media import astronaut_portrait, voice_note
-from tests.fake_bot_api import Call, FakeBotApi
 
 pytestmark = pytest.mark.slow
 
