@@ -32,11 +32,12 @@ from telegram.ext import (
     ContextTypes,
     Defaults,
     MessageHandler,
+    PreCheckoutQueryHandler,
     TypeHandler,
     filters,
 )
 
-from bot import admin, commands, conversation, scenes
+from bot import admin, commands, conversation, payments, scenes
 from bot.delivery import Delivery, sweep_orphaned_workdirs
 from bot.runtime import Runtime, make_pool, make_synthesizer, quota_policy, utcnow
 from bot.settings import Settings
@@ -48,6 +49,9 @@ log = logging.getLogger(__name__)
 
 USER_COMMANDS = ("start", "help", "voice", "quota", "cancel", "privacy", "forget")
 ADMIN_COMMANDS = ("stats", "grant", "ban", "unban")
+#: Added to the menus when STARS_PACKS sells something (Telegram requires /paysupport then).
+SELLING_COMMANDS = ("buy", "paysupport")
+SELLING_ADMIN_COMMANDS = ("refund",)
 #: Seconds between purges of expired media and old jobs.
 PURGE_EVERY = 3600.0
 #: Seconds one getUpdates long poll waits for an update.
@@ -99,6 +103,13 @@ def build_application(settings: Settings, *, worker_only: bool = False) -> Appli
     add(CommandHandler("stats", admin.stats, filters=private))
     add(CommandHandler("grant", admin.grant, filters=private))
     add(CommandHandler(["ban", "unban"], admin.ban, filters=private))
+    add(CommandHandler("buy", payments.buy, filters=private))
+    add(CommandHandler("paysupport", payments.paysupport, filters=private))
+    add(CommandHandler("refund", payments.refund, filters=private))
+    add(CallbackQueryHandler(payments.pick_pack, pattern=r"^buy:"))
+    add(PreCheckoutQueryHandler(payments.pre_checkout))
+    add(MessageHandler(filters.SUCCESSFUL_PAYMENT, payments.on_successful_payment))
+    add(MessageHandler(filters.StatusUpdate.REFUNDED_PAYMENT, payments.on_refunded_payment))
     add(CallbackQueryHandler(conversation.pick_face, pattern=r"^face:"))
     add(CallbackQueryHandler(commands.pick_voice, pattern=r"^voice:"))
     add(CallbackQueryHandler(commands.confirm_forget, pattern=r"^forget:"))
@@ -212,9 +223,10 @@ def _unlink_all(paths: list[str]) -> None:
         Path(path).unlink(missing_ok=True)
 
 
-def command_menu(lang: str, *, for_admin: bool) -> list[BotCommand]:
+def command_menu(lang: str, *, for_admin: bool, selling: bool = False) -> list[BotCommand]:
     """The command menu Telegram shows, in one language."""
-    names = USER_COMMANDS + (ADMIN_COMMANDS if for_admin else ())
+    names = USER_COMMANDS + (SELLING_COMMANDS if selling else ())
+    names += (ADMIN_COMMANDS + (SELLING_ADMIN_COMMANDS if selling else ())) if for_admin else ()
     return [BotCommand(name, t(f"cmd_{name}", lang)) for name in names]
 
 
@@ -222,17 +234,20 @@ async def set_commands(application: Application) -> None:  # type: ignore[type-a
     """Registers the command menus per scope and language: everyone, and each admin's chat."""
     settings: Settings = application.bot_data["settings"]
     bot = application.bot
+    selling = bool(settings.stars_packs)
     for lang in LANGUAGES:
         code = None if lang == "en" else lang  # English is the menu for every other language
         group_menu = [BotCommand(name, t(f"cmd_{name}", lang)) for name in scenes.SCENE_COMMANDS]
         await bot.set_my_commands(group_menu, scope=BotCommandScopeAllGroupChats(), language_code=code)
         await bot.set_my_commands(
-            command_menu(lang, for_admin=False), scope=BotCommandScopeDefault(), language_code=code
+            command_menu(lang, for_admin=False, selling=selling),
+            scope=BotCommandScopeDefault(),
+            language_code=code,
         )
         for admin_id in settings.admin_ids:
             try:
                 await bot.set_my_commands(
-                    command_menu(lang, for_admin=True),
+                    command_menu(lang, for_admin=True, selling=selling),
                     scope=BotCommandScopeChat(admin_id),
                     language_code=code,
                 )

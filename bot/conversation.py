@@ -15,6 +15,7 @@ from typing import Any
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, ReplyParameters, Update
 from telegram.ext import ContextTypes
 
+from bot import payments
 from bot.callbacks import face_data, parse_face
 from bot.intake import (
     Photo,
@@ -243,4 +244,6 @@ async def submit(
         if position <= 1:
             return  # the acknowledgement already says "next"
         text = t("queued", who.lang, position=position)
-    await status.edit_text(text)
+        await status.edit_text(text)
+        return
+    await status.edit_text(text, reply_markup=await payments.offer_when_out(rt, who))

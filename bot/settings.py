@@ -57,6 +57,12 @@ class Settings(BaseSettings):
     scene_idle_minutes: int = 30
     max_text_chars: int = 300
 
+    # Telegram Stars: packs of renders for sale, "renders:Stars,…" (e.g. "10:50,30:120");
+    # empty: nothing is sold, /buy says so.
+    stars_packs: Annotated[list[tuple[int, int]], NoDecode] = Field(default_factory=list)
+    # Who answers payment questions (shown by /paysupport), e.g. "@yourname" or an email.
+    pay_support_contact: str = ""
+
     log_level: str = "INFO"
 
     @field_validator("admin_ids", mode="before")
@@ -67,6 +73,23 @@ class Settings(BaseSettings):
         if isinstance(value, int):
             return [value]
         return value
+
+    @field_validator("stars_packs", mode="before")
+    @classmethod
+    def _split_packs(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        packs: list[tuple[int, int]] = []
+        for part in value.replace(";", ",").split(","):
+            if not part.strip():
+                continue
+            renders, sep, stars = part.partition(":")
+            if not sep or not renders.strip().isdigit() or not stars.strip().isdigit():
+                raise ValueError(f"STARS_PACKS: {part.strip()!r} is not renders:Stars, e.g. 10:50")
+            if int(renders) < 1 or int(stars) < 1:
+                raise ValueError(f"STARS_PACKS: {part.strip()!r} needs at least 1 render and 1 Star")
+            packs.append((int(renders), int(stars)))
+        return packs
 
     @property
     def bot_api_url(self) -> str:

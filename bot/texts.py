@@ -377,6 +377,108 @@ CATALOG: Final[dict[str, dict[str, str]]] = {
         "zh": "请在命令后写上台词，例如：/say 大家好！",
     },
     "scene_unknown_length": {"en": "?", "zh": "?"},
+    # --- Telegram Stars ------------------------------------------------------------------------
+    "cmd_buy": {"en": "Buy more videos with Telegram Stars", "zh": "用 Telegram 星星购买更多视频"},
+    "cmd_paysupport": {"en": "Help with a payment", "zh": "付款帮助"},
+    "cmd_refund": {"en": "Refund a Stars payment: USER CHARGE_ID", "zh": "退还星星付款：用户 付款ID"},
+    "buy_off": {
+        "en": "This bot doesn't sell videos. You get your free videos every day.",
+        "zh": "此机器人不出售视频。你每天都有免费的视频次数。",
+    },
+    "buy_menu": {
+        "en": (
+            "Buy more videos with Telegram Stars. Paid videos never expire and are used only after "
+            "your free videos of the day. Choose a pack:"
+        ),
+        "zh": "用 Telegram 星星购买更多视频。付费视频永不过期，只在当天的免费次数用完后才使用。请选择套餐：",
+    },
+    "buy_pack_button": {"en": "{videos} videos — {stars} ⭐", "zh": "{videos} 个视频 —— {stars} ⭐"},
+    "buy_more_button": {"en": "⭐ Buy more", "zh": "⭐ 购买更多"},
+    "pack_gone": {
+        "en": "That pack is no longer offered. /buy shows the current ones.",
+        "zh": "该套餐已不再提供。/buy 可查看当前套餐。",
+    },
+    "invoice_title": {"en": "{videos} talking videos", "zh": "{videos} 个说话视频"},
+    "invoice_description": {
+        "en": (
+            "{videos} extra talking-photo videos. They never expire and are used after your free "
+            "videos of the day; a video that fails gives its credit back."
+        ),
+        "zh": "{videos} 个额外的说话照片视频。永不过期，在当天免费次数用完后使用；生成失败的视频会退回次数。",
+    },
+    "checkout_banned": {
+        "en": "Sorry, you can't buy videos with this bot.",
+        "zh": "抱歉，你无法在此机器人购买视频。",
+    },
+    "checkout_pack_gone": {
+        "en": "This pack is no longer offered, so nothing was charged. Send /buy for the current ones.",
+        "zh": "该套餐已不再提供，因此没有扣款。发送 /buy 查看当前套餐。",
+    },
+    "paid": {
+        "en": (
+            "Thank you! {videos} videos added. You have {balance} paid videos; they are used after "
+            "your free videos of the day."
+        ),
+        "zh": "谢谢！已添加 {videos} 个视频。你现在有 {balance} 个付费视频，会在当天免费次数用完后使用。",
+    },
+    "quota_credits": {
+        "en": "Paid videos left: {credits} (used after the free ones, never expire).",
+        "zh": "剩余付费视频：{credits} 个（在免费次数之后使用，永不过期）。",
+    },
+    "payment_refunded": {
+        "en": "Your payment of {stars} ⭐ was refunded; {revoked} unused paid videos were removed.",
+        "zh": "你支付的 {stars} ⭐ 已退款；已移除 {revoked} 个未使用的付费视频。",
+    },
+    "paysupport": {
+        "en": (
+            "Payment help. A video I fail to make gives back the paid video it used, by itself, "
+            "and so does one you /cancel while it waits. For anything else, or to ask for a refund, "
+            "contact {contact} and quote the payment id.\n\nYour payments:\n{payments}"
+        ),
+        "zh": (
+            "付款帮助。我没能生成的视频会自动退回它用掉的付费次数，排队中用 /cancel 取消的也一样。"
+            "其他问题或申请退款，请联系 {contact} 并提供付款 ID。\n\n你的付款：\n{payments}"
+        ),
+    },
+    "paysupport_operator": {"en": "the bot's operator", "zh": "机器人的运营者"},
+    "paysupport_none": {"en": "none yet.", "zh": "暂无。"},
+    "paysupport_line": {
+        "en": "{date}: {stars} ⭐ for {videos} videos — id {charge}",
+        "zh": "{date}：{stars} ⭐ 购买 {videos} 个视频 —— ID {charge}",
+    },
+    "paysupport_line_refunded": {
+        "en": "{date}: {stars} ⭐ for {videos} videos — id {charge} (refunded)",
+        "zh": "{date}：{stars} ⭐ 购买 {videos} 个视频 —— ID {charge}（已退款）",
+    },
+    "privacy_payments": {
+        "en": (
+            "If you buy videos with Telegram Stars, I keep each payment's Telegram id, pack, Stars "
+            "and date, as Telegram's terms and accounting require. /forget keeps these records but "
+            "removes your Telegram id from them; your unused paid videos stay yours (a count)."
+        ),
+        "zh": (
+            "如果你用 Telegram 星星购买视频，我会按 Telegram 条款和记账要求保存每笔付款的 Telegram 付款 ID、"
+            "套餐、星星数和日期。/forget 会保留这些记录，但删除其中你的 Telegram ID；"
+            "你未使用的付费视频仍归你（仅一个数字）。"
+        ),
+    },
+    "refund_usage": {"en": "Usage: /refund USER_ID CHARGE_ID", "zh": "用法：/refund 用户ID 付款ID"},
+    "refund_unknown": {
+        "en": "No payment {charge} by user {user}.",
+        "zh": "找不到用户 {user} 的付款 {charge}。",
+    },
+    "refund_already": {"en": "Payment {charge} was refunded already.", "zh": "付款 {charge} 已经退款。"},
+    "refund_failed": {"en": "Telegram refused the refund: {error}", "zh": "Telegram 拒绝了退款：{error}"},
+    "refund_done": {
+        "en": (
+            "Refunded {stars} ⭐ to user {user}. Removed {revoked} unused videos; {spent} of the pack "
+            "had been used already and stay used (the user keeps those videos)."
+        ),
+        "zh": (
+            "已向用户 {user} 退还 {stars} ⭐。已移除 {revoked} 个未使用的视频；"
+            "该套餐中已使用的 {spent} 个保持已用（用户保留这些视频）。"
+        ),
+    },
 }
 
 

@@ -170,6 +170,11 @@ async def refund(
     return Refund(payment.stars, payment.credits, revoked, already_refunded=False)
 
 
+async def find(s: AsyncSession, charge_id: str) -> Payment | None:
+    """The payment with this Telegram charge id, or None."""
+    return await s.scalar(select(Payment).where(Payment.telegram_payment_charge_id == charge_id))
+
+
 async def recent(s: AsyncSession, user_id: int, limit: int = 5) -> list[Payment]:
     """The user's latest payments, newest first (for /paysupport: the charge ids to quote)."""
     return list(
