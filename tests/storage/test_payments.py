@@ -210,3 +210,19 @@ async def test_stats_count_stars_and_credits(db: Database, queue: JobQueue) -> N
         payments=2, stars_paid=170, stars_refunded=120, credits_sold=40, credits_spent=1, credits_revoked=30
     )
     assert figures.stars_earned == 50
+
+
+async def test_a_paid_render_whose_worker_vanished_on_its_last_attempt_gives_the_credit_back_once(
+    db: Database,
+) -> None:
+    queue = JobQueue(db, max_attempts=1)
+    await buy(db, 14, "ch-14", 1)
+    await queue.enqueue(spec(14, 1), NO_FREE, NOW)
+    job = await queue.claim("w1", 30, NOW)
+    assert job is not None
+    later = NOW + timedelta(minutes=5)
+    [lost] = await queue.reclaim_expired(later)
+    assert lost.status == Status.FAILED
+    assert await queue.reclaim_expired(later) == []
+    assert await queue.fail(job.id, "w1", "late", now=later) is False  # the old worker reports late
+    assert (await standing(db, 14, NO_FREE)).credits == 1
