@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import signal
 import sys
 
@@ -17,6 +18,13 @@ Create a bot with @BotFather, then put its token in a file named .env in this fo
 (or export TELEGRAM_BOT_TOKEN in your shell); every other setting is listed in .env.example.
 To see what phototalk makes without a token or a network, run `make demo`: it renders out/demo.mp4
 from a sample photo and offline speech."""
+
+TOKEN_REJECTED = (
+    "Telegram rejected the bot token (TELEGRAM_BOT_TOKEN): check it with @BotFather "
+    "and that TELEGRAM_API_BASE_URL points at a Bot API server."
+)
+
+log = logging.getLogger("bot")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,19 +47,35 @@ def main(argv: list[str] | None = None) -> int:
         run_migrations(settings.database_url)
         print("migrations applied", file=sys.stderr)
         return 0
-    if args.command == "worker":
+    from telegram.error import InvalidToken
+
+    try:
+        _serve(settings, args.command)
+    except InvalidToken:
+        # PTB's message quotes the token; Python's own traceback would print it in clear.
+        print(TOKEN_REJECTED, file=sys.stderr)
+        return 3
+    except Exception:
+        # Through the redacting log handler, never as a bare traceback that may hold a secret.
+        log.exception("phototalk stopped on an unexpected error")
+        return 1
+    return 0
+
+
+def _serve(settings: Settings, command: str) -> None:
+    """Runs the bot (polling or webhook) or the standalone worker until it is told to stop."""
+    if command == "worker":
         asyncio.run(_until_signal(settings, worker_only=True))
-        return 0
+        return
     if settings.webhook_url:
         asyncio.run(_until_signal(settings, worker_only=False))
-        return 0
+        return
     from telegram import Update
 
     from bot.app import build_application
 
     # Migrations run in post_init, before the first update is handled.
     build_application(settings).run_polling(allowed_updates=Update.ALL_TYPES)
-    return 0
 
 
 async def _until_signal(settings: Settings, *, worker_only: bool) -> None:

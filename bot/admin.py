@@ -1,14 +1,17 @@
-"""Admin commands (ids from settings.admin_ids): /stats, /grant USER N, /ban USER, /unban USER."""
+"""Admin commands (ids from settings.admin_ids): /stats, /grant USER N, /ban USER, /unban USER.
+
+/refund USER CHARGE_ID lives with the other Stars handlers in bot/payments.py.
+"""
 
 from __future__ import annotations
 
 from telegram import Update
 from telegram.ext import ContextTypes
 
-from bot.conversation import speaker
+from bot.intake import speaker
 from bot.runtime import runtime
 from bot.texts import t
-from storage import quotas, users
+from storage import payments, quotas, users
 
 
 async def _admin_speaker(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str | None:
@@ -37,7 +40,17 @@ async def stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     lang = await _admin_speaker(update, context)
     if lang is None:
         return
-    figures = await runtime(context).queue.stats()
+    rt = runtime(context)
+    figures = await rt.queue.stats()
+    async with rt.db.read_session() as s:
+        money = await payments.stats(s)
+    figures |= {
+        "stars_earned": money.stars_earned,
+        "stars_refunded": money.stars_refunded,
+        "credits_sold": money.credits_sold,
+        "credits_spent": money.credits_spent,
+        "credits_refunded": money.credits_revoked,
+    }
     lines = "\n".join(f"{name}: {value}" for name, value in sorted(figures.items()))
     assert update.effective_message is not None
     await update.effective_message.reply_text(t("stats", lang, lines=lines))

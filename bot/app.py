@@ -26,17 +26,20 @@ from telegram.ext import (
     AIORateLimiter,
     Application,
     ApplicationBuilder,
+    ApplicationHandlerStop,
     CallbackQueryHandler,
     CommandHandler,
     ContextTypes,
     Defaults,
     MessageHandler,
+    PreCheckoutQueryHandler,
+    TypeHandler,
     filters,
 )
 
-from bot import admin, commands, conversation, scenes
-from bot.delivery import Delivery
-from bot.runtime import Runtime, make_pool, quota_policy, utcnow
+from bot import admin, commands, conversation, payments, scenes
+from bot.delivery import Delivery, sweep_orphaned_workdirs
+from bot.runtime import Runtime, make_pool, make_synthesizer, quota_policy, utcnow
 from bot.settings import Settings
 from bot.texts import LANGUAGES, language_of, t
 from storage import Database, JobQueue, retention
@@ -46,6 +49,9 @@ log = logging.getLogger(__name__)
 
 USER_COMMANDS = ("start", "help", "voice", "quota", "cancel", "privacy", "forget")
 ADMIN_COMMANDS = ("stats", "grant", "ban", "unban")
+#: Added to the menus when STARS_PACKS sells something (Telegram requires /paysupport then).
+SELLING_COMMANDS = ("buy", "paysupport")
+SELLING_ADMIN_COMMANDS = ("refund",)
 #: Seconds between purges of expired media and old jobs.
 PURGE_EVERY = 3600.0
 #: Seconds one getUpdates long poll waits for an update.
@@ -82,6 +88,9 @@ def build_application(settings: Settings, *, worker_only: bool = False) -> Appli
 
     private = filters.ChatType.PRIVATE
     add = application.add_handler
+    # An edit is not a new request: an edited /grant must not grant again, an edited caption must
+    # not queue a second video. This gate runs before every handler (group -1) and stops edits.
+    add(TypeHandler(Update, ignore_edits), group=-1)
     # Group scenes (bot/scenes.py) answer in groups; everything below only in private chats.
     for handler in scenes.scene_handlers():
         add(handler)
@@ -94,6 +103,13 @@ def build_application(settings: Settings, *, worker_only: bool = False) -> Appli
     add(CommandHandler("stats", admin.stats, filters=private))
     add(CommandHandler("grant", admin.grant, filters=private))
     add(CommandHandler(["ban", "unban"], admin.ban, filters=private))
+    add(CommandHandler("buy", payments.buy, filters=private))
+    add(CommandHandler("paysupport", payments.paysupport, filters=private))
+    add(CommandHandler("refund", payments.refund, filters=private))
+    add(CallbackQueryHandler(payments.pick_pack, pattern=r"^buy:"))
+    add(PreCheckoutQueryHandler(payments.pre_checkout))
+    add(MessageHandler(filters.SUCCESSFUL_PAYMENT, payments.on_successful_payment))
+    add(MessageHandler(filters.StatusUpdate.REFUNDED_PAYMENT, payments.on_refunded_payment))
     add(CallbackQueryHandler(conversation.pick_face, pattern=r"^face:"))
     add(CallbackQueryHandler(commands.pick_voice, pattern=r"^voice:"))
     add(CallbackQueryHandler(commands.confirm_forget, pattern=r"^forget:"))
@@ -107,10 +123,15 @@ def build_application(settings: Settings, *, worker_only: bool = False) -> Appli
     return application
 
 
+async def ignore_edits(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Stops edited messages and channel posts before any handler sees them."""
+    if update.edited_message or update.edited_channel_post or update.edited_business_message:
+        raise ApplicationHandlerStop
+
+
 async def post_init(application: Application) -> None:  # type: ignore[type-arg]
     """Opens the database (migrated), the job queue and the render pool; starts the worker."""
     settings: Settings = application.bot_data["settings"]
-    settings.media_dir.mkdir(parents=True, exist_ok=True)
     db = Database(settings.database_url)
     await db.migrate()
     rt = Runtime(
@@ -120,10 +141,16 @@ async def post_init(application: Application) -> None:  # type: ignore[type-arg]
         policy=quota_policy(settings),
         # An embedding program (or a test session) may lend its own pool, and closes it itself.
         pool=application.bot_data.get("pool") or make_pool(settings.render_workers),
+        tts=make_synthesizer(settings),
     )
     application.bot_data["runtime"] = rt
     worker_only = application.bot_data.get("worker_only", False)
     if settings.embedded_worker or worker_only:
+        swept = await asyncio.to_thread(
+            sweep_orphaned_workdirs, settings.data_dir / "jobs", settings.job_lease_seconds
+        )
+        if swept:
+            log.warning("removed %d job folder(s) left by a crashed worker", len(swept))
         delivery = Delivery(application.bot, rt, functools.partial(scenes.settle_after_failure, application))
         worker = Worker(
             rt.queue,
@@ -135,7 +162,7 @@ async def post_init(application: Application) -> None:  # type: ignore[type-arg]
         )
         application.bot_data["worker"] = rt.worker = worker
         application.bot_data["worker_task"] = asyncio.create_task(worker.run(), name="render-worker")
-    # Every process purges: the media files live on the machine that received them.
+    # Rows only: no process keeps user files beyond a job (paths of rows from older versions aside).
     rt.background.add(asyncio.create_task(purge_forever(rt), name="purge"))
     if not worker_only:
         scenes.start_sweeper(application)
@@ -196,9 +223,10 @@ def _unlink_all(paths: list[str]) -> None:
         Path(path).unlink(missing_ok=True)
 
 
-def command_menu(lang: str, *, for_admin: bool) -> list[BotCommand]:
+def command_menu(lang: str, *, for_admin: bool, selling: bool = False) -> list[BotCommand]:
     """The command menu Telegram shows, in one language."""
-    names = USER_COMMANDS + (ADMIN_COMMANDS if for_admin else ())
+    names = USER_COMMANDS + (SELLING_COMMANDS if selling else ())
+    names += (ADMIN_COMMANDS + (SELLING_ADMIN_COMMANDS if selling else ())) if for_admin else ()
     return [BotCommand(name, t(f"cmd_{name}", lang)) for name in names]
 
 
@@ -206,17 +234,20 @@ async def set_commands(application: Application) -> None:  # type: ignore[type-a
     """Registers the command menus per scope and language: everyone, and each admin's chat."""
     settings: Settings = application.bot_data["settings"]
     bot = application.bot
+    selling = bool(settings.stars_packs)
     for lang in LANGUAGES:
         code = None if lang == "en" else lang  # English is the menu for every other language
         group_menu = [BotCommand(name, t(f"cmd_{name}", lang)) for name in scenes.SCENE_COMMANDS]
         await bot.set_my_commands(group_menu, scope=BotCommandScopeAllGroupChats(), language_code=code)
         await bot.set_my_commands(
-            command_menu(lang, for_admin=False), scope=BotCommandScopeDefault(), language_code=code
+            command_menu(lang, for_admin=False, selling=selling),
+            scope=BotCommandScopeDefault(),
+            language_code=code,
         )
         for admin_id in settings.admin_ids:
             try:
                 await bot.set_my_commands(
-                    command_menu(lang, for_admin=True),
+                    command_menu(lang, for_admin=True, selling=selling),
                     scope=BotCommandScopeChat(admin_id),
                     language_code=code,
                 )

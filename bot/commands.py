@@ -9,8 +9,9 @@ from pathlib import Path
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import ContextTypes
 
-from bot import voices
-from bot.conversation import format_reset, speaker
+from bot import payments, voices
+from bot.intake import speaker
+from bot.jobs import format_reset
 from bot.runtime import runtime, utcnow
 from bot.texts import t
 from storage import quotas, users
@@ -71,16 +72,19 @@ async def quota(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     rt = runtime(context)
     async with rt.db.session() as s:
         status = await quotas.status(s, who.user_id, rt.policy, utcnow())
+    text = t(
+        "quota",
+        who.lang,
+        used=status.used,
+        limit=status.limit,
+        left=status.left,
+        time=format_reset(status.resets_at, rt.settings.quota_timezone),
+        timezone=rt.settings.quota_timezone,
+    )
+    if status.credits > 0:
+        text += "\n" + t("quota_credits", who.lang, credits=status.credits)
     await update.effective_message.reply_text(
-        t(
-            "quota",
-            who.lang,
-            used=status.used,
-            limit=status.limit,
-            left=status.left,
-            time=format_reset(status.resets_at, rt.settings.quota_timezone),
-            timezone=rt.settings.quota_timezone,
-        )
+        text, reply_markup=payments.buy_more_markup(rt.settings, who.lang)
     )
 
 
@@ -108,8 +112,16 @@ async def privacy(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     who, _ = await speaker(update, context)
     assert update.effective_message is not None
     settings = runtime(context).settings
+    speech = t("privacy_tts_online" if settings.tts_online else "privacy_tts_offline", who.lang)
+    speech += "\n" + t("privacy_payments", who.lang)
     await update.effective_message.reply_text(
-        t("privacy", who.lang, days=settings.retention_days, minutes=settings.photo_memory_minutes)
+        t(
+            "privacy",
+            who.lang,
+            days=settings.retention_days,
+            minutes=settings.photo_memory_minutes,
+            speech=speech,
+        )
     )
 
 
@@ -144,7 +156,7 @@ async def confirm_forget(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     # The chat's pending voice note is the user's too.
     if context.chat_data is not None:
         context.chat_data.pop("pending", None)
-    await query.edit_message_text(t("forgotten", who.lang, files=len(paths)))
+    await query.edit_message_text(t("forgotten", who.lang))
 
 
 def _delete_files(paths: list[str]) -> None:

@@ -8,182 +8,84 @@ most (see `PENDING_MINUTES`).
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, ReplyParameters, Update
-from telegram.constants import FileSizeLimit
 from telegram.ext import ContextTypes
 
-import generator
-from bot import voices
-from bot.faces import draw_numbered_faces
+from bot import payments
+from bot.callbacks import face_data, parse_face
+from bot.intake import (
+    Photo,
+    Speaker,
+    for_members,
+    is_user_photo,
+    no_usable_face,
+    numbered_faces,
+    refuse_too_big,
+    speaker,
+    speech_attachment,
+    take_photo,
+    typed_text,
+    usable_faces,
+)
+from bot.jobs import enqueue
 from bot.runtime import Runtime, runtime, utcnow
-from bot.texts import language_of, t
-from generator import GeneratorError
-from storage import Job, JobSpec, Media, media, users
-from storage.errors import AlreadyQueued, QueueFull, QuotaExceeded, TooManyQueued, UserBanned
+from bot.texts import t
+from storage import JobSpec, Media, media
 
 log = logging.getLogger(__name__)
 
-#: Telegram's cloud Bot API lets bots download files up to this size.
-DOWNLOAD_LIMIT = int(FileSizeLimit.FILESIZE_DOWNLOAD)
 #: How long a voice note sent before its photo waits for the photo.
 PENDING_MINUTES = 10
-#: The face reasons the catalog explains, most telling first.
-_REASONS = ("MOUTH_NOT_VISIBLE", "FACE_TURNED_AWAY", "FACE_TOO_SMALL")
-
-
-@dataclass(frozen=True)
-class Speaker:
-    """Who sent an update, in which chat and language."""
-
-    user_id: int
-    chat_id: int
-    lang: str
-    voice: str
-
-
-async def speaker(update: Update, context: ContextTypes.DEFAULT_TYPE) -> tuple[Speaker, bool]:
-    """Records the user (language, username) and returns who speaks and whether they are banned."""
-    rt = runtime(context)
-    tg_user = update.effective_user
-    chat = update.effective_chat
-    assert tg_user is not None and chat is not None
-    lang = language_of(tg_user.language_code)
-    async with rt.db.session() as s, s.begin():
-        row = await users.upsert_user(s, tg_user.id, language=lang, username=tg_user.username)
-    # Before choosing one, English speakers get the configured voice, others their language's first.
-    default = rt.settings.default_tts_voice if lang == "en" else voices.default_voice(lang).id
-    return Speaker(tg_user.id, chat.id, lang, row.voice or default), row.banned
-
-
-def too_big(size: int | None) -> bool:
-    """Whether Telegram would refuse to hand the bot a file of this size."""
-    return size is not None and size > DOWNLOAD_LIMIT
-
-
-def reason_of(analysis: dict[str, Any]) -> str:
-    """The catalog key that says why no face in an analysis is usable."""
-    reasons = {face.get("reason") for face in analysis.get("faces", [])}
-    return next((reason for reason in _REASONS if reason in reasons), "NO_FACE")
-
-
-def usable_faces(analysis: dict[str, Any]) -> list[dict[str, Any]]:
-    """The usable faces of a stored analysis, left to right."""
-    return [face for face in analysis.get("faces", []) if face.get("usable")]
-
-
-def format_reset(resets_at: datetime, timezone: str) -> str:
-    """A reset time in the quota's time zone, as the user reads it."""
-    return resets_at.astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%d %H:%M")
 
 
 # --- photos -------------------------------------------------------------------------------------
 
 
-async def on_photo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+@for_members
+async def on_photo(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, message: Message, who: Speaker
+) -> None:
     """Stores the photo, finds its faces and says what to send next."""
-    message = update.effective_message
-    assert message is not None
-    who, banned = await speaker(update, context)
-    if banned:
-        await message.reply_text(t("banned", who.lang))
-        return
     rt = runtime(context)
-    photo = await intake(message, who, rt)
+    photo = await take_photo(message, who, rt, answer=message)
     if photo is None:
         return
-    faces = usable_faces(photo.analysis or {})
+    faces = photo.usable
     if not faces:
-        await message.reply_text(
-            f"{t(reason_of(photo.analysis or {}), who.lang)}\n\n{t('photo_tip', who.lang)}"
-        )
+        await message.reply_text(no_usable_face(photo.analysis, who.lang))
         return
     if message.caption and message.caption.strip():
         track = await text_track(message, message.caption, who, rt)
         if track is not None:
-            await submit(message, who, track, photo, rt)
+            await submit(message, who, track, photo.media, rt)
         return
     pending = await take_pending(who, rt, utcnow())
     if pending is not None:
         request_id, track = pending
-        await submit(message, who, track, photo, rt, request_id=request_id)
+        await submit(message, who, track, photo.media, rt, request_id=request_id)
         return
     if len(faces) == 1:
         await message.reply_text(t("one_face", who.lang))
         return
-    await offer_faces(message, who, photo.id, Path(photo.path), faces)
+    await offer_faces(message, who, photo, faces)
 
 
-def is_user_photo(message: Message) -> bool:
-    """Whether a message is a picture a user sent (as a photo or as an image file)."""
-    if message.from_user is not None and message.from_user.is_bot:
-        return False  # e.g. the numbered-faces picture: it stands for the photo it was drawn on
-    document = message.document
-    return bool(message.photo) or (document is not None and (document.mime_type or "").startswith("image/"))
-
-
-async def intake(message: Message, who: Speaker, rt: Runtime) -> Media | None:
-    """Downloads, analyses and stores the picture in a message; None (the user told why) if unreadable."""
-    if message.photo:
-        picture = message.photo[-1]  # the largest size Telegram made
-        file_id, unique_id, size, suffix = picture.file_id, picture.file_unique_id, picture.file_size, ".jpg"
-    else:
-        document = message.document
-        assert document is not None
-        file_id, unique_id, size = document.file_id, document.file_unique_id, document.file_size
-        suffix = Path(document.file_name or "photo.jpg").suffix.lower() or ".jpg"
-    if too_big(size):
-        await message.reply_text(t("file_too_big", who.lang, size_mb=(size or 0) / 2**20))
-        return None
-
-    path = rt.settings.media_dir / str(who.chat_id) / f"{unique_id}{suffix}"
-    await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
-    tg_file = await message.get_bot().get_file(file_id)
-    await tg_file.download_to_drive(path)
-    async with rt.db.session() as s:
-        analysis = await media.cached_analysis(s, unique_id)  # the same picture sent again
-    if analysis is None:
-        try:
-            analysis = (await rt.in_pool(generator.analyze, path)).to_dict()
-        except GeneratorError as exc:
-            await asyncio.to_thread(path.unlink, missing_ok=True)
-            await message.reply_text(t(str(exc.code), who.lang))
-            return None
-    now = utcnow()
-    async with rt.db.session() as s, s.begin():
-        return await media.save_photo(
-            s,
-            chat_id=who.chat_id,
-            user_id=who.user_id,
-            message_id=message.message_id,
-            file_id=file_id,
-            file_unique_id=unique_id,
-            path=str(path),
-            analysis=analysis,
-            expires_at=now + timedelta(minutes=rt.settings.photo_memory_minutes),
-        )
-
-
-async def offer_faces(
-    message: Message, who: Speaker, media_id: int, path: Path, faces: list[dict[str, Any]]
-) -> None:
+async def offer_faces(message: Message, who: Speaker, photo: Photo, faces: list[dict[str, Any]]) -> None:
     """Sends the photo with numbered faces and a keyboard to pick who speaks."""
-    picture = await asyncio.to_thread(draw_numbered_faces, path, [face["box"] for face in faces])
+    picture = await numbered_faces(photo, message, faces)
+    media_id = photo.media.id
     buttons = [
         InlineKeyboardButton(
-            t("face_button", who.lang, number=number), callback_data=f"face:{media_id}:{face['index']}"
+            t("face_button", who.lang, number=number), callback_data=face_data(media_id, face["index"])
         )
         for number, face in enumerate(faces, start=1)
     ]
     rows = [buttons[i : i + 4] for i in range(0, len(buttons), 4)]
-    rows.append([InlineKeyboardButton(t("chorus_button", who.lang), callback_data=f"face:{media_id}:all")])
+    rows.append([InlineKeyboardButton(t("chorus_button", who.lang), callback_data=face_data(media_id, None))])
     await message.reply_photo(
         picture,
         caption=t("many_faces", who.lang, count=len(faces)),
@@ -196,20 +98,25 @@ async def pick_face(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     query = update.callback_query
     assert query is not None and query.data is not None
     who, _ = await speaker(update, context)
-    _, media_id, choice = query.data.split(":")
+    pick = parse_face(query.data)
+    if pick is None:
+        await query.answer(t("button_unknown", who.lang), show_alert=True)
+        return
     rt = runtime(context)
-    chorus = choice == "all"
-    face = None if chorus else int(choice)
-    async with rt.db.session() as s, s.begin():
-        photo = await media.get_media(s, int(media_id))
-        if photo is None or (photo.chat_id, photo.user_id) != (who.chat_id, who.user_id):
-            photo = None
-        else:
-            await media.set_face(s, photo.id, face, chorus=chorus)
-    await query.answer()
-    if photo is None:
+    chorus, face = pick.face is None, pick.face
+    async with rt.db.session() as s:
+        photo = await media.get_media(s, pick.media_id)
+    if photo is None or (photo.chat_id, photo.user_id) != (who.chat_id, who.user_id):
+        # Gone (forgotten, purged), or another chat's photo named by forged data: say nothing of it.
+        await query.answer()
         await query.edit_message_caption(t("photo_gone", who.lang))
         return
+    if face is not None and face not in [f["index"] for f in usable_faces(photo.analysis or {})]:
+        await query.answer(t("button_unknown", who.lang), show_alert=True)
+        return
+    async with rt.db.session() as s, s.begin():
+        await media.set_face(s, photo.id, face, chorus=chorus)
+    await query.answer()
     if chorus:
         text = t("chorus_chosen", who.lang)
     else:
@@ -221,46 +128,22 @@ async def pick_face(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 # --- speech requests ----------------------------------------------------------------------------
 
 
-async def on_speech(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+@for_members
+async def on_speech(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, message: Message, who: Speaker
+) -> None:
     """Makes the remembered photo speak a voice note, audio file, video or round video."""
-    message = update.effective_message
-    assert message is not None
-    who, banned = await speaker(update, context)
-    if banned:
-        await message.reply_text(t("banned", who.lang))
-        return
     source, attachment = speech_attachment(message)
-    if too_big(attachment.file_size):
-        await message.reply_text(t("file_too_big", who.lang, size_mb=(attachment.file_size or 0) / 2**20))
+    if await refuse_too_big(message, who, attachment.file_size, runtime(context)):
         return
     track = {"source": source, "file_id": attachment.file_id, "text": None, "voice": None, "face": None}
     await route(message, who, track, context)
 
 
-def speech_attachment(message: Message) -> tuple[str, Any]:
-    """The kind of recording a message carries and its Telegram file."""
-    if message.voice:
-        return "voice", message.voice
-    if message.audio:
-        return "audio", message.audio
-    if message.video:
-        return "video", message.video
-    if message.video_note:
-        return "video_note", message.video_note
-    document = message.document
-    assert document is not None
-    kind = "video" if (document.mime_type or "").startswith("video/") else "audio"
-    return kind, document
-
-
-async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+@for_members
+async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE, message: Message, who: Speaker) -> None:
     """Makes the remembered photo say the typed text with the user's TTS voice."""
-    message = update.effective_message
-    assert message is not None and message.text is not None
-    who, banned = await speaker(update, context)
-    if banned:
-        await message.reply_text(t("banned", who.lang))
-        return
+    assert message.text is not None
     track = await text_track(message, message.text, who, runtime(context))
     if track is not None:
         await route(message, who, track, context)
@@ -268,16 +151,11 @@ async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 async def text_track(message: Message, text: str, who: Speaker, rt: Runtime) -> dict[str, Any] | None:
     """A TTS track for `text`, cut at the configured length (and the user told); None if empty."""
-    text = text.strip()
-    if not text:
-        await message.reply_text(t("empty_text", who.lang))
+    line = await typed_text(message, text, who, rt)
+    if line is None:
         return None
-    limit = rt.settings.max_text_chars
-    if len(text) > limit:
-        text = text[:limit]
-        await message.reply_text(t("text_cut", who.lang, limit=limit))
     # bot/tts.py reads the text in a voice that knows its script (Chinese text, Chinese voice).
-    return {"source": "text", "file_id": None, "text": text, "voice": who.voice, "face": None}
+    return {"source": "text", "file_id": None, "text": line, "voice": who.voice, "face": None}
 
 
 async def route(
@@ -292,9 +170,10 @@ async def route(
         async with rt.db.session() as s:
             photo = await media.photo_for_message(s, who.chat_id, replied.message_id)
         if photo is None:  # older than the photo memory: take it in again
-            photo = await intake(replied, who, rt)
-            if photo is None:
+            taken = await take_photo(replied, who, rt, answer=message)
+            if taken is None:
                 return
+            photo = taken.media
     if photo is None:
         async with rt.db.session() as s:
             photo = await media.last_photo(s, who.chat_id, who.user_id, now)
@@ -311,9 +190,7 @@ async def route(
         await message.reply_text(t("need_photo", who.lang))
         return
     if not usable_faces(photo.analysis or {}):
-        await message.reply_text(
-            f"{t(reason_of(photo.analysis or {}), who.lang)}\n\n{t('photo_tip', who.lang)}"
-        )
+        await message.reply_text(no_usable_face(photo.analysis or {}, who.lang))
         return
     await submit(message, who, track, photo, rt)
 
@@ -328,7 +205,7 @@ async def submit(
     message: Message,
     who: Speaker,
     track: dict[str, Any],
-    photo: Any,
+    photo: Media,
     rt: Runtime,
     request_id: int | None = None,
 ) -> None:
@@ -367,27 +244,6 @@ async def submit(
         if position <= 1:
             return  # the acknowledgement already says "next"
         text = t("queued", who.lang, position=position)
-    await status.edit_text(text)
-
-
-async def enqueue(rt: Runtime, spec: JobSpec, lang: str, status_id: int) -> tuple[Job | None, str]:
-    """Queues a render (quota debit + insert, one transaction); else says why not, in `lang`.
-
-    A queued job learns its status message; the caller wakes the worker once the job's
-    surroundings (e.g. a scene's status) are saved.
-    """
-    try:
-        job = await rt.queue.enqueue(spec, rt.policy, utcnow())
-    except QuotaExceeded as exc:
-        zone = rt.settings.quota_timezone
-        return None, t("quota_exceeded", lang, time=format_reset(exc.resets_at, zone), timezone=zone)
-    except TooManyQueued as exc:
-        return None, t("too_many_queued", lang, limit=exc.limit)
-    except QueueFull:
-        return None, t("queue_full", lang)
-    except UserBanned:
-        return None, t("banned", lang)
-    except AlreadyQueued:
-        return None, t("already_queued", lang)
-    await rt.queue.set_status_message(job.id, status_id)
-    return job, ""
+        await status.edit_text(text)
+        return
+    await status.edit_text(text, reply_markup=await payments.offer_when_out(rt, who))

@@ -4,6 +4,15 @@ Everything a job needs travels in its payload as Telegram file ids, so a worker 
 (`python -m bot worker`) fetches the photo and recordings through the Bot API just as the embedded
 worker does. The render itself runs in the process pool; its progress crosses the process
 boundary through a small file the render process rewrites and the event loop polls.
+
+Sending is at most once per job. The Bot API has no idempotent upload: an answer that never came
+(a read timeout after the upload, a dropped connection, a 5xx from a gateway) may mean Telegram
+has the video. So the upload is retried, from the file of this attempt, only after errors that
+prove it never got there (`never_arrived`); after any other error the job ends as delivered and the
+user is told that the upload timed out and to send the request again if no video arrived. A
+render is never repeated once its upload began: the job is marked (`begin_delivery`) before the
+first byte goes out, and a worker that takes over such a job after a crash says the same instead
+of rendering again. A refusal Telegram states (a 4xx) fails the job with a refund.
 """
 
 from __future__ import annotations
@@ -18,10 +27,12 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from telegram import Bot, ReplyParameters
+import httpx
+from telegram import Bot, Message, ReplyParameters
 from telegram.constants import ChatAction
-from telegram.error import TelegramError
+from telegram.error import BadRequest, NetworkError, RetryAfter, TelegramError, TimedOut
 
+from bot import tts
 from bot.runtime import Runtime
 from bot.texts import t
 from generator import AudioTrack, ErrorCode, GeneratorError, RenderRequest, RenderResult, render
@@ -36,6 +47,55 @@ EDIT_EVERY = 3.0
 ACTION_EVERY = 4.0
 #: Seconds between looks at the render's progress file.
 POLL_EVERY = 0.5
+#: Uploads of one rendered video, when the earlier ones provably never reached Telegram.
+UPLOAD_ATTEMPTS = 3
+#: Seconds before the second upload; doubled before each later one.
+UPLOAD_BACKOFF = 1.0
+
+
+def never_arrived(exc: TelegramError) -> bool:
+    """Whether a failed upload provably never reached Telegram, so sending again cannot duplicate.
+
+    True for a 429 (Telegram refused it unread), a connection that never opened, a request that
+    waited for a free connection, and a body whose writing timed out (a partial request is never
+    processed). False for a read timeout, a dropped connection and 5xx answers: Telegram (or the
+    gateway in front of it) may have taken the video.
+    """
+    if isinstance(exc, RetryAfter):
+        return True
+    cause = exc.__cause__
+    if isinstance(exc, TimedOut):
+        return isinstance(cause, httpx.ConnectTimeout | httpx.PoolTimeout | httpx.WriteTimeout)
+    return isinstance(exc, NetworkError) and isinstance(cause, httpx.ConnectError)
+
+
+def refused(exc: TelegramError) -> bool:
+    """Whether Telegram answered the upload with a refusal (4xx): it has no video, and will not."""
+    return isinstance(exc, BadRequest) or not isinstance(exc, NetworkError | RetryAfter)
+
+
+def sweep_orphaned_workdirs(jobs_dir: Path, older_than: float, now: float | None = None) -> list[Path]:
+    """Deletes job folders nobody has touched for `older_than` seconds; returns them.
+
+    A job's folder lives as long as its attempt (deleted in `Delivery.__call__`'s finally) and is
+    touched at every progress poll, so one left this long belongs to a worker that crashed: its
+    job has been reclaimed, and the photo and recordings in it must not stay on disk.
+    """
+    now = time.time() if now is None else now
+    swept = []
+    for folder in jobs_dir.glob("*"):
+        try:
+            newest = max(p.stat().st_mtime for p in (folder, *folder.rglob("*")))
+        except OSError:  # removed meanwhile by its own worker
+            continue
+        if folder.is_dir() and now - newest > older_than:
+            shutil.rmtree(folder, ignore_errors=True)
+            swept.append(folder)
+    return swept
+
+
+class UploadUnsure(Exception):
+    """The upload may or may not have reached Telegram; the job must not send again."""
 
 
 def render_in_process(request: RenderRequest, output: Path, progress_file: Path) -> RenderResult:
@@ -62,6 +122,20 @@ def read_progress(progress_file: Path) -> float:
         return 0.0
 
 
+def delivery_started(job: Job) -> bool:
+    """Whether an earlier attempt began uploading this job's video (storage's marker)."""
+    # TODO(storage): `jobs.delivery_started_at` comes with JobQueue.begin_delivery.
+    return getattr(job, "delivery_started_at", None) is not None
+
+
+async def begin_delivery(rt: Runtime, job: Job) -> bool:
+    """Marks the job as uploading before the first byte goes out; False if its lease is gone."""
+    begin = getattr(rt.queue, "begin_delivery", None)
+    if begin is None:  # TODO(storage): JobQueue.begin_delivery(job_id, worker_id) -> bool
+        return True
+    return bool(await begin(job.id, job.worker_id))
+
+
 class Delivery:
     """The storage worker's job handler and outcome hooks, bound to a Bot and the runtime."""
 
@@ -81,6 +155,10 @@ class Delivery:
         if job.delivered:  # a restart after sending: never send the same video twice
             await self._delete(job.chat_id, status_id)
             return job.result_file_id
+        if delivery_started(job):  # a worker died during the upload: the video may be there
+            log.warning("job %s: an earlier upload was interrupted; not rendering again", job.id)
+            await self._upload_unsure(job, lang, status_id)
+            return None
         workdir = self.rt.settings.data_dir / "jobs" / str(job.id)
         workdir.mkdir(parents=True, exist_ok=True)
         try:
@@ -90,9 +168,13 @@ class Delivery:
             except GeneratorError as exc:
                 log.info("job %s refused by the generator: %s", job.id, exc)
                 raise JobRejected(str(exc.code), exc.message) from exc  # on_rejected tells the user
-            file_id = await self._send(job, result, lang, status_id)
+            try:
+                file_id = await self._send(job, result, lang, status_id)
+            except UploadUnsure:
+                await self._upload_unsure(job, lang, status_id)
+                return None
         finally:
-            shutil.rmtree(workdir, ignore_errors=True)
+            shutil.rmtree(workdir, ignore_errors=True)  # the video lives on in Telegram
         await self._delete(job.chat_id, status_id)
         return file_id
 
@@ -124,11 +206,9 @@ class Delivery:
         tracks = []
         for number, track in enumerate(payload["tracks"]):
             if track["source"] == "text":
-                from bot import tts  # imported on first use: only text tracks need edge-tts and piper
-
                 voice = track.get("voice") or self.rt.settings.default_tts_voice
                 try:
-                    speech = await tts.synthesize(track["text"], voice, lang)
+                    speech = await self.rt.tts.synthesize(track["text"], voice, lang)
                 except tts.NothingToSay as exc:
                     raise GeneratorError(ErrorCode.NO_SPEECH, "the text has nothing to speak") from exc
                 audio: Path = workdir / f"track{number}{speech.suffix}"
@@ -164,6 +244,7 @@ class Delivery:
         shown = -1
         try:
             while True:
+                os.utime(workdir)  # alive: sweep_orphaned_workdirs leaves this folder alone
                 now = time.monotonic()
                 if now - last_action >= ACTION_EVERY:
                     last_action = now
@@ -180,16 +261,41 @@ class Delivery:
             # Cancelled (lease lost, user's /cancel, shutdown): stop waiting for the pool too.
             future.cancel()
 
-    async def _send(self, job: Job, result: RenderResult, lang: str, status_id: int | None) -> str:
-        """Sends the video as a reply to the request and marks the job delivered right away."""
-        caption = None
-        if result.trimmed:
-            caption = t("trimmed", lang, seconds=f"{result.duration:.0f}")
+    async def _send(self, job: Job, result: RenderResult, lang: str, status_id: int | None) -> str | None:
+        """Sends the video as a reply to the request (at most once) and marks the job delivered.
+
+        Raises UploadUnsure when Telegram may have the video, JobRejected when it refused it.
+        """
         if status_id:
             await self._quietly(self.bot.edit_message_text(t("uploading", lang), job.chat_id, status_id))
         await self._quietly(self.bot.send_chat_action(job.chat_id, ChatAction.UPLOAD_VIDEO))
+        if not await begin_delivery(self.rt, job):
+            # Lease lost (another worker has the job now) or an upload already began: send nothing.
+            log.warning("job %s: not this worker's to deliver any more; nothing sent", job.id)
+            return None
+        for attempt in range(1, UPLOAD_ATTEMPTS + 1):
+            try:
+                message = await self._upload(job, result, lang)
+                break
+            except TelegramError as exc:
+                if never_arrived(exc) and attempt < UPLOAD_ATTEMPTS:
+                    log.warning("job %s: upload %d never reached Telegram (%r); again", job.id, attempt, exc)
+                    await asyncio.sleep(UPLOAD_BACKOFF * 2 ** (attempt - 1))
+                    continue
+                if never_arrived(exc) or refused(exc):
+                    log.warning("job %s: Telegram did not take the video: %r", job.id, exc)
+                    raise JobRejected("upload_failed", str(exc)) from exc
+                log.warning("job %s: upload answer lost (%r); not sending again", job.id, exc)
+                raise UploadUnsure(str(exc)) from exc
+        file_id = message.video.file_id if message.video else ""
+        await self.rt.queue.mark_delivered(job.id, file_id)
+        return file_id
+
+    async def _upload(self, job: Job, result: RenderResult, lang: str) -> Message:
+        """One sendVideo of the rendered file."""
+        caption = t("trimmed", lang, seconds=f"{result.duration:.0f}") if result.trimmed else None
         with result.path.open("rb") as video:
-            message = await self.bot.send_video(
+            return await self.bot.send_video(
                 job.chat_id,
                 video,
                 duration=max(1, round(result.duration)),
@@ -201,9 +307,12 @@ class Delivery:
                 reply_parameters=self._reply_to(job),
                 filename="phototalk.mp4",
             )
-        file_id = message.video.file_id if message.video else ""
-        await self.rt.queue.mark_delivered(job.id, file_id)
-        return file_id
+
+    async def _upload_unsure(self, job: Job, lang: str, status_id: int | None) -> None:
+        """Ends a job whose video may have reached the user: recorded as delivered, user told."""
+        await self.rt.queue.mark_delivered(job.id, None)
+        await self._say(job, t("upload_unsure", lang))
+        await self._delete(job.chat_id, status_id)
 
     # --- small helpers --------------------------------------------------------------------------
 

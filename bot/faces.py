@@ -8,20 +8,22 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from generator.intake import load_image
+
 #: Longest side of the picture sent back; Telegram recompresses anything larger anyway.
 MAX_SIDE = 1280
 _COLOUR = (0, 200, 255)  # BGR amber: readable on skin, hair and most backgrounds
 
 
-def draw_numbered_faces(image: Path | str | bytes, boxes: Sequence[Sequence[int]]) -> bytes:
-    """Returns a JPEG of `image` with `boxes` (x, y, w, h in photo pixels) outlined and numbered 1..n."""
-    if isinstance(image, bytes):
-        picture = cv2.imdecode(np.frombuffer(image, np.uint8), cv2.IMREAD_COLOR)
-    else:
-        # imread applies the EXIF orientation, the same frame the analysis measured boxes in.
-        picture = cv2.imread(str(image), cv2.IMREAD_COLOR)
-    if picture is None:
-        raise ValueError("unreadable image")
+def draw_numbered_faces(image: Path | str | bytes | np.ndarray, boxes: Sequence[Sequence[int]]) -> bytes:
+    """Returns a JPEG of `image` with `boxes` (x, y, w, h in photo pixels) outlined and numbered 1..n.
+
+    `image` is a file, its bytes, or RGB pixels. Files are decoded by the generator's `load_image`,
+    the decoder the analysis used: the same upright frame the boxes were measured in, and every
+    format it reads (HEIC, GIF, WebP, 16-bit PNG…), where OpenCV's own reader fails on some.
+    """
+    rgb = image if isinstance(image, np.ndarray) else load_image(image)
+    picture = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
     scale = min(1.0, MAX_SIDE / max(picture.shape[:2]))
     if scale < 1.0:
         picture = cv2.resize(picture, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)

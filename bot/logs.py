@@ -27,9 +27,21 @@ class RedactingFormatter(logging.Formatter):
         return redact(super().format(record), self._secrets)
 
 
+def _no_invalid_token_traceback(record: logging.LogRecord) -> bool:
+    """Keeps a rejected-token record to its message: the traceback only repeats it, token and all.
+
+    `python -m bot` then prints one line saying what to fix (bot/__main__.py).
+    """
+    if record.exc_info and type(record.exc_info[1]).__name__ == "InvalidToken":
+        record.exc_info = None
+        record.exc_text = None
+    return True
+
+
 def configure_logging(level: str = "INFO", secrets: tuple[str, ...] = ()) -> None:
     """Installs one redacting handler on the root logger."""
     handler = logging.StreamHandler()
+    handler.addFilter(_no_invalid_token_traceback)
     handler.setFormatter(
         RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s", secrets=secrets)
     )

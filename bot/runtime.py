@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 from telegram.ext import CallbackContext
 
+from bot import tts
 from bot.settings import Settings
 from storage import Database, JobQueue, QuotaPolicy
 from storage.worker import Worker
@@ -37,6 +38,8 @@ class Runtime:
     policy: QuotaPolicy
     pool: ProcessPoolExecutor
     worker: Worker | None = None  # the embedded render worker, woken right after an enqueue
+    #: Speaks typed text; edge-tts (an online service) only when Settings.tts_online allows it.
+    tts: tts.Synthesizer = field(default_factory=tts.Synthesizer)
     background: set[asyncio.Task[Any]] = field(default_factory=set)
 
     async def in_pool(self, fn: Callable[..., T], *args: Any) -> T:
@@ -55,6 +58,11 @@ class Runtime:
                 self.pool = make_pool(self.settings.render_workers)
                 pool.shutdown(wait=False, cancel_futures=True)
             raise
+
+
+def make_synthesizer(settings: Settings) -> tts.Synthesizer:
+    """The process's text-to-speech, online or offline only as the operator chose."""
+    return tts.Synthesizer(use_edge=settings.tts_online)
 
 
 def runtime(context: CallbackContext[Any, Any, Any, Any]) -> Runtime:

@@ -27,7 +27,6 @@ import asyncio
 import contextlib
 import logging
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 from telegram import (
@@ -49,15 +48,24 @@ from telegram.ext import (
     filters,
 )
 
-import generator
 from bot import texts, tts
-from bot.conversation import Speaker, enqueue, speaker, too_big
-from bot.faces import draw_numbered_faces
+from bot.callbacks import parse_scene, scene_data
+from bot.intake import (
+    Speaker,
+    no_usable_face,
+    numbered_faces,
+    picture_of,
+    refuse_too_big,
+    speaker,
+    speech_attachment,
+    take_photo,
+    typed_text,
+)
+from bot.jobs import enqueue
 from bot.runtime import Runtime, runtime, utcnow
 from bot.texts import language_of, t
 from bot.voices import resolve_voice
-from generator import GeneratorError
-from storage import Job, JobSpec, Scene, SceneStatus, Status, media, scenes, users
+from storage import Job, JobSpec, Scene, SceneStatus, Status, scenes, users
 from storage.errors import (
     FaceTaken,
 )
@@ -114,64 +122,32 @@ async def start_scene(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     if source is None:
         await message.reply_text(t("scene_need_photo", who.lang))
         return
-    file_id, unique_id, size, suffix = _photo_file(source)
-    if too_big(size):
-        await message.reply_text(t("file_too_big", who.lang, size_mb=(size or 0) / 2**20))
+    photo = await take_photo(source, who, rt, answer=message)
+    if photo is None:
         return
-
-    path = rt.settings.media_dir / str(who.chat_id) / f"{unique_id}{suffix}"
-    await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
-    await (await context.bot.get_file(file_id)).download_to_drive(path)
-    async with rt.db.session() as s:
-        analysis = await media.cached_analysis(s, unique_id)
-    if analysis is None:
-        try:
-            analysis = (await rt.in_pool(generator.analyze, path)).to_dict()
-        except GeneratorError as exc:
-            await asyncio.to_thread(path.unlink, missing_ok=True)
-            await message.reply_text(t(str(exc.code), who.lang))
-            return
     faces = [
         {"index": f["index"], "usable": bool(f.get("usable")), "reason": f.get("reason"), "box": f.get("box")}
-        for f in analysis.get("faces", [])
+        for f in photo.analysis.get("faces", [])
     ]
     usable = [f for f in faces if f["usable"]]
     if not usable:
-        reasons = {f["reason"] for f in faces}
-        key = next(
-            (r for r in ("MOUTH_NOT_VISIBLE", "FACE_TURNED_AWAY", "FACE_TOO_SMALL") if r in reasons),
-            "NO_FACE",
-        )
-        await message.reply_text(f"{t(key, who.lang)}\n\n{t('photo_tip', who.lang)}")
-        await asyncio.to_thread(path.unlink, missing_ok=True)
+        await message.reply_text(no_usable_face(photo.analysis, who.lang))
         return
 
     now = utcnow()
     async with rt.db.session() as s, s.begin():
-        # Tracked as the member's media, so /forget and the retention purge remove the file too.
-        await media.save_photo(
-            s,
-            chat_id=who.chat_id,
-            user_id=who.user_id,
-            message_id=source.message_id,
-            file_id=file_id,
-            file_unique_id=unique_id,
-            path=str(path),
-            analysis=analysis,
-            expires_at=now + timedelta(minutes=rt.settings.photo_memory_minutes),
-        )
         scene = await scenes.create_scene(
             s,
             chat_id=who.chat_id,
             creator_id=who.user_id,
-            file_id=file_id,
-            file_unique_id=unique_id,
+            file_id=photo.media.file_id,
+            file_unique_id=photo.media.file_unique_id,
             faces=faces,
             photo_message_id=source.message_id,
             now=now,
         )
         scene_id = scene.id
-    picture = await asyncio.to_thread(draw_numbered_faces, path, [f["box"] for f in usable])
+    picture = await numbered_faces(photo, message, usable)
     async with rt.db.session() as s:
         scene = await scenes.get_scene(s, scene_id)
         assert scene is not None
@@ -181,29 +157,18 @@ async def start_scene(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     )
     async with rt.db.session() as s, s.begin():
         await scenes.set_scene_message(s, scene_id, posted.message_id)
+    # Members can tap the buttons as soon as Telegram shows the message, before its id is stored
+    # above; their claims could not edit a message the scene did not know yet. Reading the scene
+    # again now, after the id is stored, shows every claim made in between.
+    await refresh_scene(context, rt, scene_id, unless_caption=caption)
 
 
 def _photo_message(message: Message) -> Message | None:
     """The message holding the scene's photo: the one replied to, or the command's own photo."""
     for candidate in (message.reply_to_message, message):
-        if candidate is None:
-            continue
-        if candidate.photo:
-            return candidate
-        if candidate.document and (candidate.document.mime_type or "").startswith("image/"):
+        if candidate is not None and picture_of(candidate) is not None:
             return candidate
     return None
-
-
-def _photo_file(message: Message) -> tuple[str, str, int | None, str]:
-    """(file_id, file_unique_id, size, suffix) of a photo message's largest picture."""
-    if message.photo:
-        picture = message.photo[-1]
-        return picture.file_id, picture.file_unique_id, picture.file_size, ".jpg"
-    document = message.document
-    assert document is not None
-    suffix = Path(document.file_name or "photo.jpg").suffix.lower() or ".jpg"
-    return document.file_id, document.file_unique_id, document.file_size, suffix
 
 
 # --- claims, render button -----------------------------------------------------------------------
@@ -216,21 +181,29 @@ async def on_scene_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     who, banned = await _member(update, context)
     rt = runtime(context)
     await expire_idle_scenes(context.application, rt)
-    parts = query.data.split(":")
-    scene_id, action = int(parts[1]), parts[2]
-    scene = await _load_scene(context, rt, scene_id)
+    pressed = parse_scene(query.data)
+    message = query.message if isinstance(query.message, Message) else None
+    scene = None if pressed is None else await _load_scene(context, rt, pressed.scene_id)
+    # Data naming another chat's scene, or a face the photo does not have, is forged or stale.
+    if (
+        pressed is None
+        or message is None
+        or (scene is not None and scene.chat_id != message.chat_id)
+        or (pressed.face is not None and scene is not None and pressed.face not in _usable(scene))
+    ):
+        await query.answer(t("button_unknown", who.lang), show_alert=True)
+        return
     if scene is None or scene.status != SceneStatus.OPEN:
         await query.answer(t("scene_closed", who.lang), show_alert=True)
         return
     if banned:
         await query.answer(t("banned", who.lang), show_alert=True)
         return
-    if action == "claim":
-        await _claim(update, context, rt, who, scene, int(parts[3]))
-    elif action in ("render", "trim"):
+    if pressed.action == "claim" and pressed.face is not None:
+        await _claim(update, context, rt, who, scene, pressed.face)
+    else:
         await query.answer()
-        assert query.message is not None and isinstance(query.message, Message)
-        await _render(context, rt, who, scene, query.message, trim=action == "trim")
+        await _render(context, rt, who, scene, message, trim=pressed.action == "trim")
 
 
 async def _claim(
@@ -275,9 +248,8 @@ async def record_line(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     if banned:
         await message.reply_text(t("banned", who.lang))
         return
-    source, attachment = _recording(message)
-    if too_big(attachment.file_size):
-        await message.reply_text(t("file_too_big", who.lang, size_mb=(attachment.file_size or 0) / 2**20))
+    source, attachment = speech_attachment(message)
+    if await refuse_too_big(message, who, attachment.file_size, rt):
         return
     duration = getattr(attachment, "duration", None)
     seconds = duration.total_seconds() if isinstance(duration, timedelta) else duration
@@ -296,21 +268,19 @@ async def say_line(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     rt = runtime(context)
     parts = message.text.split(maxsplit=1)
-    text = parts[1].strip() if len(parts) > 1 else ""
-    if not text:
+    if len(parts) < 2 or not parts[1].strip():
         await message.reply_text(t("scene_say_usage", who.lang))
         return
     scene = await _scene_for(context, rt, message, who.user_id, mine="claimed")
     if scene is None:
         await message.reply_text(t("scene_none", who.lang))
         return
-    limit = rt.settings.max_text_chars
-    if len(text) > limit:
-        text = text[:limit]
-        await message.reply_text(t("text_cut", who.lang, limit=limit))
+    text = await typed_text(message, parts[1], who, rt)
+    if text is None:
+        return
     try:
         # Spoken now to know its length for the total; the worker speaks it again at render time.
-        speech = await tts.synthesize(text, who.voice, who.lang)
+        speech = await rt.tts.synthesize(text, who.voice, who.lang)
     except tts.NothingToSay:
         await message.reply_text(t("empty_text", who.lang))
         return
@@ -364,18 +334,6 @@ async def _save_line(
     await refresh_scene(context, rt, scene.id)
 
 
-def _recording(message: Message) -> tuple[str, Any]:
-    """The kind of recording a message carries (as in job tracks) and its Telegram file."""
-    if message.voice:
-        return "voice", message.voice
-    if message.audio:
-        return "audio", message.audio
-    if message.video:
-        return "video", message.video
-    assert message.video_note is not None
-    return "video_note", message.video_note
-
-
 # --- rendering -----------------------------------------------------------------------------------
 
 
@@ -421,7 +379,7 @@ async def _render(
     if total > limit + 0.5 and not trim:
         button = InlineKeyboardButton(
             t("scene_render_first_button", who.lang, limit=format_seconds(limit)),
-            callback_data=f"scene:{scene.id}:trim",
+            callback_data=scene_data(scene.id, "trim"),
         )
         await bot.send_message(
             scene.chat_id,
@@ -494,8 +452,13 @@ async def _cast_lines(s: Any, scene_id: int) -> list[Any]:
 # --- the scene message ---------------------------------------------------------------------------
 
 
-async def refresh_scene(context: ContextTypes.DEFAULT_TYPE, rt: Runtime, scene_id: int) -> None:
-    """Rewrites the scene message: cast, lines, total, and the buttons while it is open."""
+async def refresh_scene(
+    context: ContextTypes.DEFAULT_TYPE, rt: Runtime, scene_id: int, *, unless_caption: str | None = None
+) -> None:
+    """Rewrites the scene message: cast, lines, total, and the buttons while it is open.
+
+    `unless_caption`: the caption the message shows now; no edit if it is still right.
+    """
     async with rt.db.session() as s:
         scene = await scenes.get_scene(s, scene_id)
         if scene is None or scene.message_id is None:
@@ -503,6 +466,8 @@ async def refresh_scene(context: ContextTypes.DEFAULT_TYPE, rt: Runtime, scene_i
         creator = await users.get_user(s, scene.creator_id)
         lang = language_of(creator.language if creator else None)
         caption, keyboard = await _scene_view(context, rt, scene, lang)
+    if caption == unless_caption:
+        return
     with contextlib.suppress(TelegramError):  # "message is not modified" and a deleted scene message
         await context.bot.edit_message_caption(
             chat_id=scene.chat_id, message_id=scene.message_id, caption=caption, reply_markup=keyboard
@@ -549,13 +514,13 @@ async def _scene_view(
     buttons = [
         InlineKeyboardButton(
             t("scene_claim_button", lang, number=number),
-            callback_data=f"scene:{scene.id}:claim:{face['index']}",
+            callback_data=scene_data(scene.id, "claim", face["index"]),
         )
         for number, face in enumerate(usable, start=1)
     ]
     keyboard = [buttons[i : i + ROW] for i in range(0, len(buttons), ROW)]
     keyboard.append(
-        [InlineKeyboardButton(t("scene_render_button", lang), callback_data=f"scene:{scene.id}:render")]
+        [InlineKeyboardButton(t("scene_render_button", lang), callback_data=scene_data(scene.id, "render"))]
     )
     return "\n".join(rows), InlineKeyboardMarkup(keyboard)
 
@@ -699,9 +664,14 @@ async def _find_scene(rt: Runtime, message: Message, user_id: int, *, mine: str)
     return None
 
 
+def _usable(scene: Scene) -> list[int]:
+    """The indices of the scene photo's usable faces, left to right."""
+    return [f["index"] for f in scene.faces if f.get("usable")]
+
+
 def _number_of(scene: Scene, face: int) -> int:
     """The number a face carries on the scene's picture (usable faces, left to right, from 1)."""
-    usable = [f["index"] for f in scene.faces if f.get("usable")]
+    usable = _usable(scene)
     return usable.index(face) + 1 if face in usable else face + 1
 
 

@@ -26,6 +26,8 @@ class Settings(BaseSettings):
     webhook_listen: str = "0.0.0.0"
     webhook_port: int = 8443
     admin_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
+    # Telegram's cloud Bot API hands bots files up to 20 MB; a local Bot API server up to 2000 MB.
+    max_download_mb: int = Field(default=20, ge=1, le=2000)
 
     # Storage
     database_url: str = "sqlite+aiosqlite:///data/phototalk.db"
@@ -49,9 +51,17 @@ class Settings(BaseSettings):
 
     # Conversation
     default_tts_voice: str = "en-US-AriaNeural"
+    # Typed text goes to Microsoft's edge-tts service while this is on; off, it is spoken offline only.
+    tts_online: bool = True
     photo_memory_minutes: int = 120
     scene_idle_minutes: int = 30
     max_text_chars: int = 300
+
+    # Telegram Stars: packs of renders for sale, "renders:Stars,…" (e.g. "10:50,30:120");
+    # empty: nothing is sold, /buy says so.
+    stars_packs: Annotated[list[tuple[int, int]], NoDecode] = Field(default_factory=list)
+    # Who answers payment questions (shown by /paysupport), e.g. "@yourname" or an email.
+    pay_support_contact: str = ""
 
     log_level: str = "INFO"
 
@@ -64,6 +74,23 @@ class Settings(BaseSettings):
             return [value]
         return value
 
+    @field_validator("stars_packs", mode="before")
+    @classmethod
+    def _split_packs(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        packs: list[tuple[int, int]] = []
+        for part in value.replace(";", ",").split(","):
+            if not part.strip():
+                continue
+            renders, sep, stars = part.partition(":")
+            if not sep or not renders.strip().isdigit() or not stars.strip().isdigit():
+                raise ValueError(f"STARS_PACKS: {part.strip()!r} is not renders:Stars, e.g. 10:50")
+            if int(renders) < 1 or int(stars) < 1:
+                raise ValueError(f"STARS_PACKS: {part.strip()!r} needs at least 1 render and 1 Star")
+            packs.append((int(renders), int(stars)))
+        return packs
+
     @property
     def bot_api_url(self) -> str:
         """Base URL of Bot API methods, in the form python-telegram-bot expects."""
@@ -73,10 +100,6 @@ class Settings(BaseSettings):
     def bot_file_url(self) -> str:
         """Base URL of Bot API file downloads."""
         return self.telegram_api_base_url.rstrip("/") + "/file/bot"
-
-    @property
-    def media_dir(self) -> Path:
-        return self.data_dir / "media"
 
 
 @lru_cache(maxsize=1)

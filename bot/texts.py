@@ -62,6 +62,10 @@ CATALOG: Final[dict[str, dict[str, str]]] = {
         "en": "Everyone will speak together — now send a voice note, an audio file, or type the words.",
         "zh": "大家一起说 —— 现在请发送语音、音频文件，或输入要说的话。",
     },
+    "button_unknown": {
+        "en": "That button doesn't belong to anything here, so I did nothing.",
+        "zh": "这个按钮不属于这里的任何内容，所以我没有执行任何操作。",
+    },
     "photo_gone": {
         "en": "I no longer have that photo. Please send it again.",
         "zh": "那张照片已经不在了，请重新发送。",
@@ -105,12 +109,9 @@ CATALOG: Final[dict[str, dict[str, str]]] = {
         "zh": "这张图片像素太多，请发送小一点的照片。",
     },
     "file_too_big": {
-        "en": "This file is {size_mb:.0f} MB; Telegram lets bots download files up to 20 MB. "
+        "en": "This file is {size_mb:.0f} MB; I can download files up to {limit_mb} MB. "
         "Please send a shorter or smaller one.",
-        "zh": (
-            "这个文件有 {size_mb:.0f} MB，Telegram 只允许机器人下载 20 MB 以内的文件。"
-            "请发送更短或更小的文件。"
-        ),
+        "zh": ("这个文件有 {size_mb:.0f} MB，我只能下载 {limit_mb} MB 以内的文件。请发送更短或更小的文件。"),
     },
     "need_photo": {
         "en": "Got it! Now send the photo that should say this.",
@@ -138,6 +139,24 @@ CATALOG: Final[dict[str, dict[str, str]]] = {
     },
     "rendering": {"en": "Making your video… {percent}%", "zh": "正在生成视频… {percent}%"},
     "uploading": {"en": "Sending the video…", "zh": "正在发送视频…"},
+    "upload_unsure": {
+        "en": (
+            "Sending your video timed out, so I can't tell whether Telegram got it. "
+            "If no video arrived above, please send your request again; this one counted "
+            "as one of today's videos."
+        ),
+        "zh": (
+            "发送视频超时了，我无法确定 Telegram 是否收到。"
+            "如果上面没有出现视频，请重新发送你的请求；这一次已计入今天的视频次数。"
+        ),
+    },
+    "upload_failed": {
+        "en": (
+            "Telegram refused the video I made, so I couldn't send it. "
+            "It didn't count against your quota — please try again."
+        ),
+        "zh": "Telegram 拒绝了我生成的视频，所以没能发送。本次不计入你的次数，请再试一次。",
+    },
     "trimmed": {"en": "Trimmed to {seconds} s", "zh": "已截取为 {seconds} 秒"},
     "NO_SPEECH": {
         "en": "I couldn't hear any speech in that recording. Please record again, closer to the microphone.",
@@ -201,17 +220,33 @@ CATALOG: Final[dict[str, dict[str, str]]] = {
         "en": (
             "What I store:\n"
             "• your Telegram id, username, language, chosen voice and daily video count;\n"
-            "• the photos and recordings you send, and the videos I make, for up to {days} days;\n"
+            "• for the photos, recordings and text you send and the videos I make: Telegram's file "
+            "ids, the faces found in each photo and the words to speak, for up to {days} days. The "
+            "files stay with Telegram; I download them only while I make your video;\n"
             "• the last photo in each chat is remembered for {minutes} minutes for your next message.\n"
-            "Nothing is shared with anyone. /forget deletes everything about you at once."
+            "{speech}\n"
+            "Nothing else is shared with anyone. /forget deletes everything about you at once."
         ),
         "zh": (
             "我保存的内容：\n"
             "• 你的 Telegram ID、用户名、语言、所选声音和每日视频次数；\n"
-            "• 你发送的照片、录音以及生成的视频，最多保存 {days} 天；\n"
+            "• 你发送的照片、录音、文字以及我生成的视频：Telegram 文件 ID、照片中找到的人脸和要朗读的文字，"
+            "最多保存 {days} 天。文件本身留在 Telegram，我只在生成视频时下载；\n"
             "• 每个聊天中的最后一张照片会保留 {minutes} 分钟，以便用于你的下一条消息。\n"
-            "不会与任何人分享。/forget 可立即删除关于你的一切。"
+            "{speech}\n"
+            "除此之外不会与任何人分享。/forget 可立即删除关于你的一切。"
         ),
+    },
+    "privacy_tts_online": {
+        "en": (
+            "Text you type for me to speak is sent to Microsoft's text-to-speech service (edge-tts) "
+            "to be read aloud."
+        ),
+        "zh": "你输入让我朗读的文字会发送到微软的语音合成服务（edge-tts）进行朗读。",
+    },
+    "privacy_tts_offline": {
+        "en": "Text you type for me to speak is read aloud on this server; it is not sent anywhere.",
+        "zh": "你输入让我朗读的文字在本服务器上朗读，不会发送到任何地方。",
     },
     "forget_confirm": {
         "en": (
@@ -223,8 +258,8 @@ CATALOG: Final[dict[str, dict[str, str]]] = {
     "forget_yes": {"en": "Yes, delete everything", "zh": "是的，全部删除"},
     "forget_no": {"en": "No, keep it", "zh": "不，保留"},
     "forgotten": {
-        "en": "Done — I deleted everything I stored about you ({files} files).",
-        "zh": "完成 —— 已删除我保存的关于你的一切（{files} 个文件）。",
+        "en": "Done — I deleted everything I stored about you.",
+        "zh": "完成 —— 已删除我保存的关于你的一切。",
     },
     "forget_kept": {"en": "OK, nothing was deleted.", "zh": "好的，没有删除任何内容。"},
     # --- admin ---------------------------------------------------------------------------------
@@ -342,6 +377,108 @@ CATALOG: Final[dict[str, dict[str, str]]] = {
         "zh": "请在命令后写上台词，例如：/say 大家好！",
     },
     "scene_unknown_length": {"en": "?", "zh": "?"},
+    # --- Telegram Stars ------------------------------------------------------------------------
+    "cmd_buy": {"en": "Buy more videos with Telegram Stars", "zh": "用 Telegram 星星购买更多视频"},
+    "cmd_paysupport": {"en": "Help with a payment", "zh": "付款帮助"},
+    "cmd_refund": {"en": "Refund a Stars payment: USER CHARGE_ID", "zh": "退还星星付款：用户 付款ID"},
+    "buy_off": {
+        "en": "This bot doesn't sell videos. You get your free videos every day.",
+        "zh": "此机器人不出售视频。你每天都有免费的视频次数。",
+    },
+    "buy_menu": {
+        "en": (
+            "Buy more videos with Telegram Stars. Paid videos never expire and are used only after "
+            "your free videos of the day. Choose a pack:"
+        ),
+        "zh": "用 Telegram 星星购买更多视频。付费视频永不过期，只在当天的免费次数用完后才使用。请选择套餐：",
+    },
+    "buy_pack_button": {"en": "{videos} videos — {stars} ⭐", "zh": "{videos} 个视频 —— {stars} ⭐"},
+    "buy_more_button": {"en": "⭐ Buy more", "zh": "⭐ 购买更多"},
+    "pack_gone": {
+        "en": "That pack is no longer offered. /buy shows the current ones.",
+        "zh": "该套餐已不再提供。/buy 可查看当前套餐。",
+    },
+    "invoice_title": {"en": "{videos} talking videos", "zh": "{videos} 个说话视频"},
+    "invoice_description": {
+        "en": (
+            "{videos} extra talking-photo videos. They never expire and are used after your free "
+            "videos of the day; a video that fails gives its credit back."
+        ),
+        "zh": "{videos} 个额外的说话照片视频。永不过期，在当天免费次数用完后使用；生成失败的视频会退回次数。",
+    },
+    "checkout_banned": {
+        "en": "Sorry, you can't buy videos with this bot.",
+        "zh": "抱歉，你无法在此机器人购买视频。",
+    },
+    "checkout_pack_gone": {
+        "en": "This pack is no longer offered, so nothing was charged. Send /buy for the current ones.",
+        "zh": "该套餐已不再提供，因此没有扣款。发送 /buy 查看当前套餐。",
+    },
+    "paid": {
+        "en": (
+            "Thank you! {videos} videos added. You have {balance} paid videos; they are used after "
+            "your free videos of the day."
+        ),
+        "zh": "谢谢！已添加 {videos} 个视频。你现在有 {balance} 个付费视频，会在当天免费次数用完后使用。",
+    },
+    "quota_credits": {
+        "en": "Paid videos left: {credits} (used after the free ones, never expire).",
+        "zh": "剩余付费视频：{credits} 个（在免费次数之后使用，永不过期）。",
+    },
+    "payment_refunded": {
+        "en": "Your payment of {stars} ⭐ was refunded; {revoked} unused paid videos were removed.",
+        "zh": "你支付的 {stars} ⭐ 已退款；已移除 {revoked} 个未使用的付费视频。",
+    },
+    "paysupport": {
+        "en": (
+            "Payment help. A video I fail to make gives back the paid video it used, by itself, "
+            "and so does one you /cancel while it waits. For anything else, or to ask for a refund, "
+            "contact {contact} and quote the payment id.\n\nYour payments:\n{payments}"
+        ),
+        "zh": (
+            "付款帮助。我没能生成的视频会自动退回它用掉的付费次数，排队中用 /cancel 取消的也一样。"
+            "其他问题或申请退款，请联系 {contact} 并提供付款 ID。\n\n你的付款：\n{payments}"
+        ),
+    },
+    "paysupport_operator": {"en": "the bot's operator", "zh": "机器人的运营者"},
+    "paysupport_none": {"en": "none yet.", "zh": "暂无。"},
+    "paysupport_line": {
+        "en": "{date}: {stars} ⭐ for {videos} videos — id {charge}",
+        "zh": "{date}：{stars} ⭐ 购买 {videos} 个视频 —— ID {charge}",
+    },
+    "paysupport_line_refunded": {
+        "en": "{date}: {stars} ⭐ for {videos} videos — id {charge} (refunded)",
+        "zh": "{date}：{stars} ⭐ 购买 {videos} 个视频 —— ID {charge}（已退款）",
+    },
+    "privacy_payments": {
+        "en": (
+            "If you buy videos with Telegram Stars, I keep each payment's Telegram id, pack, Stars "
+            "and date, as Telegram's terms and accounting require. /forget keeps these records but "
+            "removes your Telegram id from them; your unused paid videos stay yours (a count)."
+        ),
+        "zh": (
+            "如果你用 Telegram 星星购买视频，我会按 Telegram 条款和记账要求保存每笔付款的 Telegram 付款 ID、"
+            "套餐、星星数和日期。/forget 会保留这些记录，但删除其中你的 Telegram ID；"
+            "你未使用的付费视频仍归你（仅一个数字）。"
+        ),
+    },
+    "refund_usage": {"en": "Usage: /refund USER_ID CHARGE_ID", "zh": "用法：/refund 用户ID 付款ID"},
+    "refund_unknown": {
+        "en": "No payment {charge} by user {user}.",
+        "zh": "找不到用户 {user} 的付款 {charge}。",
+    },
+    "refund_already": {"en": "Payment {charge} was refunded already.", "zh": "付款 {charge} 已经退款。"},
+    "refund_failed": {"en": "Telegram refused the refund: {error}", "zh": "Telegram 拒绝了退款：{error}"},
+    "refund_done": {
+        "en": (
+            "Refunded {stars} ⭐ to user {user}. Removed {revoked} unused videos; {spent} of the pack "
+            "had been used already and stay used (the user keeps those videos)."
+        ),
+        "zh": (
+            "已向用户 {user} 退还 {stars} ⭐。已移除 {revoked} 个未使用的视频；"
+            "该套餐中已使用的 {spent} 个保持已用（用户保留这些视频）。"
+        ),
+    },
 }
 
 

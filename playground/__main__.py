@@ -43,6 +43,8 @@ def bot_environment(api: FakeBotApi, data_dir: Path) -> dict[str, str]:
         ADMIN_IDS=str(MEMBERS[0].id),  # Alice may try /stats, /grant, /ban
         PYTHONUNBUFFERED="1",
     )
+    # The emulator's Stars are make-believe, so the page can show a whole purchase (/buy → Pay).
+    env.setdefault("STARS_PACKS", "10:50,30:120")
     return env
 
 

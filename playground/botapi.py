@@ -46,12 +46,20 @@ The test side (all builders are synchronous: they queue the update and return at
   `file_size` may claim more than `len(data)` to simulate a big file.
 - `fake.calls` (every request: `Call(method, params, files, time, status, result)`),
   `fake.calls_to(method)`, `await fake.wait_for(method, predicate=None, timeout=30)`,
-  `fake.fail_next(method, times=1, retry_after=1)`.
+  `fake.fail_next(method, times=1, retry_after=1)`, `fake.delay_next(method, seconds)` (the call
+  takes effect at once, its answer comes late: past the client's read timeout it is a TimedOut).
 - `fake.sent_messages(chat_id)`, `fake.message(chat_id, message_id)` (current state after edits),
   `fake.text_of(chat_id, message_id)`, `fake.history(chat_id, message_id)` (every version),
   `fake.deleted`, `fake.chat_actions(chat_id)`, `fake.callback_answers`, `fake.commands`,
   `fake.webhook`, `fake.file_bytes(file_id)`, `fake.video_bytes(message)`.
 - `await fake.post_update_to(url, update, secret_token)` delivers one update to a webhook by hand.
+- Payments in Telegram Stars: `sendInvoice` (XTR: empty provider token, one price) stores an
+  invoice message; `fake.pay(user, message_id)` taps Pay — a `pre_checkout_query` goes to the
+  bot, and when `answerPreCheckoutQuery` says ok, the user's `successful_payment` message follows.
+  `fake.pre_checkout(user, payload, amount)`, `fake.successful_payment(user, payload, amount,
+  charge_id)` (the same charge id again = a duplicated update) and `fake.refunded_payment(user,
+  charge_id)` push them by hand; `refundStarPayment` refunds a charge once and sends the
+  `refunded_payment` message. `fake.checkout_answers`, `fake.star_refunds`, `fake.charges`.
 - `fake.listen(callback)`: `callback(event, payload)` runs on every change a chat window would show
   ("message" new or edited, "delete", "action", "callback_answer"); the playground pushes these to
   the browser. `fake.app` is the aiohttp application, to add routes before `start()`.
@@ -135,6 +143,13 @@ _STRING_PARAMS = frozenset(
         "video_note",
         "animation",
         "thumbnail",
+        "payload",
+        "provider_token",
+        "currency",
+        "start_parameter",
+        "pre_checkout_query_id",
+        "error_message",
+        "telegram_payment_charge_id",
     }
 )
 _MEDIA_PARAMS = ("photo", "video", "audio", "voice", "document", "video_note", "animation")
@@ -190,6 +205,9 @@ METHODS = (
     "setChatMenuButton",
     "close",
     "logOut",
+    "sendInvoice",
+    "answerPreCheckoutQuery",
+    "refundStarPayment",
 )
 
 
@@ -296,6 +314,14 @@ class FakeBotApi:
         self.commands: dict[tuple[str, str], list[Json]] = {}  # (scope JSON, language) -> commands
         self.webhook = WebhookState()
         self.menu_buttons: list[Json] = []
+        #: Payments (Telegram Stars): every answerPreCheckoutQuery, every refundStarPayment, and
+        #: the charges made, by telegram_payment_charge_id.
+        self.checkout_answers: list[Json] = []
+        self.star_refunds: list[Json] = []
+        self.charges: dict[str, Json] = {}
+        self._open_checkouts: dict[str, Json] = {}  # pre_checkout_query id -> the query
+        self._charge_ids = itertools.count(1)
+        self._invoice_payloads: dict[tuple[int, int], str] = {}  # invoice message -> its payload
         self._users: dict[int, Json] = {}
         self._chats: dict[int, Json] = {}
         self._chat_admins: dict[int, set[int]] = {}
@@ -310,6 +336,7 @@ class FakeBotApi:
         self._open_callbacks: set[str] = set()
         self._callback_users: dict[str, int] = {}  # open query id -> who pressed
         self._failures: dict[str, list[_Failure]] = {}
+        self._delays: dict[str, list[float]] = {}
         self._waiters: list[_Waiter] = []
         self._consumed: set[int] = set()  # ids of calls wait_for already returned
         # Replaced by a fresh Event after each new update, so every long poll wakes once.
@@ -468,6 +495,9 @@ class FakeBotApi:
             return web.json_response(body, status=exc.code)
         call.result = result
         self._notify(call)
+        delays = self._delays.get(method.lower())
+        if delays:
+            await asyncio.sleep(delays.pop(0))
         return web.json_response({"ok": True, "result": result})
 
     async def _handle_file(self, request: web.Request) -> web.Response:
@@ -561,6 +591,14 @@ class FakeBotApi:
         self._failures.setdefault(method.lower(), []).append(
             _Failure(times, error_code, description, parameters)
         )
+
+    def delay_next(self, method: str, seconds: float) -> None:
+        """Holds the answer to the next call of `method` for `seconds`; the call itself succeeds at once.
+
+        What a slow network looks like to the bot: Telegram did the work, the reply is late
+        (past the client's read timeout the bot sees TimedOut).
+        """
+        self._delays.setdefault(method.lower(), []).append(seconds)
 
     # ------------------------------------------------------------------ test side: state
 
@@ -908,6 +946,88 @@ class FakeBotApi:
         async with session.post(url, json=update, headers=headers) as response:
             await response.read()
             return response.status
+
+    # ------------------------------------------------------------------ test side: payments
+
+    def invoice(self, chat_id: int, message_id: int) -> Json | None:
+        """The invoice a bot message carries (sendInvoice), or None."""
+        msg = self.message(chat_id, message_id)
+        return None if msg is None else msg.get("invoice")
+
+    def pay(self, user: Json, message_id: int, chat: Json | int | None = None) -> Json:
+        """The user taps Pay on an invoice: Telegram asks the bot with a pre_checkout_query.
+
+        If the bot answers ok, the payment goes through and the bot gets the user's
+        `successful_payment` message, as Telegram does; a refusal only records the answer.
+        Returns the PreCheckoutQuery dict.
+        """
+        chat_id = self._chat_id(user, chat)
+        invoice = self.invoice(chat_id, message_id)
+        if invoice is None:
+            raise KeyError(f"no invoice in message {message_id} of chat {chat_id}")
+        payload = self._invoice_payloads[(chat_id, message_id)]
+        return self.pre_checkout(user, payload, invoice["total_amount"], invoice["currency"], chat_id=chat_id)
+
+    def pre_checkout(
+        self,
+        user: Json,
+        invoice_payload: str,
+        total_amount: int,
+        currency: str = "XTR",
+        *,
+        chat_id: int | None = None,
+    ) -> Json:
+        """Queues a pre_checkout_query for any payload (e.g. an invoice sent before a change)."""
+        query_id = f"{next(self._callback_ids)}{secrets.randbelow(10**9):09d}"
+        query: Json = {
+            "id": query_id,
+            "from": user,
+            "currency": currency,
+            "total_amount": int(total_amount),
+            "invoice_payload": invoice_payload,
+        }
+        self._open_checkouts[query_id] = {**query, "chat_id": chat_id if chat_id is not None else user["id"]}
+        self._push_update({"pre_checkout_query": query})
+        return query
+
+    def successful_payment(
+        self,
+        user: Json,
+        invoice_payload: str,
+        total_amount: int,
+        charge_id: str | None = None,
+        currency: str = "XTR",
+        chat: Json | int | None = None,
+    ) -> Json:
+        """The user's `successful_payment` service message; the same `charge_id` again is
+        Telegram delivering that payment twice. Returns the Message dict."""
+        if charge_id is None:
+            charge_id = f"stxFake{next(self._charge_ids):06d}{secrets.token_hex(8)}"
+        payment: Json = {
+            "currency": currency,
+            "total_amount": int(total_amount),
+            "invoice_payload": invoice_payload,
+            "telegram_payment_charge_id": charge_id,
+            "provider_payment_charge_id": "",
+        }
+        self.charges.setdefault(charge_id, {"user_id": user["id"], "refunded": False, **payment})
+        msg = self._user_message(user, chat, None)
+        msg["successful_payment"] = payment
+        self._push_message(msg)
+        return msg
+
+    def refunded_payment(self, user: Json, charge_id: str, chat: Json | int | None = None) -> Json:
+        """The `refunded_payment` service message Telegram sends when a payment is refunded."""
+        charge = self.charges[charge_id]
+        msg = self._user_message(user, chat, None)
+        msg["refunded_payment"] = {
+            "currency": charge["currency"],
+            "total_amount": charge["total_amount"],
+            "invoice_payload": charge["invoice_payload"],
+            "telegram_payment_charge_id": charge_id,
+        }
+        self._push_message(msg)
+        return msg
 
     # ------------------------------------------------------------------ update plumbing
 
@@ -1391,6 +1511,90 @@ class FakeBotApi:
 
     def _m_setChatMenuButton(self, params: Json, files: dict[str, Upload]) -> bool:
         self.menu_buttons.append(params)
+        return True
+
+    def _m_sendInvoice(self, params: Json, files: dict[str, Upload]) -> Json:
+        chat = self._known_chat(params)
+        title, description = str(params.get("title") or ""), str(params.get("description") or "")
+        payload, currency = str(params.get("payload") or ""), str(params.get("currency") or "")
+        prices = params.get("prices")
+        if isinstance(prices, str):
+            prices = json.loads(prices)
+        if not 1 <= len(title) <= 32:
+            raise ApiError(
+                400, "Bad Request: INVOICE_TITLE_EMPTY" if not title else "Bad Request: title is too long"
+            )
+        if not 1 <= len(description) <= 255:
+            raise ApiError(400, "Bad Request: INVOICE_DESCRIPTION_EMPTY")
+        if not 1 <= len(payload.encode()) <= 128:
+            raise ApiError(400, "Bad Request: INVOICE_PAYLOAD_INVALID")
+        if not isinstance(prices, list) or not prices:
+            raise ApiError(400, "Bad Request: prices must be non-empty")
+        if currency == "XTR":
+            # Digital goods are sold in Stars: no payment provider, and exactly one price.
+            if params.get("provider_token"):
+                raise ApiError(400, "Bad Request: PAYMENT_PROVIDER_INVALID")
+            if len(prices) != 1:
+                raise ApiError(400, "Bad Request: STARS_INVOICE_INVALID")
+        amounts = [int(p.get("amount", 0)) for p in prices if isinstance(p, dict) and p.get("label")]
+        if len(amounts) != len(prices) or sum(amounts) <= 0:
+            raise ApiError(400, "Bad Request: CURRENCY_TOTAL_AMOUNT_INVALID")
+        msg = self._bot_message(params, chat)
+        msg["invoice"] = {
+            "title": title,
+            "description": description,
+            "start_parameter": str(params.get("start_parameter") or ""),
+            "currency": currency,
+            "total_amount": sum(amounts),
+        }
+        self._invoice_payloads[(chat["id"], msg["message_id"])] = payload
+        return self._store_sent(msg)
+
+    def _m_answerPreCheckoutQuery(self, params: Json, files: dict[str, Upload]) -> bool:
+        query_id = str(params.get("pre_checkout_query_id") or "")
+        query = self._open_checkouts.pop(query_id, None)
+        if query is None:
+            raise ApiError(400, "Bad Request: QUERY_ID_INVALID")
+        ok = params.get("ok") in (True, "true", "True")
+        if not ok and not params.get("error_message"):
+            self._open_checkouts[query_id] = query
+            raise ApiError(400, "Bad Request: error_message is required when ok is false")
+        self.checkout_answers.append(params)
+        user = query["from"]
+        self._emit(
+            "checkout_answer",
+            {
+                "user_id": user["id"],
+                "chat_id": query["chat_id"],
+                "ok": ok,
+                "error_message": params.get("error_message"),
+            },
+        )
+        if ok:  # Telegram charges the user and tells the bot
+            self.successful_payment(
+                user,
+                query["invoice_payload"],
+                query["total_amount"],
+                currency=query["currency"],
+                chat=query["chat_id"],
+            )
+        return True
+
+    def _m_refundStarPayment(self, params: Json, files: dict[str, Upload]) -> bool:
+        charge_id = str(params.get("telegram_payment_charge_id") or "")
+        charge = self.charges.get(charge_id)
+        if charge is None or charge["user_id"] != int(params.get("user_id") or 0):
+            raise ApiError(400, "Bad Request: CHARGE_NOT_FOUND")
+        if charge["refunded"]:
+            raise ApiError(400, "Bad Request: CHARGE_ALREADY_REFUNDED")
+        charge["refunded"] = True
+        self.star_refunds.append(params)
+        user = self._users.get(charge["user_id"]) or {
+            "id": charge["user_id"],
+            "is_bot": False,
+            "first_name": "User",
+        }
+        self.refunded_payment(user, charge_id)
         return True
 
     def _m_close(self, params: Json, files: dict[str, Upload]) -> bool:

@@ -84,6 +84,7 @@ class Playground:
         app.router.add_get("/api/events", self._events)
         app.router.add_post("/api/send", self._send)
         app.router.add_post("/api/press", self._press)
+        app.router.add_post("/api/pay", self._pay)
         app.router.add_post("/api/language", self._language)
         app.router.add_get("/api/file/{file_id}", self._file)
 
@@ -149,6 +150,18 @@ class Playground:
         media = _media_of(message)
         if media is not None:
             out["media"] = media
+        invoice = message.get("invoice")
+        if invoice:
+            out["invoice"] = {
+                "title": invoice.get("title", ""),
+                "description": invoice.get("description", ""),
+                "currency": invoice.get("currency", ""),
+                "total_amount": invoice.get("total_amount", 0),
+            }
+        for key, sign in (("successful_payment", "✅ paid"), ("refunded_payment", "↩ refunded")):
+            payment = message.get(key)
+            if payment:  # a service message: Telegram's apps draw it as a line of text
+                out["text"] = f"{sign} {payment['total_amount']} ⭐"
         markup = message.get("reply_markup") or {}
         if markup.get("inline_keyboard"):
             out["buttons"] = [
@@ -211,6 +224,16 @@ class Playground:
             data = {"type": "message", "message": self.view(payload)}
         elif event == "action":
             data = {"type": "action", **payload}
+        elif event == "checkout_answer":
+            if payload.get("ok"):
+                return
+            # Telegram's app shows the bot's refusal of a payment to the payer
+            data = {
+                "type": "answer",
+                "user_id": payload.get("user_id"),
+                "text": payload.get("error_message") or "",
+                "alert": True,
+            }
         elif event == "callback_answer":
             data = {
                 "type": "answer",
@@ -359,6 +382,17 @@ class Playground:
         if not any(b.get("callback_data") == data for b in buttons):
             return web.json_response({"ok": False, "error": "that button is gone"}, status=400)
         self.api.press_button(self.api.user_info(member.id), chat_id, message_id, data)
+        return web.json_response({"ok": True})
+
+    async def _pay(self, request: web.Request) -> web.Response:
+        """The member taps Pay on an invoice: the bot gets a pre_checkout_query (see FakeBotApi.pay)."""
+        body = await request.json()
+        member = self._member(body.get("user_id"))
+        chat_id = self._chat_for(member, body.get("chat_id"))
+        message_id = int(body.get("message_id"))
+        if self.api.invoice(chat_id, message_id) is None:
+            return web.json_response({"ok": False, "error": "that invoice is gone"}, status=400)
+        self.api.pay(self.api.user_info(member.id), message_id, chat_id)
         return web.json_response({"ok": True})
 
     async def _language(self, request: web.Request) -> web.Response:

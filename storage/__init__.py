@@ -1,12 +1,12 @@
 """Persistence for phototalk: models, every query, quotas, the durable job queue and its worker loop.
 
     from storage import Database, JobQueue, QuotaPolicy, JobSpec, Status, Job, Worker
-    from storage import users, media, quotas, ratelimit, retention, scenes
+    from storage import users, media, payments, quotas, ratelimit, retention, scenes
 
 It never reads the bot's settings: callers pass URLs, policies and limits in.
 """
 
-from storage import media, quotas, ratelimit, retention, scenes, users
+from storage import media, payments, quotas, ratelimit, retention, scenes, users
 from storage.db import Database, alembic_config, run_migrations
 from storage.errors import (
     AlreadyQueued,
@@ -14,6 +14,7 @@ from storage.errors import (
     JobNotFound,
     JobRejected,
     LeaseExpired,
+    PaymentNotFound,
     QueueFull,
     QuotaExceeded,
     SceneNotOpen,
@@ -28,6 +29,7 @@ from storage.models import (
     Job,
     LedgerReason,
     Media,
+    Payment,
     PhotoAnalysis,
     QuotaEntry,
     Scene,
@@ -57,6 +59,8 @@ __all__ = [
     "LeaseExpired",
     "LedgerReason",
     "Media",
+    "Payment",
+    "PaymentNotFound",
     "PhotoAnalysis",
     "QueueFull",
     "QuotaEntry",
@@ -76,6 +80,7 @@ __all__ = [
     "Worker",
     "alembic_config",
     "media",
+    "payments",
     "quotas",
     "ratelimit",
     "retention",

@@ -9,7 +9,8 @@ StorageError                  anything storage/ refuses to do
 ├── JobNotFound               no such job (or not the caller's)
 ├── FaceTaken                 another member already speaks for that face in a scene
 ├── LeaseExpired              a worker stopped heartbeating and the job ran out of attempts
-└── JobRejected               raised BY a job handler: the input was refused before rendering
+├── JobRejected               raised BY a job handler: the input was refused before rendering
+└── PaymentNotFound           no Stars payment with that charge id (for that user)
 """
 
 from __future__ import annotations
@@ -103,3 +104,11 @@ class JobRejected(StorageError):
     def __init__(self, code: str, message: str = "") -> None:
         super().__init__(message or code)
         self.code = code
+
+
+class PaymentNotFound(StorageError):
+    """No payment with that Telegram charge id (for that user)."""
+
+    def __init__(self, charge_id: str) -> None:
+        super().__init__(f"payment {charge_id!r} not found")
+        self.charge_id = charge_id

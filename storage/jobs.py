@@ -244,8 +244,10 @@ class JobQueue:
         # A soft cap: two users racing at the very edge may overshoot it by one each.
         if waiting >= policy.max_queue:
             raise QueueFull(policy.max_queue)
+        # Today's free renders first, then paid credits; the user row's lock above makes this
+        # read-then-debit safe against the same user's concurrent requests.
         standing = await quotas.status(s, spec.user_id, policy, now)
-        if standing.left <= 0:
+        if standing.left <= 0 and standing.credits <= 0:
             raise QuotaExceeded(standing.resets_at, standing.limit)
         job = Job(
             user_id=spec.user_id,
@@ -265,7 +267,7 @@ class JobQueue:
         await s.flush()
         if spec.scene_id is not None:
             await _link_scene(s, spec.scene_id, job.id, now)
-        await quotas.debit(s, job, now)
+        await quotas.debit(s, job, now, paid=standing.left <= 0)
         return job
 
     async def _job_id_for_key(self, key: str) -> int | None:

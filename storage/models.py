@@ -100,11 +100,25 @@ PENDING = (Status.QUEUED, Status.RUNNING)
 
 
 class LedgerReason(enum.StrEnum):
-    """Why the quota ledger moved: a job's debit, its refund, or an admin's grant."""
+    """Why the quota ledger moved.
+
+    Today's free allowance: a job's debit, its refund, an admin's grant (counted per local day).
+    Paid credits (bought with Telegram Stars, never expiring): a purchase, a job's spend of one
+    credit, that spend given back, and credits revoked when an admin refunds a payment.
+    """
 
     DEBIT = "debit"
     REFUND = "refund"
     GRANT = "grant"
+    PURCHASE = "purchase"
+    SPEND = "spend"
+    CREDIT_REFUND = "credit_refund"
+    REVOKE = "revoke"
+
+
+#: Reasons that count toward today's free allowance; the others move the paid-credit balance.
+DAILY_REASONS = (LedgerReason.DEBIT, LedgerReason.REFUND, LedgerReason.GRANT)
+CREDIT_REASONS = (LedgerReason.PURCHASE, LedgerReason.SPEND, LedgerReason.CREDIT_REFUND, LedgerReason.REVOKE)
 
 
 class SceneStatus(enum.StrEnum):
@@ -274,6 +288,32 @@ class QuotaEntry(Base):
     admin_id: Mapped[int | None] = mapped_column(BigInteger)
     counts_at: Mapped[datetime]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Payment(Base):
+    """A Telegram Stars payment for a pack of renders, credited once per Telegram charge id.
+
+    Kept after /forget for Telegram's terms and the operator's accounts, with `user_id` cleared:
+    no name, no content, only the charge, the pack and the Stars.
+    """
+
+    __tablename__ = "payments"
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True)
+    # No foreign key: the record outlives the user's row (/forget sets it to NULL).
+    user_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    # unique: a re-delivered successful_payment update never credits twice
+    telegram_payment_charge_id: Mapped[str] = mapped_column(String(255), unique=True)
+    provider_payment_charge_id: Mapped[str | None] = mapped_column(String(255))
+    invoice_payload: Mapped[str] = mapped_column(String(128))
+    currency: Mapped[str] = mapped_column(String(8))
+    stars: Mapped[int]
+    credits: Mapped[int]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    refunded_at: Mapped[datetime | None]
+    refunded_by: Mapped[int | None] = mapped_column(BigInteger)
+    # of `credits`, how many were still unspent and taken back at the refund
+    credits_revoked: Mapped[int] = mapped_column(default=0)
 
 
 class RateWindow(Base):

@@ -4,6 +4,12 @@ A user may start `daily + granted today` renders per day, where "day" is the cal
 policy's time zone; it resets at the next local midnight. Each job debits once (−1); a job that
 fails for a system reason, or is cancelled, is refunded exactly once (+1, counted on the debit's
 day). Both "exactly once"s are enforced by a unique (job_id, reason) constraint, not just by code.
+
+Paid credits (bought with Telegram Stars, storage.payments) are rows of the same ledger: a
+purchase adds N, a job that finds today's free renders used up spends one (−1, `SPEND`, in the
+same transaction as its insert), and its refund gives that credit back (`CREDIT_REFUND`), so a
+failed render returns exactly what it took — a free render or a paid credit. Credits never
+expire; the balance is the sum of every credit row.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage._sql import ensure_user, rowcount
-from storage.models import AuditEntry, Job, LedgerReason, QuotaEntry, utcnow
+from storage.models import CREDIT_REASONS, AuditEntry, Job, LedgerReason, QuotaEntry, utcnow
 
 
 @dataclass(frozen=True)
@@ -39,12 +45,14 @@ class QuotaPolicy:
 
 @dataclass(frozen=True)
 class QuotaStatus:
-    """Today's standing: renders used, today's limit, renders left, and when the count resets."""
+    """Today's standing: renders used, today's limit, renders left, when the count resets, and
+    the paid credits the user holds besides (spent only once `left` is 0)."""
 
     used: int
     limit: int
     left: int
     resets_at: datetime
+    credits: int = 0
 
 
 async def status(
@@ -61,7 +69,19 @@ async def status(
     sums = {LedgerReason(reason): int(total) for reason, total in rows}
     used = max(0, -(sums.get(LedgerReason.DEBIT, 0) + sums.get(LedgerReason.REFUND, 0)))
     limit = policy.daily + sums.get(LedgerReason.GRANT, 0)
-    return QuotaStatus(used=used, limit=limit, left=max(0, limit - used), resets_at=end)
+    return QuotaStatus(
+        used=used, limit=limit, left=max(0, limit - used), resets_at=end, credits=await credits(s, user_id)
+    )
+
+
+async def credits(s: AsyncSession, user_id: int) -> int:
+    """The user's paid credits: purchases, less spends and revocations, plus spends given back."""
+    total = await s.scalar(
+        select(func.coalesce(func.sum(QuotaEntry.delta), 0)).where(
+            QuotaEntry.user_id == user_id, QuotaEntry.reason.in_(CREDIT_REASONS)
+        )
+    )
+    return int(total or 0)
 
 
 async def grant(
@@ -84,14 +104,21 @@ async def grant(
     await s.flush()
 
 
-async def debit(s: AsyncSession, job: Job, now: datetime) -> None:
-    """Charges one render for a freshly inserted job (same transaction as the insert)."""
-    s.add(QuotaEntry(user_id=job.user_id, job_id=job.id, reason=LedgerReason.DEBIT, delta=-1, counts_at=now))
+async def debit(s: AsyncSession, job: Job, now: datetime, *, paid: bool = False) -> None:
+    """Charges one render for a freshly inserted job (same transaction as the insert).
+
+    `paid` takes it from the paid credits instead of today's free allowance.
+    """
+    reason = LedgerReason.SPEND if paid else LedgerReason.DEBIT
+    s.add(QuotaEntry(user_id=job.user_id, job_id=job.id, reason=reason, delta=-1, counts_at=now))
     await s.flush()
 
 
 async def refund(s: AsyncSession, job_id: int, now: datetime | None = None) -> bool:
-    """Gives a job's render back, once; False if it was free or already refunded."""
+    """Gives a job's render back — a free render or a paid credit, whichever it took — once.
+
+    False if it was free or already refunded.
+    """
     now = now or utcnow()
     # The conditional UPDATE is the "once": a second caller (or a racing worker) matches no row.
     flagged = await s.execute(
@@ -103,7 +130,9 @@ async def refund(s: AsyncSession, job_id: int, now: datetime | None = None) -> b
     if rowcount(flagged) != 1:
         return False
     debit_row = await s.scalar(
-        select(QuotaEntry).where(QuotaEntry.job_id == job_id, QuotaEntry.reason == LedgerReason.DEBIT)
+        select(QuotaEntry).where(
+            QuotaEntry.job_id == job_id, QuotaEntry.reason.in_((LedgerReason.DEBIT, LedgerReason.SPEND))
+        )
     )
     if debit_row is None:  # the debit was purged already; nothing left to give back
         return False
@@ -111,7 +140,9 @@ async def refund(s: AsyncSession, job_id: int, now: datetime | None = None) -> b
         QuotaEntry(
             user_id=debit_row.user_id,
             job_id=job_id,
-            reason=LedgerReason.REFUND,
+            reason=LedgerReason.CREDIT_REFUND
+            if debit_row.reason == LedgerReason.SPEND
+            else LedgerReason.REFUND,
             delta=1,
             counts_at=debit_row.counts_at,
             created_at=now,

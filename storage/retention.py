@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage._sql import rowcount
 from storage.models import (
+    DAILY_REASONS,
     FINISHED,
     PENDING,
     Job,
@@ -64,7 +65,14 @@ async def purge(s: AsyncSession, now: datetime, days: float) -> Purged:
     jobs = rowcount(await s.execute(delete(Job).where(Job.status.in_(FINISHED), finished_at < cutoff)))
 
     ledger_cutoff = min(cutoff, now - LEDGER_MIN_KEEP)
-    ledger = rowcount(await s.execute(delete(QuotaEntry).where(QuotaEntry.counts_at < ledger_cutoff)))
+    # Paid-credit rows are the user's balance, not a day's count: they never age out.
+    ledger = rowcount(
+        await s.execute(
+            delete(QuotaEntry).where(
+                QuotaEntry.counts_at < ledger_cutoff, QuotaEntry.reason.in_(DAILY_REASONS)
+            )
+        )
+    )
 
     await s.execute(delete(RateWindow).where(RateWindow.window_start < cutoff))
 

@@ -5,17 +5,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, TextClause, cast, delete, exists, select, text
+from sqlalchemy import ColumnElement, TextClause, cast, delete, exists, select, text, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import quotas, scenes
 from storage._sql import dialect_of, ensure_user, rowcount
 from storage.models import (
+    DAILY_REASONS,
     PENDING,
     AuditEntry,
     Job,
     Media,
+    Payment,
     PendingRequest,
     PhotoAnalysis,
     QuotaEntry,
@@ -105,8 +107,10 @@ async def forget_user(s: AsyncSession, user_id: int, now: datetime | None = None
     running with such a track is cancelled and refunded — a render without one member's line is
     not what its creator asked for — and its scene reopens so they can render again.
 
-    Two things survive, both without personal content: a ban (a banned user cannot lift it by
-    forgetting themselves) and the last two days of quota counts (nor reset their allowance).
+    What survives has no personal content: a ban (a banned user cannot lift it by forgetting
+    themselves), the last two days of quota counts (nor reset their allowance), the paid credits
+    they bought (counts), and their payment records with the user id cleared (Telegram's terms
+    and the operator's accounts need the charge ids).
     """
     now = now or utcnow()
     analysis_ids = [
@@ -129,7 +133,13 @@ async def forget_user(s: AsyncSession, user_id: int, now: datetime | None = None
     scrubbed, cancelled = await _scrub_tracks(s, user_id, now)
     await s.execute(delete(RateWindow).where(RateWindow.user_id == user_id))
     recent = now - LEDGER_KEPT_AFTER_FORGET
-    await s.execute(delete(QuotaEntry).where(QuotaEntry.user_id == user_id, QuotaEntry.counts_at < recent))
+    # Paid credits (counts only) stay the user's; payment records stay, without the user's id.
+    await s.execute(
+        delete(QuotaEntry).where(
+            QuotaEntry.user_id == user_id, QuotaEntry.counts_at < recent, QuotaEntry.reason.in_(DAILY_REASONS)
+        )
+    )
+    await s.execute(update(Payment).where(Payment.user_id == user_id).values(user_id=None))
     jobs = rowcount(await s.execute(delete(Job).where(Job.user_id == user_id)))
     counts = Forgotten(photos, requests, jobs, own_scenes, lines, scrubbed, cancelled)
     user = await s.get(User, user_id, populate_existing=True)

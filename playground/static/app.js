@@ -92,6 +92,19 @@ function drawKeyboard(m) {
   return board;
 }
 
+function drawInvoice(m) {
+  if (!m.invoice || m.deleted) return null;
+  const inv = m.invoice;
+  const unit = inv.currency === "XTR" ? "⭐" : inv.currency;
+  const pay = el("button", { class: "kb pay", type: "button" }, `Pay ${inv.total_amount} ${unit}`);
+  pay.addEventListener("click", async () => {
+    pay.disabled = true;
+    await post("/api/pay", { user_id: state.me, chat_id: m.chat_id, message_id: m.message_id });
+    setTimeout(() => (pay.disabled = false), 800);
+  });
+  return el("div", { class: "invoice" }, el("b", {}, inv.title), el("div", {}, inv.description), pay);
+}
+
 function drawMessage(m) {
   const mine = m.from.id === state.me;
   const node = el("div", {
@@ -106,6 +119,7 @@ function drawMessage(m) {
     add(el("div", { class: "quote", onclick: () => flash(target) }, el("b", {}, m.reply_to.name), " ", m.reply_to.snippet));
   }
   add(drawMedia(m.media));
+  add(drawInvoice(m));
   const text = m.text ?? m.caption;
   if (text) add(el("div", { class: "text" }, text));
   const meta = [];

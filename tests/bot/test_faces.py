@@ -46,3 +46,27 @@ def test_large_photos_are_scaled_down_with_their_boxes(tmp_path) -> None:
         np.abs(out[int(900 * scale), int(1500 * scale) - 1 : int(1500 * scale) + 2].astype(int) - 128).max()
         > 60
     )
+
+
+def _grey_in(format_: str, width: int, height: int) -> bytes:
+    import io
+
+    from PIL import Image
+
+    if format_ == "HEIF":
+        import pillow_heif
+
+        pillow_heif.register_heif_opener()
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), (128, 128, 128)).save(buffer, format=format_)
+    return buffer.getvalue()
+
+
+def test_gif_and_heic_photos_get_their_boxes_too() -> None:
+    # OpenCV cannot read either; the picker decodes them as the analysis did.
+    for format_ in ("GIF", "HEIF"):
+        out = _decode(
+            draw_numbered_faces(_grey_in(format_, 640, 480), [(100, 150, 120, 120), (400, 150, 120, 120)])
+        )
+        assert out.shape == (480, 640, 3), format_
+        assert (np.abs(out[200, 99:102].astype(int) - 128).max(axis=1) > 60).any(), format_

@@ -56,3 +56,14 @@ def test_starting_without_a_token_prints_guidance_and_fails(tmp_path: Path, comm
     assert "TELEGRAM_BOT_TOKEN" in proc.stderr
     assert "@BotFather" in proc.stderr
     assert "make demo" in proc.stderr
+
+
+def test_the_download_limit_is_20_mb_unless_a_local_bot_api_server_allows_more(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert Settings(_env_file=None).max_download_mb == 20
+    monkeypatch.setenv("MAX_DOWNLOAD_MB", "2000")
+    assert Settings(_env_file=None).max_download_mb == 2000
+    monkeypatch.setenv("MAX_DOWNLOAD_MB", "2001")  # no Bot API server hands out more
+    with pytest.raises(ValueError):
+        Settings(_env_file=None)

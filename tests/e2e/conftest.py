@@ -8,6 +8,7 @@ importing MediaPipe again.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from telegram.ext import Application
 
 from bot.app import build_application, running
 from bot.runtime import Runtime, make_pool
@@ -24,6 +26,7 @@ from playground.botapi import FakeBotApi
 ADMIN_ID = 4242
 
 BotFactory = Callable[..., Awaitable[Runtime]]
+Settle = Callable[[], Awaitable[None]]
 
 
 @pytest.fixture(scope="session")
@@ -59,8 +62,43 @@ def e2e_settings(fake: FakeBotApi, tmp_path: Path, database_url: str, **override
 
 
 @pytest.fixture
+def applications() -> list[Application]:  # type: ignore[type-arg]
+    """The bots make_bot started in this test."""
+    return []
+
+
+@pytest.fixture
+def settle(fake: FakeBotApi, applications: list[Application]) -> Settle:  # type: ignore[type-arg]
+    """Waits until every started bot has fetched and finished handling every update sent so far.
+
+    For asserting that something did NOT happen (an ignored edit, a refused button): once the
+    bots are idle with nothing left to fetch, no late reply can still come.
+    """
+
+    def idle() -> bool:
+        return not fake.pending_updates and all(
+            app.update_queue.empty() and app.update_processor.current_concurrent_updates == 0
+            for app in applications
+        )
+
+    async def wait() -> None:
+        async with asyncio.timeout(60):
+            # Twice in a row: a fetched update is queued, then handed to a task one loop turn later.
+            quiet = 0
+            while quiet < 2:
+                quiet = quiet + 1 if idle() else 0
+                await asyncio.sleep(0.05)
+
+    return wait
+
+
+@pytest.fixture
 async def make_bot(
-    fake: FakeBotApi, tmp_path: Path, sqlite_url: str, render_pool: ProcessPoolExecutor
+    fake: FakeBotApi,
+    tmp_path: Path,
+    sqlite_url: str,
+    render_pool: ProcessPoolExecutor,
+    applications: list[Application],  # type: ignore[type-arg]
 ) -> AsyncIterator[BotFactory]:
     """Starts the bot against the fake (SQLite unless `database_url` is given); returns its runtime."""
     async with contextlib.AsyncExitStack() as stack:
@@ -71,6 +109,7 @@ async def make_bot(
             application = build_application(settings)
             application.bot_data["pool"] = render_pool
             await stack.enter_async_context(running(application, polling=True))
+            applications.append(application)
             return application.bot_data["runtime"]
 
         yield start

@@ -6,11 +6,12 @@ import asyncio
 import time
 from pathlib import Path
 
+from bot.runtime import Runtime
 from bot.texts import t
 from playground.botapi import Call, FakeBotApi
 from storage import media, users
-from tests.e2e.conftest import ADMIN_ID, BotFactory
-from tests.e2e.media import astronaut_portrait, cat, voice_note
+from tests.e2e.conftest import ADMIN_ID, BotFactory, Settle
+from tests.e2e.media import astronaut_portrait, cat, two_astronauts, voice_note
 
 
 def to_chat(chat_id: int) -> object:
@@ -21,11 +22,6 @@ def to_chat(chat_id: int) -> object:
 async def reply(fake: FakeBotApi, chat_id: int) -> Call:
     """The bot's next successful sendMessage to the chat."""
     return await fake.wait_for("sendMessage", lambda c: c.ok and c.params.get("chat_id") == chat_id)
-
-
-def is_file(path: str | None) -> bool:
-    """Whether a stored path names a file on disk."""
-    return path is not None and Path(path).is_file()
 
 
 async def test_start_explains_how_to_use_and_menus_are_set_per_language(
@@ -67,7 +63,7 @@ async def test_photo_with_one_face_is_answered_at_once(fake: FakeBotApi, make_bo
     async with rt.db.session() as s:
         stored = await media.last_photo(s, 1001, 1001)
     assert stored is not None and stored.message_id == photo["message_id"]
-    assert is_file(stored.path)
+    assert stored.path is None  # analysed in memory: nothing kept on local disk
 
 
 async def test_cat_photo_gets_the_no_face_reply_and_a_tip(fake: FakeBotApi, make_bot: BotFactory) -> None:
@@ -96,9 +92,19 @@ async def test_files_above_the_download_limit_are_refused_before_downloading(
     await make_bot()
     alice = fake.user(1001, "Alice", "en")
     fake.send_document(alice, None, astronaut_portrait(), "huge.png", "image/png", file_size=25 * 2**20)
-    assert (await reply(fake, 1001)).params["text"] == t("file_too_big", "en", size_mb=25)
+    assert (await reply(fake, 1001)).params["text"] == t("file_too_big", "en", size_mb=25, limit_mb=20)
     fake.send_voice(alice, None, voice_note(), duration=900, file_size=21 * 2**20)
-    assert (await reply(fake, 1001)).params["text"] == t("file_too_big", "en", size_mb=21)
+    assert (await reply(fake, 1001)).params["text"] == t("file_too_big", "en", size_mb=21, limit_mb=20)
+    assert not fake.calls_to("getFile")
+
+
+async def test_the_download_limit_follows_the_setting(fake: FakeBotApi, make_bot: BotFactory) -> None:
+    await make_bot(max_download_mb=1)
+    alice = fake.user(1001, "Alice", "en")
+    fake.send_voice(alice, None, voice_note(), duration=60, file_size=2 * 2**20)
+    answer = (await reply(fake, 1001)).params["text"]
+    assert answer == t("file_too_big", "en", size_mb=2, limit_mb=1)
+    assert "up to 1 MB" in answer
     assert not fake.calls_to("getFile")
 
 
@@ -120,6 +126,25 @@ async def test_quota_used_up_is_refused_with_the_reset_time(fake: FakeBotApi, ma
     assert not fake.calls_to("sendVideo")
 
 
+def user_files(rt: Runtime) -> list[Path]:
+    """Every file under the bot's data directory except its database."""
+    root = rt.settings.data_dir
+    return [p for p in root.rglob("*") if p.is_file() and not p.name.startswith("phototalk.db")]
+
+
+async def test_photos_are_analysed_without_being_kept_on_disk(fake: FakeBotApi, make_bot: BotFactory) -> None:
+    rt = await make_bot()
+    alice = fake.user(1001, "Alice", "en")
+    fake.send_photo(alice, None, astronaut_portrait())
+    assert (await reply(fake, 1001)).params["text"] == t("one_face", "en")
+    fake.send_photo(alice, None, two_astronauts())
+    await fake.wait_for("sendPhoto", lambda c: c.ok)  # the face picker
+    async with rt.db.session() as s:
+        photo = await media.last_photo(s, 1001, 1001)
+    assert photo is not None and photo.path is None and photo.analysis  # Telegram keeps the photo
+    assert user_files(rt) == []
+
+
 async def test_forget_deletes_the_users_rows_and_files(fake: FakeBotApi, make_bot: BotFactory) -> None:
     rt = await make_bot()
     alice = fake.user(1001, "Alice", "en")
@@ -127,15 +152,15 @@ async def test_forget_deletes_the_users_rows_and_files(fake: FakeBotApi, make_bo
     await reply(fake, 1001)
     async with rt.db.session() as s:
         photo = await media.last_photo(s, 1001, 1001)
-    assert photo is not None and is_file(photo.path)
+    assert photo is not None
 
     fake.send_command(alice, None, "forget")
     confirm = await reply(fake, 1001)
     assert confirm.params["text"] == t("forget_confirm", "en")
     fake.press_button(alice, None, confirm.result["message_id"], "forget:yes")
     done = await fake.wait_for("editMessageText", to_chat(1001))
-    assert done.params["text"] == t("forgotten", "en", files=1)
-    assert not is_file(photo.path)
+    assert done.params["text"] == t("forgotten", "en")
+    assert user_files(rt) == []
     async with rt.db.session() as s:
         assert await media.last_photo(s, 1001, 1001) is None
         assert await users.get_user(s, 1001) is None
@@ -163,7 +188,9 @@ async def test_chinese_language_code_gets_chinese_replies(fake: FakeBotApi, make
     text = (await reply(fake, 2002)).params["text"]
     assert text == f"{t('NO_FACE', 'zh')}\n\n{t('photo_tip', 'zh')}"
     fake.send_command(li, None, "privacy")
-    assert (await reply(fake, 2002)).params["text"].startswith("我保存的内容")
+    privacy = (await reply(fake, 2002)).params["text"]
+    assert privacy.startswith("我保存的内容")
+    assert t("privacy_tts_online", "zh") in privacy  # typed text goes to edge-tts by default
 
 
 async def test_voice_choice_is_stored_per_user(fake: FakeBotApi, make_bot: BotFactory) -> None:
@@ -204,6 +231,25 @@ async def test_admin_commands_grant_ban_and_unban(fake: FakeBotApi, make_bot: Bo
     assert (await reply(fake, ADMIN_ID)).params["text"] == t("grant_usage", "en")
 
 
+async def test_an_edited_grant_does_not_grant_again(
+    fake: FakeBotApi, make_bot: BotFactory, settle: Settle
+) -> None:
+    await make_bot(daily_quota=0)
+    boss = fake.user(ADMIN_ID, "Boss", "en")
+    alice = fake.user(1001, "Alice", "en")
+    command = fake.send_command(boss, None, "grant", "1001 2")
+    assert (await reply(fake, ADMIN_ID)).params["text"] == t("granted", "en", count=2, user=1001)
+
+    # The admin edits the command (a typo fixed, or just the same text saved again).
+    edited = {**command, "text": "/grant 1001 2 ", "edit_date": command["date"] + 5}
+    fake.push_update({"edited_message": edited})
+    await settle()
+    granted = [c for c in fake.calls_to("sendMessage") if c.params["text"].startswith("Granted")]
+    assert len(granted) == 1
+    fake.send_command(alice, None, "quota")
+    assert "0 of 2 videos used, 2 left" in (await reply(fake, 1001)).params["text"]
+
+
 async def test_a_429_from_the_server_makes_the_bot_wait_and_succeed(
     fake: FakeBotApi, make_bot: BotFactory
 ) -> None:
@@ -216,3 +262,61 @@ async def test_a_429_from_the_server_makes_the_bot_wait_and_succeed(
     answered = await reply(fake, 1001)
     assert answered.params["text"] == t("help", "en")
     assert answered.time - refused.time >= 0.9  # it waited the retry_after second
+
+
+async def test_forged_face_buttons_are_refused_and_change_nothing(
+    fake: FakeBotApi, make_bot: BotFactory
+) -> None:
+    rt = await make_bot()
+    alice, bob = fake.user(1001, "Alice", "en"), fake.user(1002, "Bob", "en")
+    fake.send_photo(alice, None, two_astronauts())
+    picker = await fake.wait_for("sendPhoto", lambda c: c.ok)
+    first = picker.params["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+    media_id = int(first.split(":")[1])
+
+    async def answer_to(user: dict[str, object], chat_message: int, data: str) -> Call:
+        query = fake.press_button(user, None, chat_message, data)
+        return await fake.wait_for(
+            "answerCallbackQuery", lambda c: c.params["callback_query_id"] == query["id"]
+        )
+
+    # A face the photo does not have, on Alice's own picker.
+    refused = await answer_to(alice, picker.result["message_id"], f"face:{media_id}:99")
+    assert refused.params["text"] == t("button_unknown", "en")
+    # Bob names Alice's photo from his own chat.
+    fake.send_command(bob, None, "start")
+    bobs = await reply(fake, 1002)
+    await answer_to(bob, bobs.result["message_id"], f"face:{media_id}:0")
+    # Data that is not ours at all.
+    garbage = await answer_to(alice, picker.result["message_id"], "face:x:1:2")
+    assert garbage.params["text"] == t("button_unknown", "en")
+    async with rt.db.session() as s:
+        photo = await media.get_media(s, media_id)
+    assert photo is not None and photo.face is None and not photo.chorus
+
+
+def reencoded(jpeg_bytes: bytes, format_: str) -> bytes:
+    """The same picture in another file format (GIF, HEIF)."""
+    import io
+
+    from PIL import Image
+
+    if format_ == "HEIF":
+        import pillow_heif
+
+        pillow_heif.register_heif_opener()
+    out = io.BytesIO()
+    Image.open(io.BytesIO(jpeg_bytes)).save(out, format=format_)
+    return out.getvalue()
+
+
+async def test_two_face_gif_and_heic_files_get_the_face_picker(
+    fake: FakeBotApi, make_bot: BotFactory
+) -> None:
+    await make_bot()
+    alice = fake.user(1001, "Alice", "en")
+    for name, mime, format_ in (("two.gif", "image/gif", "GIF"), ("two.heic", "image/heic", "HEIF")):
+        fake.send_document(alice, None, reencoded(two_astronauts(), format_), name, mime)
+        picker = await fake.wait_for("sendPhoto", lambda c: c.params.get("chat_id") == 1001)
+        assert picker.ok, (name, picker.description)
+        assert picker.params["caption"] == t("many_faces", "en", count=2), name

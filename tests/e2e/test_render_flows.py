@@ -228,3 +228,26 @@ async def test_the_sound_of_a_round_video_is_spoken(fake: FakeBotApi, make_bot: 
     await reply(fake, 1001)
     video = await delivered_video(fake, 1001)
     check_video(fake, video, reply_to=note["message_id"], aspect=420 / 560, seconds=wav_seconds(speech_wav()))
+
+
+async def test_with_tts_online_off_typed_text_never_reaches_edge_tts(
+    fake: FakeBotApi, make_bot: BotFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import edge_tts
+
+    contacted: list[str] = []
+
+    def communicate(text: str, *args: object, **kwargs: object) -> object:
+        contacted.append(text)  # Microsoft's service: the one thing that must not be reached
+        raise ConnectionError("edge-tts must not be contacted")
+
+    monkeypatch.setattr(edge_tts, "Communicate", communicate)
+    await make_bot(tts_online=False)
+    alice = fake.user(1001, "Alice", "en")
+    photo = fake.send_photo(alice, None, astronaut_portrait(), caption="Good morning, everyone!")
+    await reply(fake, 1001)
+    video = await delivered_video(fake, 1001)
+    check_video(fake, video, reply_to=photo["message_id"], aspect=420 / 560)
+    assert contacted == []
+    fake.send_command(alice, None, "privacy")
+    assert t("privacy_tts_offline", "en") in (await reply(fake, 1001)).params["text"]

@@ -225,6 +225,54 @@ async def test_two_scenes_in_one_group_keep_their_own_cast(
     assert [(line.user_id, line.source) for line in second_lines] == [(1002, "text")]
 
 
+async def test_a_claim_made_while_the_scene_message_is_still_being_posted_shows_up(
+    fake: FakeBotApi, make_bot: BotFactory
+) -> None:
+    # The flaky restart test's cause: a press handled before the bot had stored the scene
+    # message's id updated nothing. Here Telegram's answer to sendPhoto comes late on purpose.
+    await make_bot()
+    fake.chat(GROUP, "supergroup", "Friends")
+    alice, bob = fake.user(1001, "Alice", "en"), fake.user(1002, "Bob", "en")
+    fake.delay_next("sendPhoto", 2.0)
+    scene = await open_scene(fake, alice, two_astronauts())
+    await press(fake, bob, scene, "I'm 2")
+    await caption_shows(fake, scene, "2 — Bob, no line yet")
+
+
+async def test_forged_scene_buttons_are_refused_and_change_nothing(
+    fake: FakeBotApi, make_bot: BotFactory
+) -> None:
+    rt = await make_bot()
+    other = -1009876543210
+    fake.chat(GROUP, "supergroup", "Friends")
+    fake.chat(other, "supergroup", "Strangers")
+    alice, mallory = fake.user(1001, "Alice", "en"), fake.user(1666, "Mallory", "en")
+    scene = await open_scene(fake, alice, two_astronauts())
+    scene_id = int(buttons(scene)["I'm 1"].split(":")[1])
+
+    async def answer(chat: int, message_id: int, data: str) -> Call:
+        query = fake.press_button(mallory, chat, message_id, data)
+        return await fake.wait_for(
+            "answerCallbackQuery", lambda c: c.params["callback_query_id"] == query["id"]
+        )
+
+    # From another group, on a message of the bot there, naming Alice's scene.
+    fake.send_command(mallory, other, "scene")
+    elsewhere = await fake.wait_for("sendMessage", lambda c: c.ok and c.params["chat_id"] == other)
+    refusal = t("button_unknown", "en")
+    assert (await answer(other, elsewhere.result["message_id"], f"scene:{scene_id}:claim:0")).params[
+        "text"
+    ] == refusal
+    assert (await answer(other, elsewhere.result["message_id"], f"scene:{scene_id}:render")).params[
+        "text"
+    ] == refusal
+    # In the scene's own group: a face the photo does not have.
+    assert (await answer(GROUP, scene["message_id"], f"scene:{scene_id}:claim:99")).params["text"] == refusal
+    async with rt.db.session() as s:
+        assert await scene_rows.face_of(s, scene_id, 1666) is None
+    assert not fake.calls_to("sendVideo") and (await rt.queue.stats())["queued"] == 0
+
+
 async def test_a_scene_survives_a_restart(
     fake: FakeBotApi, tmp_path: Path, sqlite_url: str, render_pool: ProcessPoolExecutor
 ) -> None:

@@ -311,3 +311,16 @@ def test_a_group_scene_two_members_claim_faces_say_lines_and_the_creator_renders
     be(driver, "Alice")
     click_button(driver, scene_id, t("scene_render_button", "en"))
     delivered_video(driver)
+
+
+def test_a_purchase_in_stars_from_buy_to_pay(playground: str, browser: Browser) -> None:
+    driver = browser()
+    open_chat(driver, playground, 1002)
+    driver.find_element(By.ID, "text").send_keys("/buy")
+    driver.find_element(By.ID, "send").click()
+    menu = element_id(driver, ".msg.bot:has(button.kb)", 60)
+    click_button(driver, menu, t("buy_pack_button", "en", videos=10, stars=50))
+    # The invoice: Telegram's app shows a Pay button; tapping it goes through pre-checkout.
+    invoice = element_id(driver, ".msg.bot:has(.invoice)", 60)
+    click_button(driver, invoice, "Pay 50 ⭐")
+    bot_text(driver, t("paid", "en", videos=10, balance=10), 60)

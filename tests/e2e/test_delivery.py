@@ -1,0 +1,136 @@
+"""Delivery over a flaky network: a video is sent at most once, and the user hears what happened."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from bot.runtime import Runtime
+from bot.texts import t
+from playground.botapi import Call, FakeBotApi
+from storage import Job, JobQueue, Status
+from tests.e2e.conftest import BotFactory
+from tests.e2e.media import astronaut_portrait, voice_note
+
+pytestmark = pytest.mark.slow
+
+RENDER_TIMEOUT = 180.0
+
+
+async def reply(fake: FakeBotApi, chat_id: int) -> Call:
+    return await fake.wait_for("sendMessage", lambda c: c.ok and c.params.get("chat_id") == chat_id)
+
+
+async def said(fake: FakeBotApi, chat_id: int, text: str) -> Call:
+    return await fake.wait_for(
+        "sendMessage",
+        lambda c: c.ok and c.params.get("chat_id") == chat_id and c.params["text"] == text,
+        timeout=RENDER_TIMEOUT,
+    )
+
+
+async def finished_job(rt: Runtime) -> Job:
+    """The only job, once the worker has recorded its outcome."""
+    async with asyncio.timeout(60):
+        while True:
+            jobs = await rt.queue.pending_for_user(1001)
+            if not jobs:
+                break
+            await asyncio.sleep(0.1)
+    stats = await rt.queue.stats()
+    finished = [status for status in (Status.DONE, Status.FAILED) if stats[str(status)]]
+    assert len(finished) == 1, stats
+    job = await rt.queue.get(1)
+    assert job is not None
+    return job
+
+
+async def request_a_video(fake: FakeBotApi) -> None:
+    alice = fake.user(1001, "Alice", "en")
+    fake.send_photo(alice, None, astronaut_portrait())
+    assert (await reply(fake, 1001)).params["text"] == t("one_face", "en")
+    fake.send_voice(alice, None, voice_note(), duration=2)
+    assert (await reply(fake, 1001)).params["text"] == t("queued_next", "en")
+
+
+async def test_an_upload_whose_answer_timed_out_is_not_sent_again(
+    fake: FakeBotApi, make_bot: BotFactory
+) -> None:
+    rt = await make_bot(daily_quota=3)
+    # Telegram takes the video, but its answer comes after the bot's read timeout (5 s).
+    fake.delay_next("sendVideo", 8.0)
+    await request_a_video(fake)
+    await said(fake, 1001, t("upload_unsure", "en"))
+    job = await finished_job(rt)
+    assert job.status == Status.DONE and job.delivered
+    sends = fake.calls_to("sendVideo")
+    assert len(sends) == 1 and sends[0].ok  # the one the user got; no re-render, no second copy
+    fake.send_command(fake.user(1001, "Alice", "en"), None, "quota")
+    assert "1 of 3 videos used, 2 left" in (await reply(fake, 1001)).params["text"]
+    assert len(fake.calls_to("sendVideo")) == 1
+
+
+async def test_a_video_telegram_refuses_is_refunded_and_not_rendered_again(
+    fake: FakeBotApi, make_bot: BotFactory
+) -> None:
+    rt = await make_bot(daily_quota=3)
+    fake.fail_next("sendVideo", error_code=400, description="Bad Request: VIDEO_CONTENT_TYPE_INVALID")
+    await request_a_video(fake)
+    await said(fake, 1001, t("upload_failed", "en"))
+    job = await finished_job(rt)
+    assert job.status == Status.FAILED and not job.delivered
+    assert len(fake.calls_to("sendVideo")) == 1
+    fake.send_command(fake.user(1001, "Alice", "en"), None, "quota")
+    assert "0 of 3 videos used, 3 left" in (await reply(fake, 1001)).params["text"]
+
+
+async def test_a_429_on_the_upload_is_waited_out_and_the_video_arrives_once(
+    fake: FakeBotApi, make_bot: BotFactory
+) -> None:
+    rt = await make_bot(daily_quota=3)
+    fake.fail_next("sendVideo", times=1, retry_after=1)
+    await request_a_video(fake)
+    await fake.wait_for("sendVideo", lambda c: c.ok, timeout=RENDER_TIMEOUT)
+    job = await finished_job(rt)
+    assert job.status == Status.DONE and job.delivered
+    assert [c.status for c in fake.calls_to("sendVideo")] == [429, 200]
+
+
+@pytest.mark.skipif(
+    not hasattr(JobQueue, "begin_delivery"), reason="needs storage's JobQueue.begin_delivery (storage branch)"
+)
+async def test_a_job_whose_worker_died_during_the_upload_is_not_rendered_again(
+    fake: FakeBotApi, make_bot: BotFactory
+) -> None:
+    replica = await make_bot(daily_quota=3, embedded_worker=False)
+    await request_a_video(fake)
+    # A worker claims the job, begins the upload and dies before Telegram answers.
+    job = await replica.queue.claim("dead-worker", 1)
+    assert job is not None
+    assert await replica.queue.begin_delivery(job.id, "dead-worker")
+
+    fetched = len(fake.calls_to("getFile"))  # the photo, at intake
+    await make_bot(daily_quota=3, job_lease_seconds=1)  # a live worker reclaims the job
+    await said(fake, 1001, t("upload_unsure", "en"))
+    # Nothing fetched, rendered or sent again.
+    assert not fake.calls_to("sendVideo") and len(fake.calls_to("getFile")) == fetched
+
+
+async def test_job_folders_left_by_a_crashed_worker_are_swept_at_start(
+    make_bot: BotFactory, tmp_path: Path
+) -> None:
+    jobs = tmp_path / "data" / "jobs"
+    orphan, live = jobs / "77", jobs / "78"
+    for folder in (orphan, live):
+        folder.mkdir(parents=True)
+        (folder / "photo.jpg").write_bytes(b"someone's face")
+    past = time.time() - 3600  # an hour ago: far older than the 90 s lease
+    for path in (orphan, orphan / "photo.jpg"):
+        os.utime(path, (past, past))
+    await make_bot()
+    assert not orphan.exists()
+    assert (live / "photo.jpg").exists()  # touched just now: its worker may still be rendering
