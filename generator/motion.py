@@ -18,8 +18,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import numpy as np
+from numpy.typing import NDArray
 from scipy import ndimage
 
 from generator.speech import SpeechTrack, silent_track
@@ -40,23 +42,23 @@ class FaceMotion:
 
     face: int  # index into the analysis' faces
     speaking: bool  # has a speech track
-    engage: np.ndarray  # [0, 1]: 0 = exactly the photo (first/last frames), 1 = fully animated
-    jaw_open: np.ndarray  # [0, 1]
-    lip_width: np.ndarray  # [-1, 1]
-    lip_round: np.ndarray  # [0, 1]
-    lips_pressed: np.ndarray  # [0, 1]
-    lip_teeth: np.ndarray  # [0, 1]: lower lip under the upper teeth (f, v)
-    tongue: np.ndarray  # [0, 1]: tongue tip showing (th, l)
-    speech: np.ndarray  # bool
-    talking: np.ndarray  # [0, 1]: within about half a second of this face's speech (its lips may rest closed)
-    blink: np.ndarray  # [0, 1]: lid closure
+    engage: NDArray[np.float32]  # [0, 1]: 0 = exactly the photo (first/last frames), 1 = fully animated
+    jaw_open: NDArray[np.float32]  # [0, 1]
+    lip_width: NDArray[np.float32]  # [-1, 1]
+    lip_round: NDArray[np.float32]  # [0, 1]
+    lips_pressed: NDArray[np.float32]  # [0, 1]
+    lip_teeth: NDArray[np.float32]  # [0, 1]: lower lip under the upper teeth (f, v)
+    tongue: NDArray[np.float32]  # [0, 1]: tongue tip showing (th, l)
+    speech: NDArray[np.bool_]  # bool
+    talking: NDArray[np.float32]  # [0, 1]: within ~0.5 s of this face's speech (its lips may rest closed)
+    blink: NDArray[np.float32]  # [0, 1]: lid closure
     blink_starts: tuple[int, ...]  # first frame of each blink event (a double blink counts once)
-    gaze: np.ndarray  # (n, 2): iris offset as a fraction of the eye's width (x right, y down)
-    brow: np.ndarray  # [0, 1]: raise
-    head: np.ndarray  # (n, 3): yaw, pitch, roll in degrees, relative to the photo
-    shift: np.ndarray  # (n, 2): head translation, fraction of face height (x right, y down)
-    body: np.ndarray  # (n, 2): neck and shoulders translation, fraction of face height
-    breath: np.ndarray  # [-1, 1]: chest rise
+    gaze: NDArray[np.float32]  # (n, 2): iris offset as a fraction of the eye's width (x right, y down)
+    brow: NDArray[np.float32]  # [0, 1]: raise
+    head: NDArray[np.float32]  # (n, 3): yaw, pitch, roll in degrees, relative to the photo
+    shift: NDArray[np.float32]  # (n, 2): head translation, fraction of face height (x right, y down)
+    body: NDArray[np.float32]  # (n, 2): neck and shoulders translation, fraction of face height
+    breath: NDArray[np.float32]  # [-1, 1]: chest rise
 
     @property
     def n_frames(self) -> int:
@@ -70,7 +72,7 @@ class MotionPlan:
     fps: int
     n_frames: int
     faces: list[FaceMotion]
-    camera: np.ndarray  # (n, 3): dx, dy (fraction of the image's shorter side), zoom (relative)
+    camera: NDArray[np.float32]  # (n, 3): dx, dy (fraction of the image's shorter side), zoom (relative)
     parallax: float  # the person moves (1 + parallax) times as far as the background
 
 
@@ -99,7 +101,7 @@ def plan_motion(
     return MotionPlan(fps=fps, n_frames=n_frames, faces=faces, camera=camera, parallax=0.6)
 
 
-def fade_envelope(n_frames: int, fps: int, frames: int | None = None) -> np.ndarray:
+def fade_envelope(n_frames: int, fps: int, frames: int | None = None) -> NDArray[np.float32]:
     """0 on the first and last frame, easing to 1 within FADE_SECONDS (or `frames`)."""
     ramp = max(1, round(FADE_SECONDS * fps) if frames is None else frames)
     i = np.arange(n_frames, dtype=np.float64)
@@ -128,7 +130,7 @@ def _plan_face(
     nods = _kernel_train(mouth.emphasis, fps, 0.45)
     head[:, 1] -= 2.6 * nods
     head[:, 2] += 0.6 * nods * rng.choice([-1.0, 1.0])
-    brow = np.clip(0.9 * _kernel_train(mouth.emphasis, fps, 0.6) + 0.15 * talk, 0.0, 1.0)
+    brow: NDArray[np.float64] = np.clip(0.9 * _kernel_train(mouth.emphasis, fps, 0.6) + 0.15 * talk, 0.0, 1.0)
     if not speaking:
         listening = np.zeros(n)
         t = rng.uniform(1.0, 3.0)
@@ -143,7 +145,7 @@ def _plan_face(
     shift[:, 1] = -0.003 * head[:, 1] + scale * 0.006 * _noise(rng, n, fps, 2.0)
 
     breath_rate = rng.uniform(0.2, 0.3)  # breaths a second
-    breath = np.sin(2 * np.pi * (breath_rate * np.arange(n) / fps + rng.uniform()))
+    breath: NDArray[np.float64] = np.sin(2 * np.pi * (breath_rate * np.arange(n) / fps + rng.uniform()))
 
     # Neck and shoulders follow the head late and softly, and rise with each breath.
     lag = round(0.2 * fps)
@@ -153,7 +155,7 @@ def _plan_face(
 
     gaze = _gaze(rng, n, fps, mouth.speech)
 
-    def rest(x: np.ndarray, env: np.ndarray = engage) -> np.ndarray:
+    def rest(x: NDArray[np.floating[Any]], env: NDArray[np.float32] = engage) -> NDArray[np.float32]:
         e = env if x.ndim == 1 else env[:, None]
         return (x * e).astype(np.float32)
 
@@ -180,11 +182,14 @@ def _plan_face(
     )
 
 
-def _talking(speech: np.ndarray, fps: int) -> np.ndarray:
+def _talking(speech: NDArray[np.bool_], fps: int) -> NDArray[np.float32]:
     """1 around speech (half a second either side), easing to 0 in longer silences."""
     reach = max(1, round(0.5 * fps))
-    near = ndimage.binary_dilation(np.asarray(speech, bool), np.ones(2 * reach + 1, bool))
+    near: NDArray[np.bool_] = ndimage.binary_dilation(np.asarray(speech, bool), np.ones(2 * reach + 1, bool))
     return np.clip(_smooth(near.astype(np.float64), 0.1 * fps), 0.0, 1.0).astype(np.float32)
+
+
+_Item = TypeVar("_Item", bound=np.generic)  # a per-frame array's element type, kept by `_fit`
 
 
 def _fit(track: SpeechTrack, n: int) -> SpeechTrack:
@@ -193,32 +198,31 @@ def _fit(track: SpeechTrack, n: int) -> SpeechTrack:
         return track
     pad = silent_track(n, track.fps)
     m = min(n, track.n_frames)
-    fields = {}
-    for name in (
-        "jaw_open",
-        "lip_width",
-        "lip_round",
-        "lips_pressed",
-        "lip_teeth",
-        "tongue",
-        "speech",
-        "energy",
-        "pitch",
-        "emphasis",
-    ):
-        arr = getattr(pad, name).copy()
-        arr[:m] = getattr(track, name)[:m]
-        fields[name] = arr
+
+    def fit(values: NDArray[_Item], rest: NDArray[_Item]) -> NDArray[_Item]:
+        out = rest.copy()
+        out[:m] = values[:m]
+        return out
+
     return SpeechTrack(
         fps=track.fps,
+        jaw_open=fit(track.jaw_open, pad.jaw_open),
+        lip_width=fit(track.lip_width, pad.lip_width),
+        lip_round=fit(track.lip_round, pad.lip_round),
+        lips_pressed=fit(track.lips_pressed, pad.lips_pressed),
+        lip_teeth=fit(track.lip_teeth, pad.lip_teeth),
+        tongue=fit(track.tongue, pad.tongue),
+        speech=fit(track.speech, pad.speech),
+        energy=fit(track.energy, pad.energy),
+        pitch=fit(track.pitch, pad.pitch),
+        emphasis=fit(track.emphasis, pad.emphasis),
         speech_seconds=track.speech_seconds,
         floor_db=track.floor_db,
         peak_db=track.peak_db,
-        **fields,
     )
 
 
-def _blinks(rng: np.random.Generator, n: int, fps: int) -> tuple[np.ndarray, tuple[int, ...]]:
+def _blinks(rng: np.random.Generator, n: int, fps: int) -> tuple[NDArray[np.float64], tuple[int, ...]]:
     """Lid closure per frame and the first frame of each blink event."""
     closure = np.zeros(n, dtype=np.float64)
     starts: list[int] = []
@@ -240,7 +244,7 @@ def _blinks(rng: np.random.Generator, n: int, fps: int) -> tuple[np.ndarray, tup
     return np.clip(closure, 0.0, 1.0), tuple(starts)
 
 
-def _add_blink(closure: np.ndarray, start_s: float, length_s: float, fps: int) -> None:
+def _add_blink(closure: NDArray[np.float64], start_s: float, length_s: float, fps: int) -> None:
     """A blink: the lid falls fast (a third of the time), stays shut briefly, rises slower."""
     i = np.arange(len(closure)) / fps
     u = (i - start_s) / length_s
@@ -251,7 +255,7 @@ def _add_blink(closure: np.ndarray, start_s: float, length_s: float, fps: int) -
     np.maximum(closure, shape, out=closure)
 
 
-def _gaze(rng: np.random.Generator, n: int, fps: int, speech: np.ndarray) -> np.ndarray:
+def _gaze(rng: np.random.Generator, n: int, fps: int, speech: NDArray[np.bool_]) -> NDArray[np.float64]:
     """Fixations joined by quick saccades; a speaker mostly looks at the camera."""
     gaze = np.zeros((n, 2), dtype=np.float64)
     i = 0
@@ -266,25 +270,26 @@ def _gaze(rng: np.random.Generator, n: int, fps: int, speech: np.ndarray) -> np.
     return _smooth(gaze, 0.03 * fps + 0.4, axis=0)
 
 
-def _noise(rng: np.random.Generator, n: int, fps: int, seconds: float) -> np.ndarray:
+def _noise(rng: np.random.Generator, n: int, fps: int, seconds: float) -> NDArray[np.float64]:
     """Smooth random motion with unit standard deviation and about `seconds` between turns."""
     pad = int(3 * seconds * fps)
     raw = rng.standard_normal(n + 2 * pad)
-    smooth = ndimage.gaussian_filter1d(raw, seconds * fps / 2.0)[pad : pad + n]
+    smooth: NDArray[np.float64] = ndimage.gaussian_filter1d(raw, seconds * fps / 2.0)[pad : pad + n]
     std = float(np.std(smooth)) if n > 1 else 0.0
     return smooth / std if std > 1e-9 else smooth
 
 
-def _kernel_train(impulses: np.ndarray, fps: int, seconds: float) -> np.ndarray:
+def _kernel_train(impulses: NDArray[np.floating[Any]], fps: int, seconds: float) -> NDArray[np.float64]:
     """Each impulse becomes a smooth bump (rise then fall) peaking about a third of `seconds` later."""
     length = max(3, round(seconds * fps))
     u = np.linspace(0.0, 1.0, length)
     bump = np.sin(np.pi * u**0.7) ** 2
-    out = np.convolve(np.asarray(impulses, dtype=np.float64), bump)[: len(impulses)]
+    out: NDArray[np.float64] = np.convolve(np.asarray(impulses, dtype=np.float64), bump)[: len(impulses)]
     return np.clip(out, 0.0, 1.5)
 
 
-def _smooth(x: np.ndarray, sigma: float, axis: int = 0) -> np.ndarray:
-    return ndimage.gaussian_filter1d(
+def _smooth(x: NDArray[np.floating[Any]], sigma: float, axis: int = 0) -> NDArray[np.float64]:
+    smoothed: NDArray[np.float64] = ndimage.gaussian_filter1d(
         np.asarray(x, dtype=np.float64), max(sigma, 1e-3), axis=axis, mode="nearest"
     )
+    return smoothed

@@ -17,6 +17,7 @@ from queue import Full, Queue
 
 import cv2
 import numpy as np
+from numpy.typing import NDArray
 
 from generator.analysis import analyze_image, segment_person
 from generator.encode import VideoEncoder, make_thumbnail
@@ -43,7 +44,7 @@ __all__ = ["render"]
 class Line:
     """One speech track placed on the clip's timeline, with the faces that say it."""
 
-    audio: np.ndarray  # mono float32 at SAMPLE_RATE, already cut to the clip
+    audio: NDArray[np.float32]  # mono float32 at SAMPLE_RATE, already cut to the clip
     start: int  # first sample on the timeline
     faces: tuple[int, ...]
     speech: SpeechTrack  # of this line alone, for the NO_SPEECH check
@@ -108,12 +109,12 @@ def render(
 # --- 1. inputs -----------------------------------------------------------------------------------
 
 
-def check_inputs(request: RenderRequest) -> tuple[np.ndarray, list[np.ndarray], bool]:
+def check_inputs(request: RenderRequest) -> tuple[NDArray[np.uint8], list[NDArray[np.float32]], bool]:
     """Decodes the photo and every recording; says whether any recording was cut to the limit."""
     if not request.tracks:
         raise GeneratorError(ErrorCode.NO_SPEECH, "the request has no speech track", tracks=0)
     image = load_image(request.image)
-    recordings: list[np.ndarray] = []
+    recordings: list[NDArray[np.float32]] = []
     trimmed = False
     for track in request.tracks:
         audio, cut = load_audio(track.audio, SAMPLE_RATE, max_seconds=request.max_seconds, trim=request.trim)
@@ -125,7 +126,7 @@ def check_inputs(request: RenderRequest) -> tuple[np.ndarray, list[np.ndarray], 
 # --- 2. faces ------------------------------------------------------------------------------------
 
 
-def analyze_faces(image: np.ndarray) -> ImageAnalysis:
+def analyze_faces(image: NDArray[np.uint8]) -> ImageAnalysis:
     """Every face in the photo, with landmarks, pose and whether it can speak."""
     return analyze_image(image)
 
@@ -187,7 +188,10 @@ def _face_area(face: FaceAnalysis) -> int:
 
 
 def place_lines(
-    request: RenderRequest, recordings: list[np.ndarray], speakers: list[tuple[int, ...]], trimmed: bool
+    request: RenderRequest,
+    recordings: list[NDArray[np.float32]],
+    speakers: list[tuple[int, ...]],
+    trimmed: bool,
 ) -> tuple[list[Line], int, bool]:
     """Puts each track on the timeline (at `start`, or after the previous one), cut to max_seconds.
 
@@ -254,7 +258,7 @@ def track_faces(
     return tracks
 
 
-def mix_lines(lines: list[Line], n_frames: int, fps: int) -> np.ndarray:
+def mix_lines(lines: list[Line], n_frames: int, fps: int) -> NDArray[np.float32]:
     """The clip's soundtrack: every line at its place, overlaps summed and kept within [-1, 1]."""
     audio = np.zeros(round(n_frames * SAMPLE_RATE / fps), np.float32)
     for line in lines:
@@ -266,15 +270,17 @@ def mix_lines(lines: list[Line], n_frames: int, fps: int) -> np.ndarray:
 # --- 4. output size ------------------------------------------------------------------------------
 
 
-def fit_output(image: np.ndarray, analysis: ImageAnalysis, max_side: int) -> tuple[np.ndarray, ImageAnalysis]:
+def fit_output(
+    image: NDArray[np.uint8], analysis: ImageAnalysis, max_side: int
+) -> tuple[NDArray[np.uint8], ImageAnalysis]:
     """The photo at the output size (aspect kept, even sides) and its faces in those pixels."""
     height, width = image.shape[:2]
     out_w, out_h = fit_size(width, height, max_side)
     if (out_w, out_h) == (width, height):
         return image, analysis
-    frame = cv2.resize(image, (out_w, out_h), interpolation=cv2.INTER_AREA)
+    frame = np.asarray(cv2.resize(image, (out_w, out_h), interpolation=cv2.INTER_AREA), dtype=np.uint8)
     sx, sy = out_w / width, out_h / height
-    faces = []
+    faces: list[FaceAnalysis] = []
     for face in analysis.faces:
         points = face.landmarks.astype(np.float32) * np.array([sx, sy, 0.5 * (sx + sy)], np.float32)
         x, y, w, h = face.box
@@ -287,8 +293,8 @@ def fit_output(image: np.ndarray, analysis: ImageAnalysis, max_side: int) -> tup
 
 
 def encode_video(
-    frames: Iterator[np.ndarray],
-    soundtrack: np.ndarray,
+    frames: Iterator[NDArray[np.uint8]],
+    soundtrack: NDArray[np.float32],
     output: Path,
     shape: tuple[int, ...],
     fps: int,
@@ -308,7 +314,7 @@ def encode_video(
     return thumbnail
 
 
-def _ahead(frames: Iterator[np.ndarray], depth: int = 3) -> Iterator[np.ndarray]:
+def _ahead(frames: Iterator[NDArray[np.uint8]], depth: int = 3) -> Iterator[NDArray[np.uint8]]:
     """Draws the next few frames on a second thread while this one encodes.
 
     OpenCV, NumPy and the encoder release the GIL, so drawing and encoding share the two cores

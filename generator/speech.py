@@ -18,8 +18,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 from scipy import ndimage, signal
 
 from generator.types import ErrorCode, GeneratorError, PhonemeSpan
@@ -45,16 +47,16 @@ class SpeechTrack:
     """
 
     fps: int
-    jaw_open: np.ndarray  # [0, 1]: 0 closed (rest), 1 the widest this speaker opens
-    lip_width: np.ndarray  # [-1, 1]: + spread (/i/), - narrowed (/u/)
-    lip_round: np.ndarray  # [0, 1]: rounding / protrusion
-    lips_pressed: np.ndarray  # [0, 1]: lips together for m, b, p (crisp: 1 on closure frames)
-    lip_teeth: np.ndarray  # [0, 1]: lower lip tucked under the upper teeth (f, v)
-    tongue: np.ndarray  # [0, 1]: tongue tip showing (th, l)
-    speech: np.ndarray  # bool: voice activity
-    energy: np.ndarray  # [0, 1]: speech-band loudness above the noise floor
-    pitch: np.ndarray  # semitones relative to the speaker's median; 0 where unvoiced
-    emphasis: np.ndarray  # [0, 1]: impulses at stressed syllables, 0 elsewhere
+    jaw_open: NDArray[np.float32]  # [0, 1]: 0 closed (rest), 1 the widest this speaker opens
+    lip_width: NDArray[np.float32]  # [-1, 1]: + spread (/i/), - narrowed (/u/)
+    lip_round: NDArray[np.float32]  # [0, 1]: rounding / protrusion
+    lips_pressed: NDArray[np.float32]  # [0, 1]: lips together for m, b, p (crisp: 1 on closure frames)
+    lip_teeth: NDArray[np.float32]  # [0, 1]: lower lip tucked under the upper teeth (f, v)
+    tongue: NDArray[np.float32]  # [0, 1]: tongue tip showing (th, l)
+    speech: NDArray[np.bool_]  # bool: voice activity
+    energy: NDArray[np.float32]  # [0, 1]: speech-band loudness above the noise floor
+    pitch: NDArray[np.float32]  # semitones relative to the speaker's median; 0 where unvoiced
+    emphasis: NDArray[np.float32]  # [0, 1]: impulses at stressed syllables, 0 elsewhere
     speech_seconds: float
     floor_db: float  # measured noise floor (dBFS, speech band)
     peak_db: float  # loud speech level (dBFS, speech band)
@@ -65,7 +67,7 @@ class SpeechTrack:
 
 
 def track_mouth(
-    audio: np.ndarray,
+    audio: NDArray[np.floating[Any]],
     sample_rate: int,
     fps: int,
     n_frames: int | None = None,
@@ -77,12 +79,12 @@ def track_mouth(
     of a known text, seconds from the recording's start) shapes the mouth exactly; without it the
     shapes come from the sound (`generator.visemes`).
     """
-    audio = np.asarray(audio, dtype=np.float32).reshape(-1)
+    samples = np.asarray(audio, dtype=np.float32).reshape(-1)
     if n_frames is None:
-        n_frames = max(1, int(np.ceil(len(audio) * fps / sample_rate)))
+        n_frames = max(1, int(np.ceil(len(samples) * fps / sample_rate)))
     hop = max(1, round(sample_rate / HOP_RATE))
-    bands = _band_energies(audio, sample_rate, hop)
-    level_db = 10.0 * np.log10(bands["speech"] + 1e-10)
+    bands = _band_energies(samples, sample_rate, hop)
+    level_db: NDArray[np.float64] = 10.0 * np.log10(bands["speech"] + 1e-10)
 
     floor_db = _noise_floor(level_db)
     loud = level_db[level_db > floor_db + 6.0]
@@ -93,16 +95,16 @@ def track_mouth(
     speech = _voice_activity(level_db, floor_db, peak_db)
     # A mouth spans about 30 dB of a voice: quieter than that below the peak, it is closed.
     low_db = np.maximum(floor_db + 3.0, peak_db - JAW_RANGE_DB)
-    energy = np.clip((level_db - low_db) / np.maximum(peak_db - low_db, 6.0), 0.0, 1.0)
+    energy: NDArray[np.float64] = np.clip((level_db - low_db) / np.maximum(peak_db - low_db, 6.0), 0.0, 1.0)
     energy = np.where(level_db < ABSOLUTE_SILENCE_DB, 0.0, energy)
 
-    pitch = _pitch_semitones(audio, sample_rate, hop, len(level_db), speech & (energy > 0.2))
+    pitch = _pitch_semitones(samples, sample_rate, hop, len(level_db), speech & (energy > 0.2))
 
     to_frames = _FrameSampler(len(level_db), fps, n_frames)
     speech_f = to_frames(speech.astype(np.float32)) > 0.5
     energy_f = to_frames(energy)
     pitch_f = to_frames(pitch)
-    mouth = track_visemes(audio, sample_rate, HOP_RATE, energy, speech, fps, n_frames, phonemes)
+    mouth = track_visemes(samples, sample_rate, HOP_RATE, energy, speech, fps, n_frames, phonemes)
     return SpeechTrack(
         fps=fps,
         jaw_open=mouth.jaw,
@@ -159,18 +161,19 @@ def silent_track(n_frames: int, fps: int) -> SpeechTrack:
 # --- analysis ------------------------------------------------------------------------------------
 
 
-def _band_energies(audio: np.ndarray, sample_rate: int, hop: int) -> dict[str, np.ndarray]:
+def _band_energies(audio: NDArray[np.float32], sample_rate: int, hop: int) -> dict[str, NDArray[np.float64]]:
     """Mean power per hop in the speech band and three sub-bands, plus the spectral centroid."""
     n_fft = 1 << int(np.ceil(np.log2(0.032 * sample_rate)))
     if audio.size == 0:
         audio = np.zeros(hop, dtype=np.float32)
     frames = _frames(audio, n_fft, hop) * np.hanning(n_fft).astype(np.float32)
-    spec = (np.abs(np.fft.rfft(frames, axis=1)) ** 2).T
+    magnitude: NDArray[np.float64] = np.abs(np.fft.rfft(frames, axis=1))  # NumPy's FFT is double
+    spec = (magnitude**2).T
     spec /= (n_fft / 4.0) ** 2  # a full-scale sine reads about 0 dB
     freqs = np.fft.rfftfreq(n_fft, 1.0 / sample_rate)
     nyq = sample_rate / 2.0
 
-    def band(lo: float, hi: float) -> np.ndarray:
+    def band(lo: float, hi: float) -> NDArray[np.float64]:
         sel = (freqs >= lo) & (freqs < min(hi, nyq))
         return spec[sel].sum(axis=0) if sel.any() else np.zeros(spec.shape[1])
 
@@ -186,7 +189,7 @@ def _band_energies(audio: np.ndarray, sample_rate: int, hop: int) -> dict[str, n
     }
 
 
-def _noise_floor(level_db: np.ndarray) -> np.ndarray:
+def _noise_floor(level_db: NDArray[np.float64]) -> NDArray[np.float64]:
     """The recording's noise floor per hop: a smoothed running minimum over about two seconds.
 
     It adapts to a fan that starts mid-message but not to syllables, which are far shorter.
@@ -194,23 +197,26 @@ def _noise_floor(level_db: np.ndarray) -> np.ndarray:
     if level_db.size == 0:
         return level_db
     width = min(len(level_db), 2 * HOP_RATE)
-    floor = ndimage.minimum_filter1d(level_db, size=width, mode="nearest")
+    floor: NDArray[np.float64] = ndimage.minimum_filter1d(level_db, size=width, mode="nearest")
     floor = ndimage.uniform_filter1d(floor, size=width, mode="nearest")
     # A clean studio recording has digital silence between words; a voice never sits near it.
     return np.maximum(floor, ABSOLUTE_SILENCE_DB - 20.0) + 2.0
 
 
-def _voice_activity(level_db: np.ndarray, floor_db: np.ndarray, peak_db: float) -> np.ndarray:
+def _voice_activity(
+    level_db: NDArray[np.float64], floor_db: NDArray[np.float64], peak_db: float
+) -> NDArray[np.bool_]:
     """Speech hops: clearly above the floor, with short gaps bridged and blips dropped."""
     threshold = np.maximum(floor_db + 8.0, peak_db - 35.0)
     active = (level_db > threshold) & (level_db > ABSOLUTE_SILENCE_DB)
     active = ndimage.binary_closing(active, structure=np.ones(15, dtype=bool))  # gaps < 150 ms
-    return ndimage.binary_opening(active, structure=np.ones(5, dtype=bool))  # blips < 50 ms
+    opened: NDArray[np.bool_] = ndimage.binary_opening(active, structure=np.ones(5, dtype=bool))
+    return opened  # blips < 50 ms dropped
 
 
 def _pitch_semitones(
-    audio: np.ndarray, sample_rate: int, hop: int, n_hops: int, voiced: np.ndarray
-) -> np.ndarray:
+    audio: NDArray[np.float32], sample_rate: int, hop: int, n_hops: int, voiced: NDArray[np.bool_]
+) -> NDArray[np.float32]:
     """Pitch per hop in semitones around the speaker's median; 0 where unvoiced.
 
     Normalised autocorrelation of voiced hops only (computed through the FFT): cheap, and good
@@ -235,10 +241,11 @@ def _pitch_semitones(
         return out
     semis = 12.0 * np.log2(f0 / np.median(f0[good]))
     out[idx[good]] = np.clip(semis[good], -12.0, 12.0)
-    return ndimage.median_filter(out, size=5)
+    filtered: NDArray[np.float32] = ndimage.median_filter(out, size=5)
+    return filtered
 
 
-def _frames(audio: np.ndarray, length: int, hop: int) -> np.ndarray:
+def _frames(audio: NDArray[np.float32], length: int, hop: int) -> NDArray[np.float32]:
     """Overlapping windows centred on each hop (zero-padded at the ends): (hops, length)."""
     n_hops = 1 + len(audio) // hop
     padded = np.zeros(n_hops * hop + length, dtype=np.float32)
@@ -247,7 +254,9 @@ def _frames(audio: np.ndarray, length: int, hop: int) -> np.ndarray:
     return view[:n_hops].astype(np.float32)
 
 
-def _emphasis(energy: np.ndarray, pitch: np.ndarray, speech: np.ndarray, fps: int) -> np.ndarray:
+def _emphasis(
+    energy: NDArray[np.float64], pitch: NDArray[np.float64], speech: NDArray[np.bool_], fps: int
+) -> NDArray[np.float32]:
     """Impulses at stressed syllables: loud and high-pitched peaks, at most about two a second."""
     out = np.zeros(len(energy), dtype=np.float32)
     if speech.sum() < 3:
@@ -262,18 +271,20 @@ def _emphasis(energy: np.ndarray, pitch: np.ndarray, speech: np.ndarray, fps: in
 # --- smoothing -----------------------------------------------------------------------------------
 
 
-def _smooth(x: np.ndarray, sigma_ms: float, rate: int = HOP_RATE) -> np.ndarray:
+def _smooth(x: NDArray[np.float64], sigma_ms: float, rate: int = HOP_RATE) -> NDArray[np.float64]:
     """Zero-phase Gaussian smoothing."""
-    return ndimage.gaussian_filter1d(
+    smoothed: NDArray[np.float64] = ndimage.gaussian_filter1d(
         np.asarray(x, dtype=np.float64), sigma_ms * rate / 1000.0, mode="nearest"
     )
+    return smoothed
 
 
-def _zscore(x: np.ndarray, mask: np.ndarray) -> np.ndarray:
+def _zscore(x: NDArray[np.float64], mask: NDArray[np.bool_]) -> NDArray[np.float64]:
     sel = x[mask]
     if sel.size < 2:
         return np.zeros_like(x, dtype=np.float64)
-    return (x - sel.mean()) / (sel.std() + 1e-6)
+    scores: NDArray[np.float64] = (x - sel.mean()) / (sel.std() + 1e-6)
+    return scores
 
 
 class _FrameSampler:
@@ -281,14 +292,14 @@ class _FrameSampler:
 
     def __init__(self, n_hops: int, fps: int, n_frames: int) -> None:
         edges = np.round(np.arange(n_frames + 1) * HOP_RATE / fps).astype(np.int64)
-        self.starts = np.clip(edges[:-1], 0, max(n_hops - 1, 0))
-        self.stops = np.clip(np.maximum(edges[1:], edges[:-1] + 1), 1, max(n_hops, 1))
+        self.starts: NDArray[np.int64] = np.clip(edges[:-1], 0, max(n_hops - 1, 0))
+        self.stops: NDArray[np.int64] = np.clip(np.maximum(edges[1:], edges[:-1] + 1), 1, max(n_hops, 1))
         self.n_hops = n_hops
 
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        x = np.asarray(x, dtype=np.float64)
+    def __call__(self, x: NDArray[np.floating[Any]]) -> NDArray[np.float64]:
         if self.n_hops == 0:
             return np.zeros(len(self.starts))
-        csum = np.concatenate([[0.0], np.cumsum(x)])
+        csum: NDArray[np.float64] = np.concatenate([[0.0], np.cumsum(np.asarray(x, dtype=np.float64))])
         stops = np.maximum(self.stops, self.starts + 1)
-        return (csum[stops] - csum[self.starts]) / (stops - self.starts)
+        means: NDArray[np.float64] = (csum[stops] - csum[self.starts]) / (stops - self.starts)
+        return means
