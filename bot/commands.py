@@ -86,12 +86,19 @@ async def quota(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def cancel(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Cancels the user's newest waiting video (the quota is refunded by storage)."""
+    """Cancels the user's newest video, waiting or in the making (the quota is refunded by storage).
+
+    A render in the making stops within seconds: its worker looks at the job while it renders.
+    """
     who, _ = await speaker(update, context)
     message = update.effective_message
     assert message is not None
     rt = runtime(context)
     job = await rt.queue.cancel(who.user_id)
+    if job is None:
+        running = await rt.queue.pending_for_user(who.user_id)  # none queued: the one in the making
+        if running:
+            job = await rt.queue.cancel(who.user_id, running[-1].id)
     if job is None:
         await message.reply_text(t("nothing_to_cancel", who.lang))
         return

@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import shutil
 import time
 from collections.abc import Awaitable, Callable
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +38,7 @@ from bot import tts
 from bot.runtime import Runtime
 from bot.texts import t
 from generator import AudioTrack, ErrorCode, GeneratorError, RenderRequest, RenderResult, render
-from storage import Job
+from storage import Job, Status
 from storage.errors import JobRejected
 
 log = logging.getLogger(__name__)
@@ -47,6 +49,10 @@ EDIT_EVERY = 3.0
 ACTION_EVERY = 4.0
 #: Seconds between looks at the render's progress file.
 POLL_EVERY = 0.5
+#: Seconds between looks at the job's row during a render (was it cancelled, is the lease ours?).
+CHECK_EVERY = 2.0
+#: The file whose presence tells a render in the pool to stop.
+STOP_FLAG = "stop"
 #: Uploads of one rendered video, when the earlier ones provably never reached Telegram.
 UPLOAD_ATTEMPTS = 3
 #: Seconds before the second upload; doubled before each later one.
@@ -94,16 +100,38 @@ def sweep_orphaned_workdirs(jobs_dir: Path, older_than: float, now: float | None
     return swept
 
 
+class JobStopped(Exception):
+    """The job was cancelled or taken over by another worker while this one rendered it."""
+
+
+def _log_stopped(job_id: int, future: Future[RenderResult]) -> None:
+    """Logs how a render in the pool ended once its job had stopped waiting for it."""
+    if future.cancelled() or not isinstance(future.exception(), RenderStopped):
+        return
+    log.info("job %s: its render stopped in the pool", job_id)
+
+
 class UploadUnsure(Exception):
     """The upload may or may not have reached Telegram; the job must not send again."""
 
 
+class RenderStopped(Exception):
+    """The job ended (cancelled, lease lost, shut down) while its render still ran in the pool."""
+
+
 def render_in_process(request: RenderRequest, output: Path, progress_file: Path) -> RenderResult:
-    """Renders in a pool process, writing the fraction done to `progress_file` as it advances."""
+    """Renders in a pool process, writing the fraction done to `progress_file` as it advances.
+
+    Stops (RenderStopped) at its next progress step once the job's side wrote the stop flag next
+    to `progress_file` or removed the job's folder, so a cancelled render frees its process.
+    """
     last = -1.0
+    stop_flag = progress_file.with_name(STOP_FLAG)
 
     def report(fraction: float) -> None:
         nonlocal last
+        if stop_flag.exists() or not progress_file.parent.is_dir():
+            raise RenderStopped(str(progress_file.parent))
         if fraction - last < 0.01 and fraction < 1.0:
             return
         last = fraction
@@ -165,6 +193,9 @@ class Delivery:
             try:
                 request = await self._prepare(job, workdir)
                 result = await self._render(job, request, workdir, status_id, lang)
+            except JobStopped:
+                log.info("job %s was cancelled or taken over; its render was stopped", job.id)
+                return None  # nothing of ours to record: storage already holds the job's state
             except GeneratorError as exc:
                 log.info("job %s refused by the generator: %s", job.id, exc)
                 raise JobRejected(str(exc.code), exc.message) from exc  # on_rejected tells the user
@@ -239,13 +270,19 @@ class Delivery:
         """Renders in the pool, editing the status message and keeping the chat action alive."""
         progress_file = workdir / "progress"
         output = workdir / "video.mp4"
-        future = asyncio.ensure_future(self.rt.in_pool(render_in_process, request, output, progress_file))
-        last_edit = last_action = 0.0
+        call = self.rt.submit(render_in_process, request, output, progress_file)
+        call.future.add_done_callback(functools.partial(_log_stopped, job.id))
+        future = asyncio.ensure_future(self.rt.wait_for(call))
+        last_edit = last_action = last_check = 0.0
         shown = -1
         try:
             while True:
                 os.utime(workdir)  # alive: sweep_orphaned_workdirs leaves this folder alone
                 now = time.monotonic()
+                if now - last_check >= CHECK_EVERY:
+                    last_check = now
+                    if not await self._still_ours(job):
+                        raise JobStopped(job.id)
                 if now - last_action >= ACTION_EVERY:
                     last_action = now
                     await self._quietly(self.bot.send_chat_action(job.chat_id, ChatAction.UPLOAD_VIDEO))
@@ -258,8 +295,10 @@ class Delivery:
                 if done:
                     return future.result()
         finally:
-            # Cancelled (lease lost, user's /cancel, shutdown): stop waiting for the pool too.
-            future.cancel()
+            if not future.done():
+                # Cancelled (lease lost, user's /cancel, shutdown): stop the render in the pool too.
+                (workdir / STOP_FLAG).touch()
+                future.cancel()
 
     async def _send(self, job: Job, result: RenderResult, lang: str, status_id: int | None) -> str | None:
         """Sends the video as a reply to the request (at most once) and marks the job delivered.
@@ -313,6 +352,15 @@ class Delivery:
         await self.rt.queue.mark_delivered(job.id, None)
         await self._say(job, t("upload_unsure", lang))
         await self._delete(job.chat_id, status_id)
+
+    async def _still_ours(self, job: Job) -> bool:
+        """Whether the job still runs under this worker (not cancelled, lease not taken over)."""
+        try:
+            row = await self.rt.queue.get(job.id)
+        except Exception:  # a database hiccup: the heartbeat decides about the lease
+            log.debug("could not look at job %s", job.id, exc_info=True)
+            return True
+        return row is not None and row.status == Status.RUNNING and row.worker_id == job.worker_id
 
     # --- small helpers --------------------------------------------------------------------------
 

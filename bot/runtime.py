@@ -11,11 +11,11 @@ import contextlib
 import logging
 import multiprocessing
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from telegram.ext import CallbackContext
 
@@ -49,15 +49,30 @@ class Runtime:
         by a crashed process is replaced (the call still fails, and the job is retried), so one crash
         never stops renders.
         """
-        pool = self.pool
+        return await self.wait_for(self.submit(fn, *args))
+
+    def submit(self, fn: Callable[..., T], *args: Any) -> PoolCall[T]:
+        """Starts CPU-bound `fn(*args)` in the render pool now; `wait_for` awaits it."""
+        return PoolCall(self.pool.submit(fn, *args), self.pool)
+
+    async def wait_for(self, call: PoolCall[T]) -> T:
+        """Awaits a pool call from `submit`, replacing the pool if a crashed process broke it."""
         try:
-            return await asyncio.get_running_loop().run_in_executor(pool, fn, *args)
+            return await asyncio.wrap_future(call.future)
         except BrokenProcessPool:
-            if self.pool is pool:
+            if self.pool is call.pool:
                 log.error("a render process died; starting a new render pool")
                 self.pool = make_pool(self.settings.render_workers)
-                pool.shutdown(wait=False, cancel_futures=True)
+                call.pool.shutdown(wait=False, cancel_futures=True)
             raise
+
+
+@dataclass(frozen=True)
+class PoolCall(Generic[T]):
+    """A call running in a process pool: its future, and the pool (replaced if it breaks)."""
+
+    future: Future[T]
+    pool: ProcessPoolExecutor
 
 
 def make_synthesizer(settings: Settings) -> tts.Synthesizer:

@@ -204,8 +204,8 @@ CATALOG: Final[dict[str, dict[str, str]]] = {
         "zh": "今天：已用 {used}/{limit} 个视频，剩余 {left} 个。{time}（{timezone}）重置。",
     },
     "cancelled": {
-        "en": "Cancelled your waiting video. It didn't count against your quota.",
-        "zh": "已取消排队中的视频，不计入你的次数。",
+        "en": "Cancelled your video. It didn't count against your quota.",
+        "zh": "已取消你的视频，不计入你的次数。",
     },
     "nothing_to_cancel": {
         "en": "You have no video waiting.",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import time
 from pathlib import Path
@@ -134,3 +135,38 @@ async def test_job_folders_left_by_a_crashed_worker_are_swept_at_start(
     await make_bot()
     assert not orphan.exists()
     assert (live / "photo.jpg").exists()  # touched just now: its worker may still be rendering
+
+
+async def test_cancel_during_a_render_stops_it_in_the_pool(
+    fake: FakeBotApi, make_bot: BotFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="bot.delivery")
+    rt = await make_bot(daily_quota=3, output_max_side=720)  # a render of many seconds
+    alice = fake.user(1001, "Alice", "en")
+    fake.send_photo(alice, None, astronaut_portrait())
+    await reply(fake, 1001)
+    long_line = "This is a rather long line, so that the render takes a good while to finish. " * 3
+    fake.send_voice(alice, None, voice_note(long_line), duration=14)
+    ack = await reply(fake, 1001)
+    # The render has begun (most of its frames are still to draw) when Alice changes her mind.
+    await fake.wait_for(
+        "editMessageText",
+        lambda c: (
+            c.params.get("message_id") == ack.result["message_id"]
+            and c.params["text"].startswith("Making your video")
+            and 0 < int(c.params["text"].split()[-1].rstrip("%")) < 50
+        ),
+        timeout=RENDER_TIMEOUT,
+    )
+    fake.send_command(alice, None, "cancel")
+    assert (await reply(fake, 1001)).params["text"] == t("cancelled", "en")
+    for _ in range(1800):  # 180 s: a loaded machine renders slowly, and stops slowly too
+        if any("its render stopped in the pool" in r.getMessage() for r in caplog.records):
+            break
+        await asyncio.sleep(0.1)
+    else:
+        raise AssertionError("the cancelled render kept running in the pool")
+    assert await rt.in_pool(os.getpid)  # the pool takes the next call
+    assert not fake.calls_to("sendVideo")
+    fake.send_command(alice, None, "quota")
+    assert "0 of 3 videos used, 3 left" in (await reply(fake, 1001)).params["text"]
