@@ -20,6 +20,7 @@ from typing import Any, Generic, TypeVar
 from telegram.ext import CallbackContext
 
 from bot import tts
+from bot.quiet import filter_native_stderr
 from bot.settings import Settings
 from storage import Database, JobQueue, QuotaPolicy
 from storage.worker import Worker
@@ -123,7 +124,9 @@ def make_pool(render_workers: int) -> ProcessPoolExecutor:
     """
     size = max(1, render_workers) + 1
     # spawn, not fork: the parent runs threads (asyncio, httpx, mediapipe) that fork would copy mid-flight.
-    pool = ProcessPoolExecutor(max_workers=size, mp_context=multiprocessing.get_context("spawn"))
+    pool = ProcessPoolExecutor(
+        max_workers=size, mp_context=multiprocessing.get_context("spawn"), initializer=filter_native_stderr
+    )
     for _ in range(size):
         pool.submit(_warm_up)
     return pool
