@@ -103,7 +103,7 @@ async def cancel(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await message.reply_text(t("nothing_to_cancel", who.lang))
         return
     await message.reply_text(t("cancelled", who.lang))
-    status_id = (job.payload or {}).get("status_message_id")
+    status_id = job.status_message_id
     if status_id:
         try:
             await context.bot.delete_message(job.chat_id, status_id)

@@ -35,6 +35,7 @@ from telegram.constants import ChatAction
 from telegram.error import BadRequest, NetworkError, RetryAfter, TelegramError, TimedOut
 
 from bot import tts
+from bot.request import RenderJob, UnreadableRequest
 from bot.runtime import Runtime
 from bot.texts import t
 from generator import AudioTrack, ErrorCode, GeneratorError, RenderRequest, RenderResult, render
@@ -164,6 +165,12 @@ async def begin_delivery(rt: Runtime, job: Job) -> bool:
     return bool(await begin(job.id, job.worker_id))
 
 
+def _language(job: Job) -> str:
+    """The language to answer in, even from a payload this version cannot read."""
+    lang = job.payload.get("language") if isinstance(job.payload, dict) else None
+    return lang if isinstance(lang, str) else "en"
+
+
 class Delivery:
     """The storage worker's job handler and outcome hooks, bound to a Bot and the runtime."""
 
@@ -177,9 +184,8 @@ class Delivery:
 
     async def __call__(self, job: Job) -> str | None:
         """Makes the job's video and sends it as a reply; returns the sent video's file id."""
-        payload = job.payload
-        lang = payload.get("language", "en")
-        status_id = payload.get("status_message_id") or job.status_message_id
+        lang = _language(job)
+        status_id = await self._status_id(job)
         if job.delivered:  # a restart after sending: never send the same video twice
             await self._delete(job.chat_id, status_id)
             return job.result_file_id
@@ -187,11 +193,16 @@ class Delivery:
             log.warning("job %s: an earlier upload was interrupted; not rendering again", job.id)
             await self._upload_unsure(job, lang, status_id)
             return None
+        try:
+            wanted = RenderJob.from_payload(job.payload)
+        except UnreadableRequest as exc:
+            log.error("job %s has a payload this version cannot read: %s", job.id, exc)
+            raise JobRejected("request_unreadable", str(exc)) from exc
         workdir = self.rt.settings.data_dir / "jobs" / str(job.id)
         workdir.mkdir(parents=True, exist_ok=True)
         try:
             try:
-                request = await self._prepare(job, workdir)
+                request = await self._prepare(job, wanted, workdir)
                 result = await self._render(job, request, workdir, status_id, lang)
             except JobStopped:
                 log.info("job %s was cancelled or taken over; its render was stopped", job.id)
@@ -211,50 +222,49 @@ class Delivery:
 
     async def on_rejected(self, job: Job, exc: JobRejected) -> None:
         """Tells the user why the generator refused their input; storage has refunded the quota."""
-        payload = job.payload or {}
-        lang = payload.get("language", "en")
-        await self._say(job, t(exc.code, lang, seconds=round(self.rt.settings.max_clip_seconds)))
-        await self._delete(job.chat_id, payload.get("status_message_id") or job.status_message_id)
+        text = t(exc.code, _language(job), seconds=round(self.rt.settings.max_clip_seconds))
+        await self._say(job, text)
+        await self._delete(job.chat_id, job.status_message_id)
         if self.after_failure is not None:
             await self.after_failure(job)
 
     async def on_give_up(self, job: Job, exc: BaseException) -> None:
         """Apologises once a job failed for good; storage has refunded the quota."""
         log.error("job %s failed for good", job.id, exc_info=exc)
-        payload = job.payload or {}
-        await self._say(job, t("internal_error", payload.get("language", "en")))
-        await self._delete(job.chat_id, payload.get("status_message_id") or job.status_message_id)
+        await self._say(job, t("internal_error", _language(job)))
+        await self._delete(job.chat_id, job.status_message_id)
         if self.after_failure is not None:
             await self.after_failure(job)
 
     # --- stages ---------------------------------------------------------------------------------
 
-    async def _prepare(self, job: Job, workdir: Path) -> RenderRequest:
+    async def _prepare(self, job: Job, wanted: RenderJob, workdir: Path) -> RenderRequest:
         """Fetches the photo and recordings (synthesising typed text) into `workdir`."""
-        payload = job.payload
-        lang = payload.get("language", "en")
-        photo = await self._fetch(payload["photo"]["file_id"], workdir / "photo")
+        photo = await self._fetch(wanted.photo.file_id, workdir / "photo")
         tracks = []
-        for number, track in enumerate(payload["tracks"]):
-            if track["source"] == "text":
-                voice = track.get("voice") or self.rt.settings.default_tts_voice
+        for number, track in enumerate(wanted.tracks):
+            phonemes = track.phoneme_spans()
+            if track.source == "text":
+                assert track.text is not None  # checked by RenderJob.from_payload
+                voice = track.voice or self.rt.settings.default_tts_voice
                 try:
-                    speech = await self.rt.tts.synthesize(track["text"], voice, lang)
+                    speech = await self.rt.tts.synthesize(track.text, voice, wanted.language)
                 except tts.NothingToSay as exc:
                     raise GeneratorError(ErrorCode.NO_SPEECH, "the text has nothing to speak") from exc
                 audio: Path = workdir / f"track{number}{speech.suffix}"
                 await asyncio.to_thread(audio.write_bytes, speech.data)
+                phonemes = phonemes or speech.phonemes
             else:
-                audio = await self._fetch(track["file_id"], workdir / f"track{number}")
-            face = track.get("face")
-            tracks.append(AudioTrack(audio=audio, face=payload.get("face") if face is None else face))
+                assert track.file_id is not None  # checked by RenderJob.from_payload
+                audio = await self._fetch(track.file_id, workdir / f"track{number}")
+            tracks.append(AudioTrack(audio=audio, face=track.face, phonemes=phonemes))
         return RenderRequest(
             image=photo,
             tracks=tracks,
             max_seconds=self.rt.settings.max_clip_seconds,
             max_side=self.rt.settings.output_max_side,
             seed=job.id,
-            chorus=bool(payload.get("chorus")),
+            chorus=wanted.chorus,
         )
 
     async def _fetch(self, file_id: str, stem: Path) -> Path:
@@ -367,10 +377,17 @@ class Delivery:
     @staticmethod
     def _reply_to(job: Job) -> ReplyParameters | None:
         """Reply parameters pointing at the request message, if the payload names one."""
-        message_id = job.payload.get("reply_to_message_id")
-        if not message_id:
+        message_id = job.payload.get("reply_to_message_id") if isinstance(job.payload, dict) else None
+        if not isinstance(message_id, int) or not message_id:
             return None
         return ReplyParameters(message_id=message_id, allow_sending_without_reply=True)
+
+    async def _status_id(self, job: Job) -> int | None:
+        """The job's status message: stored right after the insert, so a quick claim may miss it."""
+        if job.status_message_id is None:
+            fresh = await self.rt.queue.get(job.id)
+            return fresh.status_message_id if fresh is not None else None
+        return job.status_message_id
 
     async def _say(self, job: Job, text: str) -> None:
         """Sends the user a message about the job, as a reply to the request."""

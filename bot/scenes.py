@@ -11,8 +11,8 @@ Flow (works with the bot in privacy mode: it only needs commands, replies to it 
    length against the clip limit.
 4. The creator presses "Render" (or sends `/render`): lines play in recorded order, each spoken by
    its member's face. Over the limit the bot says the total and offers to render the first seconds.
-   The job is a multi-track job (payload kind "scene"); bot/delivery.py renders and replies to the
-   scene message. Quota is charged to the member who renders.
+   The job is a multi-track render request (bot/request.py) naming the scene; bot/delivery.py
+   renders it and replies to the scene message. Quota is charged to the member who renders.
 Scenes live in the database (storage/scenes.py), so they survive a restart; idle ones expire after
 `Settings.scene_idle_minutes`, with a short notice, swept every `SWEEP_EVERY` seconds and also
 checked whenever someone touches a scene.
@@ -62,6 +62,7 @@ from bot.intake import (
     typed_text,
 )
 from bot.jobs import enqueue
+from bot.request import PhotoRef, render_job, track_from
 from bot.runtime import Runtime, runtime, utcnow
 from bot.texts import language_of, t
 from bot.voices import resolve_voice
@@ -395,36 +396,29 @@ async def _render(
         t("queued_next", who.lang),
         reply_parameters=ReplyParameters(message_id=target, allow_sending_without_reply=True),
     )
-    payload = {
-        "kind": "scene",
-        "scene_id": scene.id,
-        "language": who.lang,
-        "photo": {
-            "file_id": scene.photo_file_id,
-            "file_unique_id": scene.photo_file_unique_id,
-            "media_id": None,
-        },
-        "face": None,
-        "chorus": False,
-        "tracks": [
-            {
-                "source": line.source,
-                "file_id": line.file_id,
-                "text": line.text,
-                "voice": line.voice,
-                "face": line.face,
-            }
+    request = render_job(
+        language=who.lang,
+        photo=PhotoRef(scene.photo_file_id, scene.photo_file_unique_id),
+        tracks=[
+            track_from(
+                line.source,
+                line.user_id,
+                file_id=line.file_id,
+                text=line.text,
+                voice=line.voice,
+                face=line.face,
+            )
             for line in lines
         ],
-        "reply_to_message_id": target,
-        "status_message_id": status.message_id,
-    }
+        reply_to_message_id=target,
+        scene_id=scene.id,
+    )
     spec = JobSpec(
         user_id=who.user_id,
         chat_id=scene.chat_id,
         # Double taps share a key; a render after a failed one (scene reopened) gets a new one.
         idempotency_key=f"{scene.chat_id}:scene:{scene.id}:{scene.job_id or 0}",
-        payload=payload,
+        payload=request.to_payload(),
     )
     job, text = await enqueue(rt, spec, who.lang, status.message_id)
     if job is not None:

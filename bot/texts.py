@@ -139,6 +139,13 @@ CATALOG: Final[dict[str, dict[str, str]]] = {
     },
     "rendering": {"en": "Making your video… {percent}%", "zh": "正在生成视频… {percent}%"},
     "uploading": {"en": "Sending the video…", "zh": "正在发送视频…"},
+    "request_unreadable": {
+        "en": (
+            "Sorry, I can't read that request any more (it was queued before I was updated). "
+            "It didn't count against your quota — please send it again."
+        ),
+        "zh": "抱歉，我已无法读取这个请求（它是在我更新之前排队的）。本次不计入你的次数，请重新发送。",
+    },
     "upload_unsure": {
         "en": (
             "Sending your video timed out, so I can't tell whether Telegram got it. "

@@ -12,7 +12,7 @@ import pytest
 
 from bot.runtime import Runtime
 from bot.texts import t
-from storage import Job, JobQueue, Status
+from storage import Job, JobQueue, JobSpec, Status
 from tests.e2e.conftest import BotFactory
 from tests.e2e.media import astronaut_portrait, voice_note
 from tests.fake_bot_api import Call, FakeBotApi
@@ -169,4 +169,21 @@ async def test_cancel_during_a_render_stops_it_in_the_pool(
     assert await rt.in_pool(os.getpid)  # the pool takes the next call
     assert not fake.calls_to("sendVideo")
     fake.send_command(alice, None, "quota")
+    assert "0 of 3 videos used, 3 left" in (await reply(fake, 1001)).params["text"]
+
+
+async def test_a_job_from_an_older_version_fails_with_a_refund_and_a_clear_reply(
+    fake: FakeBotApi, make_bot: BotFactory
+) -> None:
+    rt = await make_bot(daily_quota=3)
+    fake.user(1001, "Alice", "en")
+    old = {"kind": "solo", "language": "en", "photo": {"file_id": "x"}, "tracks": [{"source": "voice"}]}
+    spec = JobSpec(user_id=1001, chat_id=1001, idempotency_key="1001:1", payload=old)
+    await rt.queue.enqueue(spec, rt.policy)
+    assert rt.worker is not None
+    rt.worker.notify()
+    await said(fake, 1001, t("request_unreadable", "en"))
+    job = await finished_job(rt)
+    assert job.status == Status.FAILED
+    fake.send_command(fake.user(1001, "Alice", "en"), None, "quota")
     assert "0 of 3 videos used, 3 left" in (await reply(fake, 1001)).params["text"]

@@ -16,6 +16,7 @@ import skimage.data
 import generator
 from bot import scenes
 from bot.app import build_application, running
+from bot.request import RenderJob
 from bot.runtime import utcnow
 from bot.texts import t
 from storage import SceneStatus, quotas
@@ -326,13 +327,13 @@ async def test_render_queues_one_job_with_every_line_and_a_failed_render_reopens
     assert (charged.used, spared.used) == (1, 0)  # the member who renders pays
     job = await rt.queue.get(row.job_id)
     assert job is not None and (job.user_id, job.chat_id) == (1001, GROUP)
-    payload = job.payload
-    assert payload["kind"] == "scene" and payload["scene_id"] == row.id
-    assert payload["reply_to_message_id"] == scene["message_id"]
-    assert payload["status_message_id"] == ack.result["message_id"]
-    assert [(tr["source"], tr["face"], tr["file_id"], tr["text"]) for tr in payload["tracks"]] == [
-        ("voice", 0, bob_line["voice"]["file_id"], None),
-        ("text", 1, None, "Hi Bob!"),
+    request = RenderJob.from_payload(job.payload)
+    assert request.scene_id == row.id
+    assert request.reply_to_message_id == scene["message_id"]
+    assert job.status_message_id == ack.result["message_id"]
+    assert [(tr.source, tr.user_id, tr.face, tr.file_id, tr.text) for tr in request.tracks] == [
+        ("voice", 1002, 0, bob_line["voice"]["file_id"], None),
+        ("text", 1001, 1, None, "Hi Bob!"),
     ]
 
     # The render fails (here: cancelled); the next touch reopens the scene for another take.
