@@ -46,6 +46,9 @@ from storage.worker import Worker
 
 log = logging.getLogger(__name__)
 
+#: The application type this bot builds (PTB's defaults: ExtBot, dict data, JobQueue unused).
+App = Application[Any, Any, Any, Any, Any, Any]
+
 USER_COMMANDS = ("start", "help", "voice", "quota", "cancel", "privacy", "forget")
 ADMIN_COMMANDS = ("stats", "grant", "ban", "unban")
 #: Seconds between purges of expired media and old jobs.
@@ -56,7 +59,7 @@ POLL_TIMEOUT = 10
 DRAIN_SECONDS = 60.0
 
 
-def build_application(settings: Settings, *, worker_only: bool = False) -> Application:  # type: ignore[type-arg]
+def build_application(settings: Settings, *, worker_only: bool = False) -> App:
     """The bot: handlers, commands, error handler and lifecycle hooks, wired in one place.
 
     `worker_only` builds the standalone render worker (`python -m bot worker`): the same
@@ -118,7 +121,7 @@ async def ignore_edits(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
         raise ApplicationHandlerStop
 
 
-async def post_init(application: Application) -> None:  # type: ignore[type-arg]
+async def post_init(application: App) -> None:
     """Opens the database (migrated), the job queue and the render pool; starts the worker."""
     settings: Settings = application.bot_data["settings"]
     db = Database(settings.database_url)
@@ -158,12 +161,12 @@ async def post_init(application: Application) -> None:  # type: ignore[type-arg]
         await set_commands(application)
 
 
-async def post_stop(application: Application) -> None:  # type: ignore[type-arg]
+async def post_stop(application: App) -> None:
     """Lets the embedded worker finish its renders while the bot can still send them."""
     await drain_worker(application)
 
 
-async def post_shutdown(application: Application) -> None:  # type: ignore[type-arg]
+async def post_shutdown(application: App) -> None:
     """Stops background tasks, shuts the render pool and closes the database."""
     await drain_worker(application)
     rt: Runtime | None = application.bot_data.get("runtime")
@@ -177,7 +180,7 @@ async def post_shutdown(application: Application) -> None:  # type: ignore[type-
     await rt.db.dispose()
 
 
-async def drain_worker(application: Application) -> None:  # type: ignore[type-arg]
+async def drain_worker(application: App) -> None:
     """Stops the embedded worker taking jobs and waits for the ones it runs (idempotent)."""
     worker: Worker | None = application.bot_data.pop("worker", None)
     task: asyncio.Task[Any] | None = application.bot_data.pop("worker_task", None)
@@ -218,7 +221,7 @@ def command_menu(lang: str, *, for_admin: bool) -> list[BotCommand]:
     return [BotCommand(name, t(f"cmd_{name}", lang)) for name in names]
 
 
-async def set_commands(application: Application) -> None:  # type: ignore[type-arg]
+async def set_commands(application: App) -> None:
     """Registers the command menus per scope and language: everyone, and each admin's chat."""
     settings: Settings = application.bot_data["settings"]
     bot = application.bot
@@ -255,7 +258,7 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 @contextlib.asynccontextmanager
-async def running(application: Application, *, polling: bool = False) -> AsyncIterator[Application]:  # type: ignore[type-arg]
+async def running(application: App, *, polling: bool = False) -> AsyncIterator[App]:
     """Runs the application's whole lifecycle, hooks included, around the caller's own serving.
 
     `run_polling` does this itself; the webhook server, the standalone worker and the tests use

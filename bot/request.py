@@ -13,7 +13,7 @@ scrub a member's lines out of someone else's job (storage does).
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from generator import PhonemeSpan
 
@@ -136,7 +136,7 @@ def track_from(
     spans = None
     if phonemes is not None:
         spans = tuple((float(start), float(end), str(phoneme)) for start, end, phoneme in phonemes)
-    return Track(source, user_id, file_id, text, voice, face, spans)  # type: ignore[arg-type]  # checked above
+    return Track(cast(Source, source), user_id, file_id, text, voice, face, spans)
 
 
 def render_job(

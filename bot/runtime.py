@@ -83,7 +83,8 @@ def make_synthesizer(settings: Settings) -> tts.Synthesizer:
 
 def runtime(context: CallbackContext[Any, Any, Any, Any]) -> Runtime:
     """The process's shared resources, from the application's bot_data."""
-    return context.application.bot_data["runtime"]
+    rt: Runtime = context.application.bot_data["runtime"]
+    return rt
 
 
 def utcnow() -> datetime:

@@ -150,9 +150,9 @@ async def start_scene(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         scene_id = scene.id
     picture = await numbered_faces(photo, message, usable)
     async with rt.db.session() as s:
-        scene = await scenes.get_scene(s, scene_id)
-        assert scene is not None
-        caption, keyboard = await _scene_view(context, rt, scene, who.lang)
+        fresh = await scenes.get_scene(s, scene_id)
+        assert fresh is not None
+        caption, keyboard = await _scene_view(context, rt, fresh, who.lang)
     posted = await message.reply_photo(
         picture, caption=caption, reply_markup=keyboard, reply_parameters=ReplyParameters(message.message_id)
     )

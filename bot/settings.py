@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -47,7 +47,6 @@ class Settings(BaseSettings):
     embedded_worker: bool = True
     job_lease_seconds: int = 90
     job_max_attempts: int = 3
-    engine: Literal["cpu", "gpu"] = "cpu"
 
     # Conversation
     default_tts_voice: str = "en-US-AriaNeural"

@@ -16,9 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from telegram.ext import Application
 
-from bot.app import build_application, running
+from bot.app import App, build_application, running
 from bot.runtime import Runtime, make_pool
 from bot.settings import Settings
 from tests.fake_bot_api import FakeBotApi
@@ -62,13 +61,13 @@ def e2e_settings(fake: FakeBotApi, tmp_path: Path, database_url: str, **override
 
 
 @pytest.fixture
-def applications() -> list[Application]:  # type: ignore[type-arg]
+def applications() -> list[App]:
     """The bots make_bot started in this test."""
     return []
 
 
 @pytest.fixture
-def settle(fake: FakeBotApi, applications: list[Application]) -> Settle:  # type: ignore[type-arg]
+def settle(fake: FakeBotApi, applications: list[App]) -> Settle:
     """Waits until every started bot has fetched and finished handling every update sent so far.
 
     For asserting that something did NOT happen (an ignored edit, a refused button): once the
@@ -98,7 +97,7 @@ async def make_bot(
     tmp_path: Path,
     sqlite_url: str,
     render_pool: ProcessPoolExecutor,
-    applications: list[Application],  # type: ignore[type-arg]
+    applications: list[App],
 ) -> AsyncIterator[BotFactory]:
     """Starts the bot against the fake (SQLite unless `database_url` is given); returns its runtime."""
     async with contextlib.AsyncExitStack() as stack:
