@@ -70,7 +70,7 @@ async def quota(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     who, _ = await speaker(update, context)
     assert update.effective_message is not None
     rt = runtime(context)
-    async with rt.db.session() as s:
+    async with rt.db.read_session() as s:
         status = await quotas.status(s, who.user_id, rt.policy, utcnow())
     await update.effective_message.reply_text(
         t(

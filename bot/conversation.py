@@ -105,7 +105,7 @@ async def pick_face(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     rt = runtime(context)
     chorus, face = pick.face is None, pick.face
-    async with rt.db.session() as s:
+    async with rt.db.read_session() as s:
         photo = await media.get_media(s, pick.media_id)
     if photo is None or (photo.chat_id, photo.user_id) != (who.chat_id, who.user_id):
         # Gone (forgotten, purged), or another chat's photo named by forged data: say nothing of it.
@@ -166,7 +166,7 @@ async def route(message: Message, who: Speaker, track: Track, context: ContextTy
     replied = message.reply_to_message
     photo: Media | None = None
     if replied is not None and is_user_photo(replied):
-        async with rt.db.session() as s:
+        async with rt.db.read_session() as s:
             photo = await media.photo_for_message(s, who.chat_id, replied.message_id)
         if photo is None:  # older than the photo memory: take it in again
             taken = await take_photo(replied, who, rt, answer=message)
@@ -174,7 +174,7 @@ async def route(message: Message, who: Speaker, track: Track, context: ContextTy
                 return
             photo = taken.media
     if photo is None:
-        async with rt.db.session() as s:
+        async with rt.db.read_session() as s:
             photo = await media.last_photo(s, who.chat_id, who.user_id, now)
     if photo is None:
         async with rt.db.session() as s, s.begin():

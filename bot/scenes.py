@@ -149,7 +149,7 @@ async def start_scene(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         )
         scene_id = scene.id
     picture = await numbered_faces(photo, message, usable)
-    async with rt.db.session() as s:
+    async with rt.db.read_session() as s:
         fresh = await scenes.get_scene(s, scene_id)
         assert fresh is not None
         caption, keyboard = await _scene_view(context, rt, fresh, who.lang)
@@ -239,7 +239,7 @@ async def record_line(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     message = update.effective_message
     assert message is not None and message.reply_to_message is not None
     rt = runtime(context)
-    async with rt.db.session() as s:
+    async with rt.db.read_session() as s:
         scene = await scenes.scene_for_message(s, message.chat_id, message.reply_to_message.message_id)
     if scene is None:
         return  # a reply to something else: not ours
@@ -370,7 +370,7 @@ async def _render(
             scene.chat_id, t("scene_only_creator", who.lang, creator=creator), reply_parameters=reply
         )
         return
-    async with rt.db.session() as s:
+    async with rt.db.read_session() as s:
         lines = await _cast_lines(s, scene.id)
     if not lines:
         await bot.send_message(scene.chat_id, t("scene_no_lines", who.lang), reply_parameters=reply)
@@ -453,7 +453,7 @@ async def refresh_scene(
 
     `unless_caption`: the caption the message shows now; no edit if it is still right.
     """
-    async with rt.db.session() as s:
+    async with rt.db.read_session() as s:
         scene = await scenes.get_scene(s, scene_id)
         if scene is None or scene.message_id is None:
             return
@@ -593,7 +593,7 @@ async def _load_scene(context: ContextTypes.DEFAULT_TYPE, rt: Runtime, scene_id:
     A failed render (say, a line without speech: the worker has told the chat why, and refunded
     the quota) reopens the scene, so members can record again and the creator render again.
     """
-    async with rt.db.session() as s:
+    async with rt.db.read_session() as s:
         scene = await scenes.get_scene(s, scene_id)
     if scene is None or scene.status != SceneStatus.RENDERING or scene.job_id is None:
         return scene
@@ -645,7 +645,7 @@ async def _find_scene(rt: Runtime, message: Message, user_id: int, *, mine: str)
 
     `mine` is "claimed" (a scene where the member holds a face) or "created" (one they started).
     """
-    async with rt.db.session() as s:
+    async with rt.db.read_session() as s:
         if message.reply_to_message is not None:
             scene = await scenes.scene_for_message(s, message.chat_id, message.reply_to_message.message_id)
             if scene is not None:
