@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import io
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+import av
 from telegram import Message, Update
 from telegram.ext import ContextTypes
 
@@ -231,3 +233,20 @@ async def typed_text(message: Message, text: str, who: Speaker, rt: Runtime) -> 
         text = text[:limit]
         await message.reply_text(t("text_cut", who.lang, limit=limit))
     return text
+
+
+def voice_note(audio: bytes) -> bytes:
+    """Encodes speech (MP3, WAV…) as Telegram's voice notes are: OGG container, Opus, 48 kHz mono."""
+    with av.open(io.BytesIO(audio), "r") as source:
+        buffer = io.BytesIO()
+        with av.open(buffer, "w", format="ogg") as out:
+            stream = out.add_stream("libopus", rate=48000)
+            stream.layout = "mono"
+            resampler = av.AudioResampler(format="s16", layout="mono", rate=48000)
+            for frame in source.decode(audio=0):
+                for resampled in resampler.resample(frame):
+                    out.mux(stream.encode(resampled))
+            for resampled in resampler.resample(None):
+                out.mux(stream.encode(resampled))
+            out.mux(stream.encode(None))
+    return buffer.getvalue()

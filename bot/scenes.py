@@ -60,6 +60,7 @@ from bot.intake import (
     speech_attachment,
     take_photo,
     typed_text,
+    voice_note,
 )
 from bot.jobs import enqueue
 from bot.request import PhotoRef, render_job, track_from
@@ -279,16 +280,34 @@ async def say_line(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     text = await typed_text(message, parts[1], who, rt)
     if text is None:
         return
+    async with rt.db.read_session() as s:
+        face = await scenes.face_of(s, scene.id, who.user_id)
+    if face is None:
+        await message.reply_text(t("scene_need_face", who.lang))
+        return
     try:
-        # Spoken now to know its length for the total; the worker speaks it again at render time.
         speech = await rt.tts.synthesize(text, who.voice, who.lang)
     except tts.NothingToSay:
         await message.reply_text(t("empty_text", who.lang))
         return
-    # The catalog voice that reads this text (a Chinese line is read by a Chinese voice).
+    # Spoken once: the group hears the line as the bot's voice note, and the render uses that
+    # very recording, so the length shown is the clip's and the engine cannot change in between.
+    note = await asyncio.to_thread(voice_note, speech.data)
+    sent = await message.reply_voice(note, duration=max(1, round(speech.duration)))
+    assert sent.voice is not None
+    # The catalog voice that read this text (a Chinese line is read by a Chinese voice).
     voice = tts.speaking_voice(resolve_voice(who.voice, who.lang), text).id
     await _save_line(
-        context, rt, who, scene, message, source="text", text=text, voice=voice, seconds=speech.duration
+        context,
+        rt,
+        who,
+        scene,
+        message,
+        source="voice",
+        file_id=sent.voice.file_id,
+        text=text,
+        voice=voice,
+        seconds=speech.duration,
     )
 
 

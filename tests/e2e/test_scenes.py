@@ -117,8 +117,11 @@ async def test_members_claim_faces_and_record_lines_that_replace_earlier_ones(
     await caption_shows(fake, scene, "1 — Bob ✓ 2 s")
     fake.send_voice(carol, GROUP, voice_note("Nice to meet you."), duration=3, reply_to=scene)
     await caption_shows(fake, scene, "2 — Carol ✓ 3 s")
-    fake.send_command(alice, GROUP, "say", "Hi everyone!", reply_to=scene)
+    said = fake.send_command(alice, GROUP, "say", "Hi everyone!", reply_to=scene)
     await caption_shows(fake, scene, "3 — Alice ✓")
+    # The group hears Alice's line: the bot speaks it once, as a voice note replying to /say.
+    spoken = await fake.wait_for("sendVoice", in_group)
+    assert spoken.result["reply_to_message"]["message_id"] == said["message_id"]
     again = fake.send_voice(bob, GROUP, voice_note("Hello again."), duration=4, reply_to=scene)
     caption = await caption_shows(fake, scene, "1 — Bob ✓ 4 s")
 
@@ -128,9 +131,10 @@ async def test_members_claim_faces_and_record_lines_that_replace_earlier_ones(
     assert [(line.user_id, line.face, line.source) for line in lines] == [
         (1002, 0, "voice"),  # Bob's replacement keeps his place
         (1003, 1, "voice"),
-        (1001, 2, "text"),
+        (1001, 2, "voice"),  # the bot's voice note of the /say line: no second TTS at render time
     ]
     assert lines[0].file_id == again["voice"]["file_id"] != first["voice"]["file_id"]
+    assert lines[2].file_id == spoken.result["voice"]["file_id"]
     assert lines[2].text == "Hi everyone!" and lines[2].voice == "en-US-AriaNeural"
     total = 4 + 3 + lines[2].duration
     assert f"Total: {scenes.format_seconds(total)} s of 15 s" in caption
@@ -223,7 +227,9 @@ async def test_two_scenes_in_one_group_keep_their_own_cast(
         first_lines = await scene_rows.lines(s, _scene_id(first))
         second_lines = await scene_rows.lines(s, _scene_id(second))
     assert [(line.user_id, line.source) for line in first_lines] == [(1002, "voice")]
-    assert [(line.user_id, line.source) for line in second_lines] == [(1002, "text")]
+    assert [(line.user_id, line.source, line.text) for line in second_lines] == [
+        (1002, "voice", "Hello from the second scene")  # spoken once, by the bot, as a voice note
+    ]
 
 
 async def test_a_claim_made_while_the_scene_message_is_still_being_posted_shows_up(
@@ -310,6 +316,7 @@ async def test_render_queues_one_job_with_every_line_and_a_failed_render_reopens
     await caption_shows(fake, scene, "1 — Bob ✓ 2 s")
     fake.send_command(alice, GROUP, "say", "Hi Bob!", reply_to=scene)
     await caption_shows(fake, scene, "2 — Alice ✓")
+    alice_line = (await fake.wait_for("sendVoice", in_group)).result["voice"]["file_id"]
 
     await press(fake, bob, scene, "🎬 Render")  # not his scene
     await group_reply(fake, t("scene_only_creator", "en", creator="Alice"))
@@ -333,7 +340,7 @@ async def test_render_queues_one_job_with_every_line_and_a_failed_render_reopens
     assert job.status_message_id == ack.result["message_id"]
     assert [(tr.source, tr.user_id, tr.face, tr.file_id, tr.text) for tr in request.tracks] == [
         ("voice", 1002, 0, bob_line["voice"]["file_id"], None),
-        ("text", 1001, 1, None, "Hi Bob!"),
+        ("voice", 1001, 1, alice_line, "Hi Bob!"),
     ]
 
     # The render fails (here: cancelled); the next touch reopens the scene for another take.
