@@ -39,6 +39,7 @@ from telegram.ext import (
 from bot import admin, commands, conversation, scenes
 from bot.delivery import Delivery, sweep_orphaned_workdirs
 from bot.runtime import Runtime, make_pool, make_synthesizer, quota_policy, utcnow
+from bot.scene_sweeper import start_sweeper
 from bot.settings import Settings
 from bot.texts import LANGUAGES, language_of, t
 from storage import Database, JobQueue, retention
@@ -157,7 +158,7 @@ async def post_init(application: App) -> None:
     # Rows only: no process keeps user files beyond a job (paths of rows from older versions aside).
     rt.background.add(asyncio.create_task(purge_forever(rt), name="purge"))
     if not worker_only:
-        scenes.start_sweeper(application)
+        start_sweeper(application)
         await set_commands(application)
 
 

@@ -14,10 +14,11 @@ import pytest
 import skimage.data
 
 import generator
-from bot import scenes
+from bot import scene_sweeper
 from bot.app import build_application, running
 from bot.request import RenderJob
 from bot.runtime import utcnow
+from bot.scene_view import format_seconds
 from bot.texts import t
 from storage import SceneStatus, quotas
 from storage import scenes as scene_rows
@@ -137,7 +138,7 @@ async def test_members_claim_faces_and_record_lines_that_replace_earlier_ones(
     assert lines[2].file_id == spoken.result["voice"]["file_id"]
     assert lines[2].text == "Hi everyone!" and lines[2].voice == "en-US-AriaNeural"
     total = 4 + 3 + lines[2].duration
-    assert f"Total: {scenes.format_seconds(total)} s of 15 s" in caption
+    assert f"Total: {format_seconds(total)} s of 15 s" in caption
 
     # Carol may not render Alice's scene; she is told so in her own language.
     fake.send_command(carol, GROUP, "render", reply_to=scene)
@@ -173,7 +174,7 @@ async def test_lines_over_the_limit_get_the_total_and_an_offer_to_render_the_sta
 async def test_an_idle_scene_expires_with_a_notice(
     fake: FakeBotApi, make_bot: BotFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(scenes, "SWEEP_EVERY", 0.2)
+    monkeypatch.setattr(scene_sweeper, "SWEEP_EVERY", 0.2)
     rt = await make_bot(scene_idle_minutes=30)
     fake.chat(GROUP, "group", "Friends")
     alice, bob = fake.user(1001, "Alice", "en"), fake.user(1002, "Bob", "en")
@@ -182,7 +183,7 @@ async def test_an_idle_scene_expires_with_a_notice(
 
     # Half an hour passes without a word: the sweeper closes the scene and says so.
     later = utcnow() + timedelta(minutes=31)
-    monkeypatch.setattr(scenes, "utcnow", lambda: later)
+    monkeypatch.setattr(scene_sweeper, "utcnow", lambda: later)
     notice = await group_reply(fake, t("scene_expired", "en", minutes="30"))
     assert notice.params["reply_parameters"]["message_id"] == scene["message_id"]
     await caption_shows(fake, scene, t("scene_expired_caption", "en", minutes="30"))
