@@ -38,7 +38,7 @@ from telegram.ext import (
 
 from bot import admin, commands, conversation, scenes
 from bot.delivery import Delivery, sweep_orphaned_workdirs
-from bot.runtime import Runtime, make_pool, make_synthesizer, quota_policy, utcnow
+from bot.runtime import RateLimit, Runtime, make_pool, make_synthesizer, quota_policy, utcnow
 from bot.scene_sweeper import start_sweeper
 from bot.settings import Settings
 from bot.texts import LANGUAGES, language_of, t
@@ -135,7 +135,10 @@ async def post_init(application: App) -> None:
         # An embedding program (or a test session) may lend its own pool, and closes it itself.
         pool=application.bot_data.get("pool") or make_pool(settings.render_workers),
         tts=make_synthesizer(settings),
+        analysis_limit=RateLimit(settings.analyses_per_minute),
     )
+    if not application.bot_data.get("worker_only", False):
+        rt.analysis_pool = application.bot_data.get("analysis_pool") or make_pool(settings.analysis_workers)
     application.bot_data["runtime"] = rt
     worker_only = application.bot_data.get("worker_only", False)
     if settings.embedded_worker or worker_only:
@@ -178,6 +181,8 @@ async def post_shutdown(application: App) -> None:
     await asyncio.gather(*rt.background, return_exceptions=True)
     if rt.pool is not application.bot_data.get("pool"):  # a lent pool is closed by its lender
         rt.pool.shutdown(wait=True, cancel_futures=True)
+    if rt.analysis_pool is not None and rt.analysis_pool is not application.bot_data.get("analysis_pool"):
+        rt.analysis_pool.shutdown(wait=True, cancel_futures=True)
     await rt.db.dispose()
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import io
+import math
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import timedelta
@@ -23,7 +24,6 @@ import av
 from telegram import Message, Update
 from telegram.ext import ContextTypes
 
-import generator
 from bot import voices
 from bot.faces import draw_numbered_faces
 from bot.runtime import Runtime, runtime, utcnow
@@ -159,9 +159,13 @@ async def take_photo(source: Message, who: Speaker, rt: Runtime, *, answer: Mess
         analysis = await media.cached_analysis(s, picture.file_unique_id)  # the same picture again
     data = None
     if analysis is None:
+        wait = rt.analysis_limit.wait(who.user_id)
+        if wait > 0:
+            await answer.reply_text(t("slow_down", who.lang, seconds=math.ceil(wait)))
+            return None
         data = await download(answer, picture.file_id)
         try:
-            analysis = (await rt.in_pool(generator.analyze, data)).to_dict()
+            analysis = await rt.analyze(data)
         except GeneratorError as exc:
             await answer.reply_text(t(str(exc.code), who.lang))
             return None

@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     max_clip_seconds: float = 15.0
     output_max_side: int = 1280
     render_workers: int = 1
+    # Photo analyses run in a pool of their own, so a burst of photos never starves renders.
+    analysis_workers: int = Field(default=1, ge=1)
+    analyses_per_minute: int = Field(default=10, ge=1)
     embedded_worker: bool = True
     job_lease_seconds: int = 90
     job_max_attempts: int = 3

@@ -113,6 +113,10 @@ CATALOG: Final[dict[str, dict[str, str]]] = {
         "Please send a shorter or smaller one.",
         "zh": ("这个文件有 {size_mb:.0f} MB，我只能下载 {limit_mb} MB 以内的文件。请发送更短或更小的文件。"),
     },
+    "slow_down": {
+        "en": "That's a lot of photos at once. Please wait {seconds} s, then send this one again.",
+        "zh": "一次发送的照片太多了。请等 {seconds} 秒后再发送这张。",
+    },
     "need_photo": {
         "en": "Got it! Now send the photo that should say this.",
         "zh": "收到！现在请发送要说这段话的照片。",

@@ -30,7 +30,15 @@ Settle = Callable[[], Awaitable[None]]
 
 @pytest.fixture(scope="session")
 def render_pool() -> Iterator[ProcessPoolExecutor]:
-    """Render processes shared by every e2e test (two: one renders while the other analyses)."""
+    """The render process shared by every e2e test."""
+    pool = make_pool(1)
+    yield pool
+    pool.shutdown(wait=True, cancel_futures=True)
+
+
+@pytest.fixture(scope="session")
+def analysis_pool() -> Iterator[ProcessPoolExecutor]:
+    """The photo-analysis process shared by every e2e test."""
     pool = make_pool(1)
     yield pool
     pool.shutdown(wait=True, cancel_futures=True)
@@ -97,6 +105,7 @@ async def make_bot(
     tmp_path: Path,
     sqlite_url: str,
     render_pool: ProcessPoolExecutor,
+    analysis_pool: ProcessPoolExecutor,
     applications: list[App],
 ) -> AsyncIterator[BotFactory]:
     """Starts the bot against the fake (SQLite unless `database_url` is given); returns its runtime."""
@@ -107,6 +116,7 @@ async def make_bot(
             settings = e2e_settings(fake, tmp_path, database_url, **overrides)
             application = build_application(settings)
             application.bot_data["pool"] = render_pool
+            application.bot_data["analysis_pool"] = analysis_pool
             await stack.enter_async_context(running(application, polling=True))
             applications.append(application)
             return application.bot_data["runtime"]

@@ -282,7 +282,11 @@ async def test_forged_scene_buttons_are_refused_and_change_nothing(
 
 
 async def test_a_scene_survives_a_restart(
-    fake: FakeBotApi, tmp_path: Path, sqlite_url: str, render_pool: ProcessPoolExecutor
+    fake: FakeBotApi,
+    tmp_path: Path,
+    sqlite_url: str,
+    render_pool: ProcessPoolExecutor,
+    analysis_pool: ProcessPoolExecutor,
 ) -> None:
     settings = e2e_settings(fake, tmp_path, sqlite_url, embedded_worker=False)
     fake.chat(GROUP, "supergroup", "Friends")
@@ -290,6 +294,7 @@ async def test_a_scene_survives_a_restart(
 
     first = build_application(settings)
     first.bot_data["pool"] = render_pool
+    first.bot_data["analysis_pool"] = analysis_pool
     async with running(first, polling=True):
         scene = await open_scene(fake, alice, two_astronauts())
         await press(fake, bob, scene, "I'm 2")
@@ -297,6 +302,7 @@ async def test_a_scene_survives_a_restart(
 
     second = build_application(settings)  # a new process: nothing kept in memory
     second.bot_data["pool"] = render_pool
+    second.bot_data["analysis_pool"] = analysis_pool
     async with running(second, polling=True):
         fake.send_voice(bob, GROUP, voice_note("Hello."), duration=2, reply_to=scene)
         await caption_shows(fake, scene, "2 — Bob ✓ 2 s", "Scene by Alice")
