@@ -101,15 +101,23 @@ def sweep_orphaned_workdirs(jobs_dir: Path, older_than: float, now: float | None
     return swept
 
 
+def still_ours(job: Job, row: Job) -> bool:
+    """Whether the job still runs under the worker that claimed it (not cancelled, not taken over)."""
+    return row.status == Status.RUNNING and row.worker_id == job.worker_id
+
+
 class JobStopped(Exception):
     """The job was cancelled or taken over by another worker while this one rendered it."""
 
 
 def _log_stopped(job_id: int, future: Future[RenderResult]) -> None:
     """Logs how a render in the pool ended once its job had stopped waiting for it."""
-    if future.cancelled() or not isinstance(future.exception(), RenderStopped):
-        return
-    log.info("job %s: its render stopped in the pool", job_id)
+    if future.cancelled():
+        log.info("job %s: its render stopped in the pool before it began", job_id)
+    elif isinstance(future.exception(), RenderStopped):
+        log.info("job %s: its render stopped in the pool", job_id)
+    else:
+        log.debug("job %s: its render ended: %r", job_id, future.exception())
 
 
 class UploadUnsure(Exception):
@@ -128,10 +136,12 @@ def render_in_process(request: RenderRequest, output: Path, progress_file: Path)
     """
     last = -1.0
     stop_flag = progress_file.with_name(STOP_FLAG)
+    stopped = False
 
     def report(fraction: float) -> None:
-        nonlocal last
+        nonlocal last, stopped
         if stop_flag.exists() or not progress_file.parent.is_dir():
+            stopped = True
             raise RenderStopped(str(progress_file.parent))
         if fraction - last < 0.01 and fraction < 1.0:
             return
@@ -140,7 +150,12 @@ def render_in_process(request: RenderRequest, output: Path, progress_file: Path)
         partial.write_text(f"{fraction:.3f}")
         os.replace(partial, progress_file)  # atomic: the reader never sees half a number
 
-    return render(request, output, progress=report)
+    try:
+        return render(request, output, progress=report)
+    except Exception as exc:
+        if stopped:  # closing the half-written video may raise an error of its own: say why it ended
+            raise RenderStopped(str(progress_file.parent)) from exc
+        raise
 
 
 def read_progress(progress_file: Path) -> float:
@@ -210,6 +225,7 @@ class Delivery:
             except GeneratorError as exc:
                 log.info("job %s refused by the generator: %s", job.id, exc)
                 raise JobRejected(str(exc.code), exc.message) from exc  # on_rejected tells the user
+            status_id = status_id or await self._status_id(job)
             try:
                 file_id = await self._send(job, result, lang, status_id)
             except UploadUnsure:
@@ -291,8 +307,11 @@ class Delivery:
                 now = time.monotonic()
                 if now - last_check >= CHECK_EVERY:
                     last_check = now
-                    if not await self._still_ours(job):
+                    row = await self._row(job)
+                    if row is None or not still_ours(job, row):  # cancelled, forgotten, taken over
                         raise JobStopped(job.id)
+                    # A worker may claim the job before its status message id is stored.
+                    status_id = status_id or row.status_message_id
                 if now - last_action >= ACTION_EVERY:
                     last_action = now
                     await self._quietly(self.bot.send_chat_action(job.chat_id, ChatAction.UPLOAD_VIDEO))
@@ -363,14 +382,13 @@ class Delivery:
         await self._say(job, t("upload_unsure", lang))
         await self._delete(job.chat_id, status_id)
 
-    async def _still_ours(self, job: Job) -> bool:
-        """Whether the job still runs under this worker (not cancelled, lease not taken over)."""
+    async def _row(self, job: Job) -> Job | None:
+        """The job's row as stored now (None: deleted); on a database hiccup, the job as claimed."""
         try:
-            row = await self.rt.queue.get(job.id)
-        except Exception:  # a database hiccup: the heartbeat decides about the lease
+            return await self.rt.queue.get(job.id)
+        except Exception:  # the heartbeat decides about the lease then
             log.debug("could not look at job %s", job.id, exc_info=True)
-            return True
-        return row is not None and row.status == Status.RUNNING and row.worker_id == job.worker_id
+            return job
 
     # --- small helpers --------------------------------------------------------------------------
 
