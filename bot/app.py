@@ -39,13 +39,17 @@ from telegram.ext import (
 
 from bot import admin, commands, conversation, payments, scenes
 from bot.delivery import Delivery, sweep_orphaned_workdirs
-from bot.runtime import Runtime, make_pool, make_synthesizer, quota_policy, utcnow
+from bot.runtime import RateLimit, Runtime, make_pool, make_synthesizer, quota_policy, utcnow
+from bot.scene_sweeper import start_sweeper
 from bot.settings import Settings
 from bot.texts import LANGUAGES, language_of, t
 from storage import Database, JobQueue, retention
 from storage.worker import Worker
 
 log = logging.getLogger(__name__)
+
+#: The application type this bot builds (PTB's defaults: ExtBot, dict data, JobQueue unused).
+App = Application[Any, Any, Any, Any, Any, Any]
 
 USER_COMMANDS = ("start", "help", "voice", "quota", "cancel", "privacy", "forget")
 ADMIN_COMMANDS = ("stats", "grant", "ban", "unban")
@@ -60,7 +64,7 @@ POLL_TIMEOUT = 10
 DRAIN_SECONDS = 60.0
 
 
-def build_application(settings: Settings, *, worker_only: bool = False) -> Application:  # type: ignore[type-arg]
+def build_application(settings: Settings, *, worker_only: bool = False) -> App:
     """The bot: handlers, commands, error handler and lifecycle hooks, wired in one place.
 
     `worker_only` builds the standalone render worker (`python -m bot worker`): the same
@@ -129,7 +133,7 @@ async def ignore_edits(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
         raise ApplicationHandlerStop
 
 
-async def post_init(application: Application) -> None:  # type: ignore[type-arg]
+async def post_init(application: App) -> None:
     """Opens the database (migrated), the job queue and the render pool; starts the worker."""
     settings: Settings = application.bot_data["settings"]
     db = Database(settings.database_url)
@@ -142,7 +146,10 @@ async def post_init(application: Application) -> None:  # type: ignore[type-arg]
         # An embedding program (or a test session) may lend its own pool, and closes it itself.
         pool=application.bot_data.get("pool") or make_pool(settings.render_workers),
         tts=make_synthesizer(settings),
+        analysis_limit=RateLimit(settings.analyses_per_minute),
     )
+    if not application.bot_data.get("worker_only", False):
+        rt.analysis_pool = application.bot_data.get("analysis_pool") or make_pool(settings.analysis_workers)
     application.bot_data["runtime"] = rt
     worker_only = application.bot_data.get("worker_only", False)
     if settings.embedded_worker or worker_only:
@@ -165,16 +172,16 @@ async def post_init(application: Application) -> None:  # type: ignore[type-arg]
     # Rows only: no process keeps user files beyond a job (paths of rows from older versions aside).
     rt.background.add(asyncio.create_task(purge_forever(rt), name="purge"))
     if not worker_only:
-        scenes.start_sweeper(application)
+        start_sweeper(application)
         await set_commands(application)
 
 
-async def post_stop(application: Application) -> None:  # type: ignore[type-arg]
+async def post_stop(application: App) -> None:
     """Lets the embedded worker finish its renders while the bot can still send them."""
     await drain_worker(application)
 
 
-async def post_shutdown(application: Application) -> None:  # type: ignore[type-arg]
+async def post_shutdown(application: App) -> None:
     """Stops background tasks, shuts the render pool and closes the database."""
     await drain_worker(application)
     rt: Runtime | None = application.bot_data.get("runtime")
@@ -185,10 +192,12 @@ async def post_shutdown(application: Application) -> None:  # type: ignore[type-
     await asyncio.gather(*rt.background, return_exceptions=True)
     if rt.pool is not application.bot_data.get("pool"):  # a lent pool is closed by its lender
         rt.pool.shutdown(wait=True, cancel_futures=True)
+    if rt.analysis_pool is not None and rt.analysis_pool is not application.bot_data.get("analysis_pool"):
+        rt.analysis_pool.shutdown(wait=True, cancel_futures=True)
     await rt.db.dispose()
 
 
-async def drain_worker(application: Application) -> None:  # type: ignore[type-arg]
+async def drain_worker(application: App) -> None:
     """Stops the embedded worker taking jobs and waits for the ones it runs (idempotent)."""
     worker: Worker | None = application.bot_data.pop("worker", None)
     task: asyncio.Task[Any] | None = application.bot_data.pop("worker_task", None)
@@ -230,7 +239,7 @@ def command_menu(lang: str, *, for_admin: bool, selling: bool = False) -> list[B
     return [BotCommand(name, t(f"cmd_{name}", lang)) for name in names]
 
 
-async def set_commands(application: Application) -> None:  # type: ignore[type-arg]
+async def set_commands(application: App) -> None:
     """Registers the command menus per scope and language: everyone, and each admin's chat."""
     settings: Settings = application.bot_data["settings"]
     bot = application.bot
@@ -270,7 +279,7 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 @contextlib.asynccontextmanager
-async def running(application: Application, *, polling: bool = False) -> AsyncIterator[Application]:  # type: ignore[type-arg]
+async def running(application: App, *, polling: bool = False) -> AsyncIterator[App]:
     """Runs the application's whole lifecycle, hooks included, around the caller's own serving.
 
     `run_polling` does this itself; the webhook server, the standalone worker and the tests use

@@ -70,7 +70,7 @@ async def quota(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     who, _ = await speaker(update, context)
     assert update.effective_message is not None
     rt = runtime(context)
-    async with rt.db.session() as s:
+    async with rt.db.read_session() as s:
         status = await quotas.status(s, who.user_id, rt.policy, utcnow())
     text = t(
         "quota",
@@ -89,17 +89,24 @@ async def quota(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def cancel(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Cancels the user's newest waiting video (the quota is refunded by storage)."""
+    """Cancels the user's newest video, waiting or in the making (the quota is refunded by storage).
+
+    A render in the making stops within seconds: its worker looks at the job while it renders.
+    """
     who, _ = await speaker(update, context)
     message = update.effective_message
     assert message is not None
     rt = runtime(context)
     job = await rt.queue.cancel(who.user_id)
     if job is None:
+        running = await rt.queue.pending_for_user(who.user_id)  # none queued: the one in the making
+        if running:
+            job = await rt.queue.cancel(who.user_id, running[-1].id)
+    if job is None:
         await message.reply_text(t("nothing_to_cancel", who.lang))
         return
     await message.reply_text(t("cancelled", who.lang))
-    status_id = (job.payload or {}).get("status_message_id")
+    status_id = job.status_message_id
     if status_id:
         try:
             await context.bot.delete_message(job.chat_id, status_id)

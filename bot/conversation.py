@@ -8,6 +8,7 @@ most (see `PENDING_MINUTES`).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from datetime import datetime, timedelta
 from typing import Any
@@ -32,6 +33,7 @@ from bot.intake import (
     usable_faces,
 )
 from bot.jobs import enqueue
+from bot.request import PhotoRef, Track, UnreadableRequest, render_job, track_from
 from bot.runtime import Runtime, runtime, utcnow
 from bot.texts import t
 from storage import JobSpec, Media, media
@@ -104,7 +106,7 @@ async def pick_face(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     rt = runtime(context)
     chorus, face = pick.face is None, pick.face
-    async with rt.db.session() as s:
+    async with rt.db.read_session() as s:
         photo = await media.get_media(s, pick.media_id)
     if photo is None or (photo.chat_id, photo.user_id) != (who.chat_id, who.user_id):
         # Gone (forgotten, purged), or another chat's photo named by forged data: say nothing of it.
@@ -136,7 +138,7 @@ async def on_speech(
     source, attachment = speech_attachment(message)
     if await refuse_too_big(message, who, attachment.file_size, runtime(context)):
         return
-    track = {"source": source, "file_id": attachment.file_id, "text": None, "voice": None, "face": None}
+    track = track_from(source, who.user_id, file_id=attachment.file_id)
     await route(message, who, track, context)
 
 
@@ -149,25 +151,23 @@ async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE, message: M
         await route(message, who, track, context)
 
 
-async def text_track(message: Message, text: str, who: Speaker, rt: Runtime) -> dict[str, Any] | None:
+async def text_track(message: Message, text: str, who: Speaker, rt: Runtime) -> Track | None:
     """A TTS track for `text`, cut at the configured length (and the user told); None if empty."""
     line = await typed_text(message, text, who, rt)
     if line is None:
         return None
     # bot/tts.py reads the text in a voice that knows its script (Chinese text, Chinese voice).
-    return {"source": "text", "file_id": None, "text": line, "voice": who.voice, "face": None}
+    return track_from("text", who.user_id, text=line, voice=who.voice)
 
 
-async def route(
-    message: Message, who: Speaker, track: dict[str, Any], context: ContextTypes.DEFAULT_TYPE
-) -> None:
+async def route(message: Message, who: Speaker, track: Track, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Renders the track with the photo it belongs to, or keeps it until a photo arrives."""
     rt = runtime(context)
     now = utcnow()
     replied = message.reply_to_message
     photo: Media | None = None
     if replied is not None and is_user_photo(replied):
-        async with rt.db.session() as s:
+        async with rt.db.read_session() as s:
             photo = await media.photo_for_message(s, who.chat_id, replied.message_id)
         if photo is None:  # older than the photo memory: take it in again
             taken = await take_photo(replied, who, rt, answer=message)
@@ -175,7 +175,7 @@ async def route(
                 return
             photo = taken.media
     if photo is None:
-        async with rt.db.session() as s:
+        async with rt.db.read_session() as s:
             photo = await media.last_photo(s, who.chat_id, who.user_id, now)
     if photo is None:
         async with rt.db.session() as s, s.begin():
@@ -184,7 +184,7 @@ async def route(
                 chat_id=who.chat_id,
                 user_id=who.user_id,
                 message_id=message.message_id,
-                track=track,
+                track=track.to_dict(),
                 now=now,
             )
         await message.reply_text(t("need_photo", who.lang))
@@ -195,24 +195,34 @@ async def route(
     await submit(message, who, track, photo, rt)
 
 
-async def take_pending(who: Speaker, rt: Runtime, now: datetime) -> tuple[int, dict[str, Any]] | None:
+async def take_pending(who: Speaker, rt: Runtime, now: datetime) -> tuple[int, Track] | None:
     """The request this user sent before any photo, if it is recent; it is consumed."""
     async with rt.db.session() as s, s.begin():
-        return await media.take_pending(s, who.chat_id, who.user_id, now - timedelta(minutes=PENDING_MINUTES))
+        pending = await media.take_pending(
+            s, who.chat_id, who.user_id, now - timedelta(minutes=PENDING_MINUTES)
+        )
+    if pending is None:
+        return None
+    request_id, data = pending
+    try:
+        return request_id, Track.from_dict({"user_id": who.user_id, **data})
+    except UnreadableRequest:  # kept by an older version: let it go rather than fail the photo
+        log.warning("dropped an unreadable waiting request in chat %s", who.chat_id)
+        return None
 
 
 async def submit(
     message: Message,
     who: Speaker,
-    track: dict[str, Any],
+    track: Track,
     photo: Media,
     rt: Runtime,
     request_id: int | None = None,
 ) -> None:
     """Queues a render (quota debited in the same transaction) and acknowledges it with the position.
 
-    The acknowledgement is sent first so its id travels in the job payload: the worker edits it as
-    the job advances, and a worker that picks the job up at once never misses it.
+    The acknowledgement is sent first; its id is stored in the job row right after the insert, and
+    the worker reads it from there to show progress.
     """
     request_id = request_id or message.message_id
     status = await message.get_bot().send_message(
@@ -220,21 +230,20 @@ async def submit(
         t("queued_next", who.lang),
         reply_parameters=ReplyParameters(message_id=request_id, allow_sending_without_reply=True),
     )
-    payload = {
-        "kind": "solo",
-        "language": who.lang,
-        "photo": {"file_id": photo.file_id, "file_unique_id": photo.file_unique_id, "media_id": photo.id},
-        "face": photo.face,
-        "chorus": bool(photo.chorus),
-        "tracks": [track],
-        "reply_to_message_id": request_id,
-        "status_message_id": status.message_id,
-    }
+    if track.face is None and photo.face is not None:
+        track = dataclasses.replace(track, face=photo.face)  # the face picked on the photo speaks
+    request = render_job(
+        language=who.lang,
+        photo=PhotoRef(photo.file_id, photo.file_unique_id),
+        tracks=[track],
+        chorus=bool(photo.chorus),
+        reply_to_message_id=request_id,
+    )
     spec = JobSpec(
         user_id=who.user_id,
         chat_id=who.chat_id,
         idempotency_key=f"{who.chat_id}:{request_id}",
-        payload=payload,
+        payload=request.to_payload(),
     )
     job, text = await enqueue(rt, spec, who.lang, status.message_id)
     if job is not None:

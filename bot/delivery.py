@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import shutil
 import time
 from collections.abc import Awaitable, Callable
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -33,10 +35,11 @@ from telegram.constants import ChatAction
 from telegram.error import BadRequest, NetworkError, RetryAfter, TelegramError, TimedOut
 
 from bot import tts
+from bot.request import RenderJob, UnreadableRequest
 from bot.runtime import Runtime
 from bot.texts import t
 from generator import AudioTrack, ErrorCode, GeneratorError, RenderRequest, RenderResult, render
-from storage import Job
+from storage import Job, Status
 from storage.errors import JobRejected
 
 log = logging.getLogger(__name__)
@@ -47,6 +50,10 @@ EDIT_EVERY = 3.0
 ACTION_EVERY = 4.0
 #: Seconds between looks at the render's progress file.
 POLL_EVERY = 0.5
+#: Seconds between looks at the job's row during a render (was it cancelled, is the lease ours?).
+CHECK_EVERY = 2.0
+#: The file whose presence tells a render in the pool to stop.
+STOP_FLAG = "stop"
 #: Uploads of one rendered video, when the earlier ones provably never reached Telegram.
 UPLOAD_ATTEMPTS = 3
 #: Seconds before the second upload; doubled before each later one.
@@ -94,16 +101,48 @@ def sweep_orphaned_workdirs(jobs_dir: Path, older_than: float, now: float | None
     return swept
 
 
+def still_ours(job: Job, row: Job) -> bool:
+    """Whether the job still runs under the worker that claimed it (not cancelled, not taken over)."""
+    return row.status == Status.RUNNING and row.worker_id == job.worker_id
+
+
+class JobStopped(Exception):
+    """The job was cancelled or taken over by another worker while this one rendered it."""
+
+
+def _log_stopped(job_id: int, future: Future[RenderResult]) -> None:
+    """Logs how a render in the pool ended once its job had stopped waiting for it."""
+    if future.cancelled():
+        log.info("job %s: its render stopped in the pool before it began", job_id)
+    elif isinstance(future.exception(), RenderStopped):
+        log.info("job %s: its render stopped in the pool", job_id)
+    else:
+        log.debug("job %s: its render ended: %r", job_id, future.exception())
+
+
 class UploadUnsure(Exception):
     """The upload may or may not have reached Telegram; the job must not send again."""
 
 
+class RenderStopped(Exception):
+    """The job ended (cancelled, lease lost, shut down) while its render still ran in the pool."""
+
+
 def render_in_process(request: RenderRequest, output: Path, progress_file: Path) -> RenderResult:
-    """Renders in a pool process, writing the fraction done to `progress_file` as it advances."""
+    """Renders in a pool process, writing the fraction done to `progress_file` as it advances.
+
+    Stops (RenderStopped) at its next progress step once the job's side wrote the stop flag next
+    to `progress_file` or removed the job's folder, so a cancelled render frees its process.
+    """
     last = -1.0
+    stop_flag = progress_file.with_name(STOP_FLAG)
+    stopped = False
 
     def report(fraction: float) -> None:
-        nonlocal last
+        nonlocal last, stopped
+        if stop_flag.exists() or not progress_file.parent.is_dir():
+            stopped = True
+            raise RenderStopped(str(progress_file.parent))
         if fraction - last < 0.01 and fraction < 1.0:
             return
         last = fraction
@@ -111,7 +150,12 @@ def render_in_process(request: RenderRequest, output: Path, progress_file: Path)
         partial.write_text(f"{fraction:.3f}")
         os.replace(partial, progress_file)  # atomic: the reader never sees half a number
 
-    return render(request, output, progress=report)
+    try:
+        return render(request, output, progress=report)
+    except Exception as exc:
+        if stopped:  # closing the half-written video may raise an error of its own: say why it ended
+            raise RenderStopped(str(progress_file.parent)) from exc
+        raise
 
 
 def read_progress(progress_file: Path) -> float:
@@ -136,6 +180,12 @@ async def begin_delivery(rt: Runtime, job: Job) -> bool:
     return bool(await begin(job.id, job.worker_id))
 
 
+def _language(job: Job) -> str:
+    """The language to answer in, even from a payload this version cannot read."""
+    lang = job.payload.get("language") if isinstance(job.payload, dict) else None
+    return lang if isinstance(lang, str) else "en"
+
+
 class Delivery:
     """The storage worker's job handler and outcome hooks, bound to a Bot and the runtime."""
 
@@ -149,9 +199,8 @@ class Delivery:
 
     async def __call__(self, job: Job) -> str | None:
         """Makes the job's video and sends it as a reply; returns the sent video's file id."""
-        payload = job.payload
-        lang = payload.get("language", "en")
-        status_id = payload.get("status_message_id") or job.status_message_id
+        lang = _language(job)
+        status_id = await self._status_id(job)
         if job.delivered:  # a restart after sending: never send the same video twice
             await self._delete(job.chat_id, status_id)
             return job.result_file_id
@@ -159,15 +208,24 @@ class Delivery:
             log.warning("job %s: an earlier upload was interrupted; not rendering again", job.id)
             await self._upload_unsure(job, lang, status_id)
             return None
+        try:
+            wanted = RenderJob.from_payload(job.payload)
+        except UnreadableRequest as exc:
+            log.error("job %s has a payload this version cannot read: %s", job.id, exc)
+            raise JobRejected("request_unreadable", str(exc)) from exc
         workdir = self.rt.settings.data_dir / "jobs" / str(job.id)
         workdir.mkdir(parents=True, exist_ok=True)
         try:
             try:
-                request = await self._prepare(job, workdir)
+                request = await self._prepare(job, wanted, workdir)
                 result = await self._render(job, request, workdir, status_id, lang)
+            except JobStopped:
+                log.info("job %s was cancelled or taken over; its render was stopped", job.id)
+                return None  # nothing of ours to record: storage already holds the job's state
             except GeneratorError as exc:
                 log.info("job %s refused by the generator: %s", job.id, exc)
                 raise JobRejected(str(exc.code), exc.message) from exc  # on_rejected tells the user
+            status_id = status_id or await self._status_id(job)
             try:
                 file_id = await self._send(job, result, lang, status_id)
             except UploadUnsure:
@@ -180,50 +238,49 @@ class Delivery:
 
     async def on_rejected(self, job: Job, exc: JobRejected) -> None:
         """Tells the user why the generator refused their input; storage has refunded the quota."""
-        payload = job.payload or {}
-        lang = payload.get("language", "en")
-        await self._say(job, t(exc.code, lang, seconds=round(self.rt.settings.max_clip_seconds)))
-        await self._delete(job.chat_id, payload.get("status_message_id") or job.status_message_id)
+        text = t(exc.code, _language(job), seconds=round(self.rt.settings.max_clip_seconds))
+        await self._say(job, text)
+        await self._delete(job.chat_id, job.status_message_id)
         if self.after_failure is not None:
             await self.after_failure(job)
 
     async def on_give_up(self, job: Job, exc: BaseException) -> None:
         """Apologises once a job failed for good; storage has refunded the quota."""
         log.error("job %s failed for good", job.id, exc_info=exc)
-        payload = job.payload or {}
-        await self._say(job, t("internal_error", payload.get("language", "en")))
-        await self._delete(job.chat_id, payload.get("status_message_id") or job.status_message_id)
+        await self._say(job, t("internal_error", _language(job)))
+        await self._delete(job.chat_id, job.status_message_id)
         if self.after_failure is not None:
             await self.after_failure(job)
 
     # --- stages ---------------------------------------------------------------------------------
 
-    async def _prepare(self, job: Job, workdir: Path) -> RenderRequest:
+    async def _prepare(self, job: Job, wanted: RenderJob, workdir: Path) -> RenderRequest:
         """Fetches the photo and recordings (synthesising typed text) into `workdir`."""
-        payload = job.payload
-        lang = payload.get("language", "en")
-        photo = await self._fetch(payload["photo"]["file_id"], workdir / "photo")
+        photo = await self._fetch(wanted.photo.file_id, workdir / "photo")
         tracks = []
-        for number, track in enumerate(payload["tracks"]):
-            if track["source"] == "text":
-                voice = track.get("voice") or self.rt.settings.default_tts_voice
+        for number, track in enumerate(wanted.tracks):
+            phonemes = track.phoneme_spans()
+            if track.source == "text":
+                assert track.text is not None  # checked by RenderJob.from_payload
+                voice = track.voice or self.rt.settings.default_tts_voice
                 try:
-                    speech = await self.rt.tts.synthesize(track["text"], voice, lang)
+                    speech = await self.rt.tts.synthesize(track.text, voice, wanted.language)
                 except tts.NothingToSay as exc:
                     raise GeneratorError(ErrorCode.NO_SPEECH, "the text has nothing to speak") from exc
                 audio: Path = workdir / f"track{number}{speech.suffix}"
                 await asyncio.to_thread(audio.write_bytes, speech.data)
+                phonemes = phonemes or speech.phonemes
             else:
-                audio = await self._fetch(track["file_id"], workdir / f"track{number}")
-            face = track.get("face")
-            tracks.append(AudioTrack(audio=audio, face=payload.get("face") if face is None else face))
+                assert track.file_id is not None  # checked by RenderJob.from_payload
+                audio = await self._fetch(track.file_id, workdir / f"track{number}")
+            tracks.append(AudioTrack(audio=audio, face=track.face, phonemes=phonemes))
         return RenderRequest(
             image=photo,
             tracks=tracks,
             max_seconds=self.rt.settings.max_clip_seconds,
             max_side=self.rt.settings.output_max_side,
             seed=job.id,
-            chorus=bool(payload.get("chorus")),
+            chorus=wanted.chorus,
         )
 
     async def _fetch(self, file_id: str, stem: Path) -> Path:
@@ -239,13 +296,22 @@ class Delivery:
         """Renders in the pool, editing the status message and keeping the chat action alive."""
         progress_file = workdir / "progress"
         output = workdir / "video.mp4"
-        future = asyncio.ensure_future(self.rt.in_pool(render_in_process, request, output, progress_file))
-        last_edit = last_action = 0.0
+        call = self.rt.submit(render_in_process, request, output, progress_file)
+        call.future.add_done_callback(functools.partial(_log_stopped, job.id))
+        future = asyncio.ensure_future(self.rt.wait_for(call))
+        last_edit = last_action = last_check = 0.0
         shown = -1
         try:
             while True:
                 os.utime(workdir)  # alive: sweep_orphaned_workdirs leaves this folder alone
                 now = time.monotonic()
+                if now - last_check >= CHECK_EVERY:
+                    last_check = now
+                    row = await self._row(job)
+                    if row is None or not still_ours(job, row):  # cancelled, forgotten, taken over
+                        raise JobStopped(job.id)
+                    # A worker may claim the job before its status message id is stored.
+                    status_id = status_id or row.status_message_id
                 if now - last_action >= ACTION_EVERY:
                     last_action = now
                     await self._quietly(self.bot.send_chat_action(job.chat_id, ChatAction.UPLOAD_VIDEO))
@@ -258,8 +324,10 @@ class Delivery:
                 if done:
                     return future.result()
         finally:
-            # Cancelled (lease lost, user's /cancel, shutdown): stop waiting for the pool too.
-            future.cancel()
+            if not future.done():
+                # Cancelled (lease lost, user's /cancel, shutdown): stop the render in the pool too.
+                (workdir / STOP_FLAG).touch()
+                future.cancel()
 
     async def _send(self, job: Job, result: RenderResult, lang: str, status_id: int | None) -> str | None:
         """Sends the video as a reply to the request (at most once) and marks the job delivered.
@@ -314,15 +382,30 @@ class Delivery:
         await self._say(job, t("upload_unsure", lang))
         await self._delete(job.chat_id, status_id)
 
+    async def _row(self, job: Job) -> Job | None:
+        """The job's row as stored now (None: deleted); on a database hiccup, the job as claimed."""
+        try:
+            return await self.rt.queue.get(job.id)
+        except Exception:  # the heartbeat decides about the lease then
+            log.debug("could not look at job %s", job.id, exc_info=True)
+            return job
+
     # --- small helpers --------------------------------------------------------------------------
 
     @staticmethod
     def _reply_to(job: Job) -> ReplyParameters | None:
         """Reply parameters pointing at the request message, if the payload names one."""
-        message_id = job.payload.get("reply_to_message_id")
-        if not message_id:
+        message_id = job.payload.get("reply_to_message_id") if isinstance(job.payload, dict) else None
+        if not isinstance(message_id, int) or not message_id:
             return None
         return ReplyParameters(message_id=message_id, allow_sending_without_reply=True)
+
+    async def _status_id(self, job: Job) -> int | None:
+        """The job's status message: stored right after the insert, so a quick claim may miss it."""
+        if job.status_message_id is None:
+            fresh = await self.rt.queue.get(job.id)
+            return fresh.status_message_id if fresh is not None else None
+        return job.status_message_id
 
     async def _say(self, job: Job, text: str) -> None:
         """Sends the user a message about the job, as a reply to the request."""

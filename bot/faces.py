@@ -7,6 +7,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 
 from generator.intake import load_image
 
@@ -15,7 +16,9 @@ MAX_SIDE = 1280
 _COLOUR = (0, 200, 255)  # BGR amber: readable on skin, hair and most backgrounds
 
 
-def draw_numbered_faces(image: Path | str | bytes | np.ndarray, boxes: Sequence[Sequence[int]]) -> bytes:
+def draw_numbered_faces(
+    image: Path | str | bytes | npt.NDArray[np.uint8], boxes: Sequence[Sequence[int]]
+) -> bytes:
     """Returns a JPEG of `image` with `boxes` (x, y, w, h in photo pixels) outlined and numbered 1..n.
 
     `image` is a file, its bytes, or RGB pixels. Files are decoded by the generator's `load_image`,

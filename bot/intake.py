@@ -13,15 +13,17 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import io
+import math
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+import av
 from telegram import Message, Update
 from telegram.ext import ContextTypes
 
-import generator
 from bot import voices
 from bot.faces import draw_numbered_faces
 from bot.runtime import Runtime, runtime, utcnow
@@ -157,9 +159,13 @@ async def take_photo(source: Message, who: Speaker, rt: Runtime, *, answer: Mess
         analysis = await media.cached_analysis(s, picture.file_unique_id)  # the same picture again
     data = None
     if analysis is None:
+        wait = rt.analysis_limit.wait(who.user_id)
+        if wait > 0:
+            await answer.reply_text(t("slow_down", who.lang, seconds=math.ceil(wait)))
+            return None
         data = await download(answer, picture.file_id)
         try:
-            analysis = (await rt.in_pool(generator.analyze, data)).to_dict()
+            analysis = await rt.analyze(data)
         except GeneratorError as exc:
             await answer.reply_text(t(str(exc.code), who.lang))
             return None
@@ -231,3 +237,20 @@ async def typed_text(message: Message, text: str, who: Speaker, rt: Runtime) -> 
         text = text[:limit]
         await message.reply_text(t("text_cut", who.lang, limit=limit))
     return text
+
+
+def voice_note(audio: bytes) -> bytes:
+    """Encodes speech (MP3, WAV…) as Telegram's voice notes are: OGG container, Opus, 48 kHz mono."""
+    with av.open(io.BytesIO(audio), "r") as source:
+        buffer = io.BytesIO()
+        with av.open(buffer, "w", format="ogg") as out:
+            stream = out.add_stream("libopus", rate=48000)
+            stream.layout = "mono"
+            resampler = av.AudioResampler(format="s16", layout="mono", rate=48000)
+            for frame in source.decode(audio=0):
+                for resampled in resampler.resample(frame):
+                    out.mux(stream.encode(resampled))
+            for resampled in resampler.resample(None):
+                out.mux(stream.encode(resampled))
+            out.mux(stream.encode(None))
+    return buffer.getvalue()

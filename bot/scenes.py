@@ -11,14 +11,14 @@ Flow (works with the bot in privacy mode: it only needs commands, replies to it 
    length against the clip limit.
 4. The creator presses "Render" (or sends `/render`): lines play in recorded order, each spoken by
    its member's face. Over the limit the bot says the total and offers to render the first seconds.
-   The job is a multi-track job (payload kind "scene"); bot/delivery.py renders and replies to the
-   scene message. Quota is charged to the member who renders.
+   The job is a multi-track render request (bot/request.py) naming the scene; bot/delivery.py
+   renders it and replies to the scene message. Quota is charged to the member who renders.
 Scenes live in the database (storage/scenes.py), so they survive a restart; idle ones expire after
 `Settings.scene_idle_minutes`, with a short notice, swept every `SWEEP_EVERY` seconds and also
 checked whenever someone touches a scene.
 
-`scene_handlers()` is registered by bot/app.py; `SCENE_COMMANDS` are the group commands;
-`start_sweeper(application)` may be called from post_init (the first scene update starts it too).
+`scene_handlers()` is registered by bot/app.py; `SCENE_COMMANDS` are the group commands. The scene
+message is drawn by bot/scene_view.py; idle scenes are closed by bot/scene_sweeper.py.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot import texts, tts
+from bot import tts
 from bot.callbacks import parse_scene, scene_data
 from bot.intake import (
     Speaker,
@@ -60,12 +60,16 @@ from bot.intake import (
     speech_attachment,
     take_photo,
     typed_text,
+    voice_note,
 )
 from bot.jobs import enqueue
+from bot.request import PhotoRef, render_job, track_from
 from bot.runtime import Runtime, runtime, utcnow
-from bot.texts import language_of, t
+from bot.scene_sweeper import expire_idle_scenes
+from bot.scene_view import format_seconds, name_of, number_of, refresh_scene, scene_view, usable_indices
+from bot.texts import t
 from bot.voices import resolve_voice
-from storage import Job, JobSpec, Scene, SceneStatus, Status, scenes, users
+from storage import Job, JobSpec, Scene, SceneStatus, Status, scenes
 from storage.errors import (
     FaceTaken,
 )
@@ -74,10 +78,6 @@ log = logging.getLogger(__name__)
 
 #: Commands the scene flow answers in groups (for the group command menu).
 SCENE_COMMANDS = ("scene", "say", "render")
-#: Seconds between sweeps for idle scenes.
-SWEEP_EVERY = 60.0
-#: Buttons per keyboard row.
-ROW = 4
 
 
 GROUPS = filters.ChatType.GROUPS
@@ -148,10 +148,10 @@ async def start_scene(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         )
         scene_id = scene.id
     picture = await numbered_faces(photo, message, usable)
-    async with rt.db.session() as s:
-        scene = await scenes.get_scene(s, scene_id)
-        assert scene is not None
-        caption, keyboard = await _scene_view(context, rt, scene, who.lang)
+    async with rt.db.read_session() as s:
+        fresh = await scenes.get_scene(s, scene_id)
+        assert fresh is not None
+        caption, keyboard = await scene_view(context, rt, fresh, who.lang)
     posted = await message.reply_photo(
         picture, caption=caption, reply_markup=keyboard, reply_parameters=ReplyParameters(message.message_id)
     )
@@ -189,7 +189,7 @@ async def on_scene_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
         pressed is None
         or message is None
         or (scene is not None and scene.chat_id != message.chat_id)
-        or (pressed.face is not None and scene is not None and pressed.face not in _usable(scene))
+        or (pressed.face is not None and scene is not None and pressed.face not in usable_indices(scene))
     ):
         await query.answer(t("button_unknown", who.lang), show_alert=True)
         return
@@ -212,7 +212,7 @@ async def _claim(
     """Takes the face for the member, moves them to it, or lets it go when it is already theirs."""
     query = update.callback_query
     assert query is not None
-    number = _number_of(scene, face)
+    number = number_of(scene, face)
     try:
         async with rt.db.session() as s, s.begin():
             current = await scenes.face_of(s, scene.id, who.user_id)
@@ -223,7 +223,7 @@ async def _claim(
                 await scenes.claim_face(s, scene.id, who.user_id, face)
                 answer = t("scene_claimed", who.lang, number=number)
     except FaceTaken as exc:
-        name = await _name_of(context, scene.chat_id, exc.user_id)
+        name = await name_of(context, scene.chat_id, exc.user_id)
         await query.answer(t("scene_face_taken", who.lang, number=number, name=name), show_alert=True)
         return
     await query.answer(answer)
@@ -238,7 +238,7 @@ async def record_line(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     message = update.effective_message
     assert message is not None and message.reply_to_message is not None
     rt = runtime(context)
-    async with rt.db.session() as s:
+    async with rt.db.read_session() as s:
         scene = await scenes.scene_for_message(s, message.chat_id, message.reply_to_message.message_id)
     if scene is None:
         return  # a reply to something else: not ours
@@ -278,16 +278,34 @@ async def say_line(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     text = await typed_text(message, parts[1], who, rt)
     if text is None:
         return
+    async with rt.db.read_session() as s:
+        face = await scenes.face_of(s, scene.id, who.user_id)
+    if face is None:
+        await message.reply_text(t("scene_need_face", who.lang))
+        return
     try:
-        # Spoken now to know its length for the total; the worker speaks it again at render time.
         speech = await rt.tts.synthesize(text, who.voice, who.lang)
     except tts.NothingToSay:
         await message.reply_text(t("empty_text", who.lang))
         return
-    # The catalog voice that reads this text (a Chinese line is read by a Chinese voice).
+    # Spoken once: the group hears the line as the bot's voice note, and the render uses that
+    # very recording, so the length shown is the clip's and the engine cannot change in between.
+    note = await asyncio.to_thread(voice_note, speech.data)
+    sent = await message.reply_voice(note, duration=max(1, round(speech.duration)))
+    assert sent.voice is not None
+    # The catalog voice that read this text (a Chinese line is read by a Chinese voice).
     voice = tts.speaking_voice(resolve_voice(who.voice, who.lang), text).id
     await _save_line(
-        context, rt, who, scene, message, source="text", text=text, voice=voice, seconds=speech.duration
+        context,
+        rt,
+        who,
+        scene,
+        message,
+        source="voice",
+        file_id=sent.voice.file_id,
+        text=text,
+        voice=voice,
+        seconds=speech.duration,
     )
 
 
@@ -364,12 +382,12 @@ async def _render(
     bot = context.bot
     reply = ReplyParameters(message_id=asked.message_id, allow_sending_without_reply=True)
     if who.user_id != scene.creator_id:
-        creator = await _name_of(context, scene.chat_id, scene.creator_id)
+        creator = await name_of(context, scene.chat_id, scene.creator_id)
         await bot.send_message(
             scene.chat_id, t("scene_only_creator", who.lang, creator=creator), reply_parameters=reply
         )
         return
-    async with rt.db.session() as s:
+    async with rt.db.read_session() as s:
         lines = await _cast_lines(s, scene.id)
     if not lines:
         await bot.send_message(scene.chat_id, t("scene_no_lines", who.lang), reply_parameters=reply)
@@ -395,36 +413,29 @@ async def _render(
         t("queued_next", who.lang),
         reply_parameters=ReplyParameters(message_id=target, allow_sending_without_reply=True),
     )
-    payload = {
-        "kind": "scene",
-        "scene_id": scene.id,
-        "language": who.lang,
-        "photo": {
-            "file_id": scene.photo_file_id,
-            "file_unique_id": scene.photo_file_unique_id,
-            "media_id": None,
-        },
-        "face": None,
-        "chorus": False,
-        "tracks": [
-            {
-                "source": line.source,
-                "file_id": line.file_id,
-                "text": line.text,
-                "voice": line.voice,
-                "face": line.face,
-            }
+    request = render_job(
+        language=who.lang,
+        photo=PhotoRef(scene.photo_file_id, scene.photo_file_unique_id),
+        tracks=[
+            track_from(
+                line.source,
+                line.user_id,
+                file_id=line.file_id,
+                text=line.text,
+                voice=line.voice,
+                face=line.face,
+            )
             for line in lines
         ],
-        "reply_to_message_id": target,
-        "status_message_id": status.message_id,
-    }
+        reply_to_message_id=target,
+        scene_id=scene.id,
+    )
     spec = JobSpec(
         user_id=who.user_id,
         chat_id=scene.chat_id,
         # Double taps share a key; a render after a failed one (scene reopened) gets a new one.
         idempotency_key=f"{scene.chat_id}:scene:{scene.id}:{scene.job_id or 0}",
-        payload=payload,
+        payload=request.to_payload(),
     )
     job, text = await enqueue(rt, spec, who.lang, status.message_id)
     if job is not None:
@@ -449,140 +460,6 @@ async def _cast_lines(s: Any, scene_id: int) -> list[Any]:
     return [line for line in await scenes.lines(s, scene_id) if holders.get(line.user_id) == line.face]
 
 
-# --- the scene message ---------------------------------------------------------------------------
-
-
-async def refresh_scene(
-    context: ContextTypes.DEFAULT_TYPE, rt: Runtime, scene_id: int, *, unless_caption: str | None = None
-) -> None:
-    """Rewrites the scene message: cast, lines, total, and the buttons while it is open.
-
-    `unless_caption`: the caption the message shows now; no edit if it is still right.
-    """
-    async with rt.db.session() as s:
-        scene = await scenes.get_scene(s, scene_id)
-        if scene is None or scene.message_id is None:
-            return
-        creator = await users.get_user(s, scene.creator_id)
-        lang = language_of(creator.language if creator else None)
-        caption, keyboard = await _scene_view(context, rt, scene, lang)
-    if caption == unless_caption:
-        return
-    with contextlib.suppress(TelegramError):  # "message is not modified" and a deleted scene message
-        await context.bot.edit_message_caption(
-            chat_id=scene.chat_id, message_id=scene.message_id, caption=caption, reply_markup=keyboard
-        )
-
-
-async def _scene_view(
-    context: ContextTypes.DEFAULT_TYPE, rt: Runtime, scene: Scene, lang: str
-) -> tuple[str, InlineKeyboardMarkup | None]:
-    """The scene message's caption and keyboard, in the creator's language."""
-    creator = await _name_of(context, scene.chat_id, scene.creator_id)
-    holders = {claim.face: claim.user_id for claim in scene.claims}
-    lines = {line.user_id: line for line in scene.lines}
-    usable = [f for f in scene.faces if f.get("usable")]
-    rows = [t("scene_title", lang, creator=creator)]
-    total = 0.0
-    for number, face in enumerate(usable, start=1):
-        user_id = holders.get(face["index"])
-        if user_id is None:
-            rows.append(t("scene_face_free", lang, number=number))
-            continue
-        name = await _name_of(context, scene.chat_id, user_id)
-        line = lines.get(user_id)
-        if line is None or line.face != face["index"]:
-            rows.append(t("scene_face_waiting", lang, number=number, name=name))
-        else:
-            total += line.duration or 0.0
-            seconds = format_seconds(line.duration) if line.duration else t("scene_unknown_length", lang)
-            rows.append(t("scene_face_ready", lang, number=number, name=name, seconds=seconds))
-    unusable = [f for f in scene.faces if not f.get("usable")]
-    if unusable:
-        reasons = ", ".join(sorted({_reason_text(f.get("reason"), lang) for f in unusable}))
-        rows.append(t("scene_unusable", lang, count=len(unusable), reasons=reasons))
-    limit = rt.settings.max_clip_seconds
-    key = "scene_total_over" if total > limit + 0.5 else "scene_total"
-    rows.append(t(key, lang, total=format_seconds(total), limit=format_seconds(limit)))
-    if scene.status in (SceneStatus.RENDERING, SceneStatus.DONE):
-        rows.append(t("scene_rendering", lang, count=len(lines)))
-        return "\n".join(rows), None
-    if scene.status == SceneStatus.EXPIRED:
-        return t("scene_expired_caption", lang, minutes=format_seconds(rt.settings.scene_idle_minutes)), None
-    rows.append("")
-    rows.append(t("scene_how", lang, creator=creator))
-    buttons = [
-        InlineKeyboardButton(
-            t("scene_claim_button", lang, number=number),
-            callback_data=scene_data(scene.id, "claim", face["index"]),
-        )
-        for number, face in enumerate(usable, start=1)
-    ]
-    keyboard = [buttons[i : i + ROW] for i in range(0, len(buttons), ROW)]
-    keyboard.append(
-        [InlineKeyboardButton(t("scene_render_button", lang), callback_data=scene_data(scene.id, "render"))]
-    )
-    return "\n".join(rows), InlineKeyboardMarkup(keyboard)
-
-
-# --- expiry --------------------------------------------------------------------------------------
-
-
-async def expire_idle_scenes(
-    application: Application[Any, Any, Any, Any, Any, Any], rt: Runtime
-) -> list[int]:
-    """Closes scenes idle too long, says so in each, and returns their ids."""
-    start_sweeper(application)
-    minutes = rt.settings.scene_idle_minutes
-    async with rt.db.session() as s, s.begin():
-        idle = await scenes.expire_idle(s, utcnow(), minutes)
-        closing = [(scene.id, scene.chat_id, scene.message_id, scene.creator_id) for scene in idle]
-        languages = {}
-        for _, _, _, creator_id in closing:
-            row = await users.get_user(s, creator_id)
-            languages[creator_id] = language_of(row.language if row else None)
-    bot = application.bot
-    for scene_id, chat_id, message_id, creator_id in closing:
-        lang = languages[creator_id]
-        log.info("scene %s expired after %s idle minutes", scene_id, minutes)
-        if message_id is None:
-            continue
-        with contextlib.suppress(TelegramError):
-            await bot.edit_message_caption(
-                chat_id=chat_id,
-                message_id=message_id,
-                caption=t("scene_expired_caption", lang, minutes=format_seconds(minutes)),
-                reply_markup=None,
-            )
-        with contextlib.suppress(TelegramError):
-            await bot.send_message(
-                chat_id,
-                t("scene_expired", lang, minutes=format_seconds(minutes)),
-                reply_parameters=ReplyParameters(message_id=message_id, allow_sending_without_reply=True),
-            )
-    return [scene_id for scene_id, *_ in closing]
-
-
-def start_sweeper(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
-    """Starts the idle-scene sweeper once per application (its task ends with the runtime's)."""
-    rt: Runtime | None = application.bot_data.get("runtime")
-    task = application.bot_data.get("scene_sweeper")
-    if rt is None or (task is not None and not task.done()):
-        return
-    task = asyncio.get_running_loop().create_task(_sweep_forever(application, rt), name="scene-sweeper")
-    application.bot_data["scene_sweeper"] = task
-    rt.background.add(task)  # cancelled in post_shutdown with the other background tasks
-
-
-async def _sweep_forever(application: Application[Any, Any, Any, Any, Any, Any], rt: Runtime) -> None:
-    while True:
-        await asyncio.sleep(SWEEP_EVERY)
-        try:
-            await expire_idle_scenes(application, rt)
-        except Exception:
-            log.exception("sweeping idle scenes failed; trying again later")
-
-
 # --- small helpers -------------------------------------------------------------------------------
 
 
@@ -599,7 +476,7 @@ async def _load_scene(context: ContextTypes.DEFAULT_TYPE, rt: Runtime, scene_id:
     A failed render (say, a line without speech: the worker has told the chat why, and refunded
     the quota) reopens the scene, so members can record again and the creator render again.
     """
-    async with rt.db.session() as s:
+    async with rt.db.read_session() as s:
         scene = await scenes.get_scene(s, scene_id)
     if scene is None or scene.status != SceneStatus.RENDERING or scene.job_id is None:
         return scene
@@ -625,19 +502,6 @@ async def _member(update: Update, context: ContextTypes.DEFAULT_TYPE) -> tuple[S
     return await speaker(update, context)
 
 
-async def _name_of(context: ContextTypes.DEFAULT_TYPE, chat_id: int, user_id: int) -> str:
-    """A member's first name: remembered from their updates, else asked of Telegram."""
-    names: dict[int, str] = context.application.chat_data[chat_id].setdefault("scene_names", {})
-    if user_id in names:
-        return names[user_id]
-    try:
-        member = await context.bot.get_chat_member(chat_id, user_id)
-        names[user_id] = member.user.first_name
-    except TelegramError:
-        return f"#{user_id}"
-    return names[user_id]
-
-
 async def _scene_for(
     context: ContextTypes.DEFAULT_TYPE, rt: Runtime, message: Message, user_id: int, *, mine: str
 ) -> Scene | None:
@@ -651,7 +515,7 @@ async def _find_scene(rt: Runtime, message: Message, user_id: int, *, mine: str)
 
     `mine` is "claimed" (a scene where the member holds a face) or "created" (one they started).
     """
-    async with rt.db.session() as s:
+    async with rt.db.read_session() as s:
         if message.reply_to_message is not None:
             scene = await scenes.scene_for_message(s, message.chat_id, message.reply_to_message.message_id)
             if scene is not None:
@@ -662,25 +526,3 @@ async def _find_scene(rt: Runtime, message: Message, user_id: int, *, mine: str)
             if mine == "claimed" and any(claim.user_id == user_id for claim in scene.claims):
                 return scene
     return None
-
-
-def _usable(scene: Scene) -> list[int]:
-    """The indices of the scene photo's usable faces, left to right."""
-    return [f["index"] for f in scene.faces if f.get("usable")]
-
-
-def _number_of(scene: Scene, face: int) -> int:
-    """The number a face carries on the scene's picture (usable faces, left to right, from 1)."""
-    usable = _usable(scene)
-    return usable.index(face) + 1 if face in usable else face + 1
-
-
-def _reason_text(reason: str | None, lang: str) -> str:
-    """Why a face can't be used, in a few words."""
-    key = f"reason_{reason}"
-    return t(key if key in texts.CATALOG else "reason_other", lang)
-
-
-def format_seconds(value: float) -> str:
-    """Seconds as people read them: whole numbers, one decimal under ten."""
-    return f"{value:.1f}".rstrip("0").rstrip(".") if value < 10 else f"{value:.0f}"

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -44,10 +44,12 @@ class Settings(BaseSettings):
     max_clip_seconds: float = 15.0
     output_max_side: int = 1280
     render_workers: int = 1
+    # Photo analyses run in a pool of their own, so a burst of photos never starves renders.
+    analysis_workers: int = Field(default=1, ge=1)
+    analyses_per_minute: int = Field(default=10, ge=1)
     embedded_worker: bool = True
     job_lease_seconds: int = 90
     job_max_attempts: int = 3
-    engine: Literal["cpu", "gpu"] = "cpu"
 
     # Conversation
     default_tts_voice: str = "en-US-AriaNeural"

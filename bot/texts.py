@@ -113,6 +113,10 @@ CATALOG: Final[dict[str, dict[str, str]]] = {
         "Please send a shorter or smaller one.",
         "zh": ("这个文件有 {size_mb:.0f} MB，我只能下载 {limit_mb} MB 以内的文件。请发送更短或更小的文件。"),
     },
+    "slow_down": {
+        "en": "That's a lot of photos at once. Please wait {seconds} s, then send this one again.",
+        "zh": "一次发送的照片太多了。请等 {seconds} 秒后再发送这张。",
+    },
     "need_photo": {
         "en": "Got it! Now send the photo that should say this.",
         "zh": "收到！现在请发送要说这段话的照片。",
@@ -139,6 +143,13 @@ CATALOG: Final[dict[str, dict[str, str]]] = {
     },
     "rendering": {"en": "Making your video… {percent}%", "zh": "正在生成视频… {percent}%"},
     "uploading": {"en": "Sending the video…", "zh": "正在发送视频…"},
+    "request_unreadable": {
+        "en": (
+            "Sorry, I can't read that request any more (it was queued before I was updated). "
+            "It didn't count against your quota — please send it again."
+        ),
+        "zh": "抱歉，我已无法读取这个请求（它是在我更新之前排队的）。本次不计入你的次数，请重新发送。",
+    },
     "upload_unsure": {
         "en": (
             "Sending your video timed out, so I can't tell whether Telegram got it. "
@@ -204,8 +215,8 @@ CATALOG: Final[dict[str, dict[str, str]]] = {
         "zh": "今天：已用 {used}/{limit} 个视频，剩余 {left} 个。{time}（{timezone}）重置。",
     },
     "cancelled": {
-        "en": "Cancelled your waiting video. It didn't count against your quota.",
-        "zh": "已取消排队中的视频，不计入你的次数。",
+        "en": "Cancelled your video. It didn't count against your quota.",
+        "zh": "已取消你的视频，不计入你的次数。",
     },
     "nothing_to_cancel": {
         "en": "You have no video waiting.",

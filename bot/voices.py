@@ -108,18 +108,3 @@ def voices_by_language() -> dict[str, list[Voice]]:
     for voice in VOICES:
         grouped[voice.language].append(voice)
     return grouped
-
-
-def grouped() -> list[tuple[str, list[Voice]]]:
-    """(language, voices) pairs for the /voice keyboard; LANGUAGES[language] is the heading."""
-    return list(voices_by_language().items())
-
-
-def is_known(voice_id: str | None) -> bool:
-    """Whether a voice id (e.g. from callback data) is in the catalog."""
-    return get_voice(voice_id) is not None
-
-
-def label_of(voice_id: str | None, language_code: str | None = None) -> str:
-    """The button label of a voice; an unknown or unset voice shows the default it falls back to."""
-    return resolve_voice(voice_id, language_code).label

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot import scenes
+from bot.scene_view import format_seconds
 from bot.texts import t
 
 
@@ -17,4 +18,4 @@ def test_every_scene_command_has_a_menu_description() -> None:
     ("seconds", "shown"), [(0, "0"), (2.0, "2"), (2.46, "2.5"), (9.96, "10"), (14.6, "15")]
 )
 def test_seconds_read_naturally(seconds: float, shown: str) -> None:
-    assert scenes.format_seconds(seconds) == shown
+    assert format_seconds(seconds) == shown

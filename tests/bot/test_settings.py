@@ -67,3 +67,8 @@ def test_the_download_limit_is_20_mb_unless_a_local_bot_api_server_allows_more(
     monkeypatch.setenv("MAX_DOWNLOAD_MB", "2001")  # no Bot API server hands out more
     with pytest.raises(ValueError):
         Settings(_env_file=None)
+
+
+def test_photo_analyses_have_their_own_pool_and_a_per_user_rate() -> None:
+    settings = Settings(_env_file=None)
+    assert (settings.analysis_workers, settings.analyses_per_minute) == (1, 10)

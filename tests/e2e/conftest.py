@@ -16,9 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from telegram.ext import Application
 
-from bot.app import build_application, running
+from bot.app import App, build_application, running
 from bot.runtime import Runtime, make_pool
 from bot.settings import Settings
 from playground.botapi import FakeBotApi
@@ -31,7 +30,15 @@ Settle = Callable[[], Awaitable[None]]
 
 @pytest.fixture(scope="session")
 def render_pool() -> Iterator[ProcessPoolExecutor]:
-    """Render processes shared by every e2e test (two: one renders while the other analyses)."""
+    """The render process shared by every e2e test."""
+    pool = make_pool(1)
+    yield pool
+    pool.shutdown(wait=True, cancel_futures=True)
+
+
+@pytest.fixture(scope="session")
+def analysis_pool() -> Iterator[ProcessPoolExecutor]:
+    """The photo-analysis process shared by every e2e test."""
     pool = make_pool(1)
     yield pool
     pool.shutdown(wait=True, cancel_futures=True)
@@ -62,13 +69,13 @@ def e2e_settings(fake: FakeBotApi, tmp_path: Path, database_url: str, **override
 
 
 @pytest.fixture
-def applications() -> list[Application]:  # type: ignore[type-arg]
+def applications() -> list[App]:
     """The bots make_bot started in this test."""
     return []
 
 
 @pytest.fixture
-def settle(fake: FakeBotApi, applications: list[Application]) -> Settle:  # type: ignore[type-arg]
+def settle(fake: FakeBotApi, applications: list[App]) -> Settle:
     """Waits until every started bot has fetched and finished handling every update sent so far.
 
     For asserting that something did NOT happen (an ignored edit, a refused button): once the
@@ -98,7 +105,8 @@ async def make_bot(
     tmp_path: Path,
     sqlite_url: str,
     render_pool: ProcessPoolExecutor,
-    applications: list[Application],  # type: ignore[type-arg]
+    analysis_pool: ProcessPoolExecutor,
+    applications: list[App],
 ) -> AsyncIterator[BotFactory]:
     """Starts the bot against the fake (SQLite unless `database_url` is given); returns its runtime."""
     async with contextlib.AsyncExitStack() as stack:
@@ -108,6 +116,7 @@ async def make_bot(
             settings = e2e_settings(fake, tmp_path, database_url, **overrides)
             application = build_application(settings)
             application.bot_data["pool"] = render_pool
+            application.bot_data["analysis_pool"] = analysis_pool
             await stack.enter_async_context(running(application, polling=True))
             applications.append(application)
             return application.bot_data["runtime"]

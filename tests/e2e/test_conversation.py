@@ -320,3 +320,18 @@ async def test_two_face_gif_and_heic_files_get_the_face_picker(
         picker = await fake.wait_for("sendPhoto", lambda c: c.params.get("chat_id") == 1001)
         assert picker.ok, (name, picker.description)
         assert picker.params["caption"] == t("many_faces", "en", count=2), name
+
+
+async def test_a_burst_of_new_photos_gets_a_slow_down_reply(fake: FakeBotApi, make_bot: BotFactory) -> None:
+    await make_bot(analyses_per_minute=2)
+    alice, bob = fake.user(1001, "Alice", "en"), fake.user(1002, "Bob", "en")
+    fake.send_photo(alice, None, astronaut_portrait())
+    assert (await reply(fake, 1001)).params["text"] == t("one_face", "en")
+    fake.send_photo(alice, None, cat())
+    assert (await reply(fake, 1001)).params["text"].startswith(t("NO_FACE", "en"))
+    fake.send_photo(alice, None, two_astronauts())  # the third new photo within a minute
+    slow = (await reply(fake, 1001)).params["text"]
+    assert slow.startswith("That's a lot of photos at once. Please wait ")
+    assert not fake.calls_to("sendPhoto")  # no face picker: the photo was not analysed
+    fake.send_photo(bob, None, two_astronauts())  # the limit is per user
+    await fake.wait_for("sendPhoto", lambda c: c.ok and c.params["chat_id"] == 1002)

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import time
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 
 from bot.runtime import Runtime
 from bot.texts import t
 from playground.botapi import Call, FakeBotApi
-from storage import Job, JobQueue, Status
+from storage import Job, JobQueue, JobSpec, Status
 from tests.e2e.conftest import BotFactory
 from tests.e2e.media import astronaut_portrait, voice_note
 
@@ -134,3 +137,58 @@ async def test_job_folders_left_by_a_crashed_worker_are_swept_at_start(
     await make_bot()
     assert not orphan.exists()
     assert (live / "photo.jpg").exists()  # touched just now: its worker may still be rendering
+
+
+async def test_cancel_during_a_render_stops_it_in_the_pool(
+    fake: FakeBotApi, make_bot: BotFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="bot.delivery")
+    rt = await make_bot(daily_quota=3, output_max_side=1280)
+    alice = fake.user(1001, "Alice", "en")
+    # A large photo and a long line: a render of many seconds, while a stop takes about one.
+    small = cv2.imdecode(np.frombuffer(astronaut_portrait(), np.uint8), cv2.IMREAD_COLOR)
+    big = cv2.resize(small, (960, 1280))
+    fake.send_document(alice, None, cv2.imencode(".jpg", big)[1].tobytes(), "big.jpg", "image/jpeg")
+    await reply(fake, 1001)
+    long_line = "This is a rather long line, so that the render takes a good while to finish. " * 3
+    fake.send_voice(alice, None, voice_note(long_line), duration=14)
+    ack = await reply(fake, 1001)
+    # The render is handed to the pool (the status says "Making your video…") when Alice changes
+    # her mind: whether it has begun or not, it must end long before its last frame.
+    await fake.wait_for(
+        "editMessageText",
+        lambda c: (
+            c.params.get("message_id") == ack.result["message_id"]
+            and c.params["text"].startswith("Making your video")
+        ),
+        timeout=RENDER_TIMEOUT,
+    )
+    fake.send_command(alice, None, "cancel")
+    assert (await reply(fake, 1001)).params["text"] == t("cancelled", "en")
+    for _ in range(1800):  # 180 s: a loaded machine renders slowly, and stops slowly too
+        if any("its render stopped in the pool" in r.getMessage() for r in caplog.records):
+            break
+        await asyncio.sleep(0.1)
+    else:
+        raise AssertionError("the cancelled render kept running in the pool")
+    assert await rt.in_pool(os.getpid)  # the pool takes the next call
+    assert not fake.calls_to("sendVideo")
+    fake.send_command(alice, None, "quota")
+    assert "0 of 3 videos used, 3 left" in (await reply(fake, 1001)).params["text"]
+
+
+async def test_a_job_from_an_older_version_fails_with_a_refund_and_a_clear_reply(
+    fake: FakeBotApi, make_bot: BotFactory
+) -> None:
+    rt = await make_bot(daily_quota=3)
+    fake.user(1001, "Alice", "en")
+    old = {"kind": "solo", "language": "en", "photo": {"file_id": "x"}, "tracks": [{"source": "voice"}]}
+    spec = JobSpec(user_id=1001, chat_id=1001, idempotency_key="1001:1", payload=old)
+    await rt.queue.enqueue(spec, rt.policy)
+    assert rt.worker is not None
+    rt.worker.notify()
+    await said(fake, 1001, t("request_unreadable", "en"))
+    job = await finished_job(rt)
+    assert job.status == Status.FAILED
+    fake.send_command(fake.user(1001, "Alice", "en"), None, "quota")
+    assert "0 of 3 videos used, 3 left" in (await reply(fake, 1001)).params["text"]

@@ -141,17 +141,23 @@ async def test_voice_before_photo_is_rendered_when_the_photo_arrives(
 
 
 async def test_voice_before_photo_survives_a_restart_of_the_bot(
-    fake: FakeBotApi, tmp_path: Path, sqlite_url: str, render_pool: ProcessPoolExecutor
+    fake: FakeBotApi,
+    tmp_path: Path,
+    sqlite_url: str,
+    render_pool: ProcessPoolExecutor,
+    analysis_pool: ProcessPoolExecutor,
 ) -> None:
     alice = fake.user(1001, "Alice", "en")
     first = build_application(e2e_settings(fake, tmp_path, sqlite_url, embedded_worker=False))
     first.bot_data["pool"] = render_pool
+    first.bot_data["analysis_pool"] = analysis_pool
     async with running(first, polling=True):
         voice = fake.send_voice(alice, None, voice_note(), duration=2)
         assert (await reply(fake, 1001)).params["text"] == t("need_photo", "en")
 
     second = build_application(e2e_settings(fake, tmp_path, sqlite_url))  # nothing kept in memory
     second.bot_data["pool"] = render_pool
+    second.bot_data["analysis_pool"] = analysis_pool
     async with running(second, polling=True):
         fake.send_photo(alice, None, astronaut_portrait())
         assert (await reply(fake, 1001)).params["text"] == t("queued_next", "en")

@@ -20,13 +20,18 @@ pytestmark = pytest.mark.slow
 
 
 async def test_a_standalone_worker_delivers_what_the_bot_queued(
-    fake: FakeBotApi, tmp_path: Path, sqlite_url: str, render_pool: ProcessPoolExecutor
+    fake: FakeBotApi,
+    tmp_path: Path,
+    sqlite_url: str,
+    render_pool: ProcessPoolExecutor,
+    analysis_pool: ProcessPoolExecutor,
 ) -> None:
     settings = e2e_settings(fake, tmp_path, sqlite_url, embedded_worker=False)
     front = build_application(settings)
     worker = build_application(settings, worker_only=True)
     for application in (front, worker):
         application.bot_data["pool"] = render_pool
+    application.bot_data["analysis_pool"] = analysis_pool
     alice = fake.user(1001, "Alice", "en")
     async with running(front, polling=True):
         fake.send_photo(alice, None, astronaut_portrait())

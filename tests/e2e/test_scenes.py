@@ -14,9 +14,11 @@ import pytest
 import skimage.data
 
 import generator
-from bot import scenes
+from bot import scene_sweeper
 from bot.app import build_application, running
+from bot.request import RenderJob
 from bot.runtime import utcnow
+from bot.scene_view import format_seconds
 from bot.texts import t
 from playground.botapi import Call, FakeBotApi
 from storage import SceneStatus, quotas
@@ -116,8 +118,11 @@ async def test_members_claim_faces_and_record_lines_that_replace_earlier_ones(
     await caption_shows(fake, scene, "1 — Bob ✓ 2 s")
     fake.send_voice(carol, GROUP, voice_note("Nice to meet you."), duration=3, reply_to=scene)
     await caption_shows(fake, scene, "2 — Carol ✓ 3 s")
-    fake.send_command(alice, GROUP, "say", "Hi everyone!", reply_to=scene)
+    said = fake.send_command(alice, GROUP, "say", "Hi everyone!", reply_to=scene)
     await caption_shows(fake, scene, "3 — Alice ✓")
+    # The group hears Alice's line: the bot speaks it once, as a voice note replying to /say.
+    spoken = await fake.wait_for("sendVoice", in_group)
+    assert spoken.result["reply_to_message"]["message_id"] == said["message_id"]
     again = fake.send_voice(bob, GROUP, voice_note("Hello again."), duration=4, reply_to=scene)
     caption = await caption_shows(fake, scene, "1 — Bob ✓ 4 s")
 
@@ -127,12 +132,13 @@ async def test_members_claim_faces_and_record_lines_that_replace_earlier_ones(
     assert [(line.user_id, line.face, line.source) for line in lines] == [
         (1002, 0, "voice"),  # Bob's replacement keeps his place
         (1003, 1, "voice"),
-        (1001, 2, "text"),
+        (1001, 2, "voice"),  # the bot's voice note of the /say line: no second TTS at render time
     ]
     assert lines[0].file_id == again["voice"]["file_id"] != first["voice"]["file_id"]
+    assert lines[2].file_id == spoken.result["voice"]["file_id"]
     assert lines[2].text == "Hi everyone!" and lines[2].voice == "en-US-AriaNeural"
     total = 4 + 3 + lines[2].duration
-    assert f"Total: {scenes.format_seconds(total)} s of 15 s" in caption
+    assert f"Total: {format_seconds(total)} s of 15 s" in caption
 
     # Carol may not render Alice's scene; she is told so in her own language.
     fake.send_command(carol, GROUP, "render", reply_to=scene)
@@ -168,7 +174,7 @@ async def test_lines_over_the_limit_get_the_total_and_an_offer_to_render_the_sta
 async def test_an_idle_scene_expires_with_a_notice(
     fake: FakeBotApi, make_bot: BotFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(scenes, "SWEEP_EVERY", 0.2)
+    monkeypatch.setattr(scene_sweeper, "SWEEP_EVERY", 0.2)
     rt = await make_bot(scene_idle_minutes=30)
     fake.chat(GROUP, "group", "Friends")
     alice, bob = fake.user(1001, "Alice", "en"), fake.user(1002, "Bob", "en")
@@ -177,7 +183,7 @@ async def test_an_idle_scene_expires_with_a_notice(
 
     # Half an hour passes without a word: the sweeper closes the scene and says so.
     later = utcnow() + timedelta(minutes=31)
-    monkeypatch.setattr(scenes, "utcnow", lambda: later)
+    monkeypatch.setattr(scene_sweeper, "utcnow", lambda: later)
     notice = await group_reply(fake, t("scene_expired", "en", minutes="30"))
     assert notice.params["reply_parameters"]["message_id"] == scene["message_id"]
     await caption_shows(fake, scene, t("scene_expired_caption", "en", minutes="30"))
@@ -222,7 +228,9 @@ async def test_two_scenes_in_one_group_keep_their_own_cast(
         first_lines = await scene_rows.lines(s, _scene_id(first))
         second_lines = await scene_rows.lines(s, _scene_id(second))
     assert [(line.user_id, line.source) for line in first_lines] == [(1002, "voice")]
-    assert [(line.user_id, line.source) for line in second_lines] == [(1002, "text")]
+    assert [(line.user_id, line.source, line.text) for line in second_lines] == [
+        (1002, "voice", "Hello from the second scene")  # spoken once, by the bot, as a voice note
+    ]
 
 
 async def test_a_claim_made_while_the_scene_message_is_still_being_posted_shows_up(
@@ -274,7 +282,11 @@ async def test_forged_scene_buttons_are_refused_and_change_nothing(
 
 
 async def test_a_scene_survives_a_restart(
-    fake: FakeBotApi, tmp_path: Path, sqlite_url: str, render_pool: ProcessPoolExecutor
+    fake: FakeBotApi,
+    tmp_path: Path,
+    sqlite_url: str,
+    render_pool: ProcessPoolExecutor,
+    analysis_pool: ProcessPoolExecutor,
 ) -> None:
     settings = e2e_settings(fake, tmp_path, sqlite_url, embedded_worker=False)
     fake.chat(GROUP, "supergroup", "Friends")
@@ -282,6 +294,7 @@ async def test_a_scene_survives_a_restart(
 
     first = build_application(settings)
     first.bot_data["pool"] = render_pool
+    first.bot_data["analysis_pool"] = analysis_pool
     async with running(first, polling=True):
         scene = await open_scene(fake, alice, two_astronauts())
         await press(fake, bob, scene, "I'm 2")
@@ -289,6 +302,7 @@ async def test_a_scene_survives_a_restart(
 
     second = build_application(settings)  # a new process: nothing kept in memory
     second.bot_data["pool"] = render_pool
+    second.bot_data["analysis_pool"] = analysis_pool
     async with running(second, polling=True):
         fake.send_voice(bob, GROUP, voice_note("Hello."), duration=2, reply_to=scene)
         await caption_shows(fake, scene, "2 — Bob ✓ 2 s", "Scene by Alice")
@@ -309,6 +323,7 @@ async def test_render_queues_one_job_with_every_line_and_a_failed_render_reopens
     await caption_shows(fake, scene, "1 — Bob ✓ 2 s")
     fake.send_command(alice, GROUP, "say", "Hi Bob!", reply_to=scene)
     await caption_shows(fake, scene, "2 — Alice ✓")
+    alice_line = (await fake.wait_for("sendVoice", in_group)).result["voice"]["file_id"]
 
     await press(fake, bob, scene, "🎬 Render")  # not his scene
     await group_reply(fake, t("scene_only_creator", "en", creator="Alice"))
@@ -326,13 +341,13 @@ async def test_render_queues_one_job_with_every_line_and_a_failed_render_reopens
     assert (charged.used, spared.used) == (1, 0)  # the member who renders pays
     job = await rt.queue.get(row.job_id)
     assert job is not None and (job.user_id, job.chat_id) == (1001, GROUP)
-    payload = job.payload
-    assert payload["kind"] == "scene" and payload["scene_id"] == row.id
-    assert payload["reply_to_message_id"] == scene["message_id"]
-    assert payload["status_message_id"] == ack.result["message_id"]
-    assert [(tr["source"], tr["face"], tr["file_id"], tr["text"]) for tr in payload["tracks"]] == [
-        ("voice", 0, bob_line["voice"]["file_id"], None),
-        ("text", 1, None, "Hi Bob!"),
+    request = RenderJob.from_payload(job.payload)
+    assert request.scene_id == row.id
+    assert request.reply_to_message_id == scene["message_id"]
+    assert job.status_message_id == ack.result["message_id"]
+    assert [(tr.source, tr.user_id, tr.face, tr.file_id, tr.text) for tr in request.tracks] == [
+        ("voice", 1002, 0, bob_line["voice"]["file_id"], None),
+        ("voice", 1001, 1, alice_line, "Hi Bob!"),
     ]
 
     # The render fails (here: cancelled); the next touch reopens the scene for another take.

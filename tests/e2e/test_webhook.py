@@ -25,7 +25,11 @@ def free_port() -> int:
 
 
 async def test_webhook_checks_the_secret_and_answers_updates(
-    fake: FakeBotApi, tmp_path: Path, sqlite_url: str, render_pool: ProcessPoolExecutor
+    fake: FakeBotApi,
+    tmp_path: Path,
+    sqlite_url: str,
+    render_pool: ProcessPoolExecutor,
+    analysis_pool: ProcessPoolExecutor,
 ) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}/telegram"
@@ -34,6 +38,7 @@ async def test_webhook_checks_the_secret_and_answers_updates(
     )
     application = build_application(settings)
     application.bot_data["pool"] = render_pool
+    application.bot_data["analysis_pool"] = analysis_pool
     stop = asyncio.Event()
     server = asyncio.create_task(serve_webhook(application, settings, stop))
     try:
