@@ -11,7 +11,6 @@ import contextlib
 import functools
 import logging
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 from telegram import (
@@ -215,21 +214,15 @@ async def drain_worker(application: App) -> None:
 
 
 async def purge_forever(rt: Runtime) -> None:
-    """Deletes expired media and old jobs (rows and files) once an hour."""
+    """Deletes expired media, old jobs and idle scenes (rows only: no user file outlives its job) hourly."""
     while True:
         try:
             async with rt.db.session() as s, s.begin():
-                paths = await retention.purge(s, utcnow(), rt.settings.retention_days)
-            await asyncio.to_thread(_unlink_all, paths)
+                purged = await retention.purge(s, utcnow(), rt.settings.retention_days)
+            log.info("purged %s", purged)
         except Exception:
             log.exception("purging old media failed; trying again later")
         await asyncio.sleep(PURGE_EVERY)
-
-
-def _unlink_all(paths: list[str]) -> None:
-    """Deletes files, ignoring ones already gone."""
-    for path in paths:
-        Path(path).unlink(missing_ok=True)
 
 
 def command_menu(lang: str, *, for_admin: bool, selling: bool = False) -> list[BotCommand]:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from pathlib import Path
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import ContextTypes
@@ -148,7 +146,7 @@ async def forget(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def confirm_forget(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Deletes every row and file stored about the user, once they confirmed."""
+    """Deletes every row stored about the user (no file of theirs is kept on disk), once they confirmed."""
     query = update.callback_query
     assert query is not None and query.data is not None and update.effective_user is not None
     who, _ = await speaker(update, context)
@@ -158,15 +156,9 @@ async def confirm_forget(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         return
     rt = runtime(context)
     async with rt.db.session() as s, s.begin():
-        paths = await users.forget_user(s, who.user_id)
-    await asyncio.to_thread(_delete_files, paths)
+        forgotten = await users.forget_user(s, who.user_id)
+    log.info("forgot user %s: %s", who.user_id, forgotten)
     # The chat's pending voice note is the user's too.
     if context.chat_data is not None:
         context.chat_data.pop("pending", None)
     await query.edit_message_text(t("forgotten", who.lang))
-
-
-def _delete_files(paths: list[str]) -> None:
-    """Deletes the given files, ignoring ones already gone."""
-    for path in paths:
-        Path(path).unlink(missing_ok=True)

@@ -166,20 +166,6 @@ def read_progress(progress_file: Path) -> float:
         return 0.0
 
 
-def delivery_started(job: Job) -> bool:
-    """Whether an earlier attempt began uploading this job's video (storage's marker)."""
-    # TODO(storage): `jobs.delivery_started_at` comes with JobQueue.begin_delivery.
-    return getattr(job, "delivery_started_at", None) is not None
-
-
-async def begin_delivery(rt: Runtime, job: Job) -> bool:
-    """Marks the job as uploading before the first byte goes out; False if its lease is gone."""
-    begin = getattr(rt.queue, "begin_delivery", None)
-    if begin is None:  # TODO(storage): JobQueue.begin_delivery(job_id, worker_id) -> bool
-        return True
-    return bool(await begin(job.id, job.worker_id))
-
-
 def _language(job: Job) -> str:
     """The language to answer in, even from a payload this version cannot read."""
     lang = job.payload.get("language") if isinstance(job.payload, dict) else None
@@ -204,7 +190,7 @@ class Delivery:
         if job.delivered:  # a restart after sending: never send the same video twice
             await self._delete(job.chat_id, status_id)
             return job.result_file_id
-        if delivery_started(job):  # a worker died during the upload: the video may be there
+        if job.delivery_started_at is not None:  # a worker died during the upload: the video may be there
             log.warning("job %s: an earlier upload was interrupted; not rendering again", job.id)
             await self._upload_unsure(job, lang, status_id)
             return None
@@ -337,7 +323,7 @@ class Delivery:
         if status_id:
             await self._quietly(self.bot.edit_message_text(t("uploading", lang), job.chat_id, status_id))
         await self._quietly(self.bot.send_chat_action(job.chat_id, ChatAction.UPLOAD_VIDEO))
-        if not await begin_delivery(self.rt, job):
+        if job.worker_id is None or not await self.rt.queue.begin_delivery(job.id, job.worker_id):
             # Lease lost (another worker has the job now) or an upload already began: send nothing.
             log.warning("job %s: not this worker's to deliver any more; nothing sent", job.id)
             return None

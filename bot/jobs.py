@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 from bot.runtime import Runtime, utcnow
 from bot.texts import t
 from storage import Job, JobSpec
-from storage.errors import AlreadyQueued, QueueFull, QuotaExceeded, TooManyQueued, UserBanned
+from storage.errors import AlreadyQueued, QueueFull, QuotaExceeded, SceneNotOpen, TooManyQueued, UserBanned
 
 
 def format_reset(resets_at: datetime, timezone: str) -> str:
@@ -35,5 +35,7 @@ async def enqueue(rt: Runtime, spec: JobSpec, lang: str, status_id: int) -> tupl
         return None, t("banned", lang)
     except AlreadyQueued:
         return None, t("already_queued", lang)
+    except SceneNotOpen:
+        return None, t("scene_closed", lang)
     await rt.queue.set_status_message(job.id, status_id)
     return job, ""

@@ -69,7 +69,7 @@ from bot.scene_sweeper import expire_idle_scenes
 from bot.scene_view import format_seconds, name_of, number_of, refresh_scene, scene_view, usable_indices
 from bot.texts import t
 from bot.voices import resolve_voice
-from storage import Job, JobSpec, Scene, SceneStatus, Status, scenes
+from storage import Job, JobSpec, Scene, SceneStatus, scenes
 from storage.errors import (
     FaceTaken,
 )
@@ -436,11 +436,10 @@ async def _render(
         # Double taps share a key; a render after a failed one (scene reopened) gets a new one.
         idempotency_key=f"{scene.chat_id}:scene:{scene.id}:{scene.job_id or 0}",
         payload=request.to_payload(),
+        scene_id=scene.id,  # storage moves the scene to RENDERING in the enqueue's transaction
     )
     job, text = await enqueue(rt, spec, who.lang, status.message_id)
     if job is not None:
-        async with rt.db.session() as s, s.begin():
-            await scenes.set_scene_status(s, scene.id, SceneStatus.RENDERING, job_id=job.id)
         if rt.worker is not None:
             rt.worker.notify()
         await refresh_scene(context, rt, scene.id)
@@ -464,34 +463,20 @@ async def _cast_lines(s: Any, scene_id: int) -> list[Any]:
 
 
 async def settle_after_failure(application: Application[Any, Any, Any, Any, Any, Any], job: Job) -> None:
-    """Reopens a scene whose render failed, buttons and all, as soon as the worker gives up on it."""
+    """Shows a scene whose render failed as open again, buttons and all.
+
+    Storage already reopened it in the job's own transaction (a line without speech, say: the
+    worker has told the chat why and refunded the quota); only the scene message is left to redraw.
+    """
     scene_id = (job.payload or {}).get("scene_id")
-    if scene_id is not None:
-        await _load_scene(CallbackContext(application), application.bot_data["runtime"], scene_id)
+    if isinstance(scene_id, int):
+        await refresh_scene(CallbackContext(application), application.bot_data["runtime"], scene_id)
 
 
 async def _load_scene(context: ContextTypes.DEFAULT_TYPE, rt: Runtime, scene_id: int) -> Scene | None:
-    """The scene, its render settled: done once delivered, open again if the render failed.
-
-    A failed render (say, a line without speech: the worker has told the chat why, and refunded
-    the quota) reopens the scene, so members can record again and the creator render again.
-    """
+    """The scene as stored (its status follows its render's outcome, settled by storage)."""
     async with rt.db.read_session() as s:
-        scene = await scenes.get_scene(s, scene_id)
-    if scene is None or scene.status != SceneStatus.RENDERING or scene.job_id is None:
-        return scene
-    job = await rt.queue.get(scene.job_id)
-    if job is None or job.status in (Status.FAILED, Status.CANCELLED):
-        settled = SceneStatus.OPEN
-    elif job.status == Status.DONE:
-        settled = SceneStatus.DONE
-    else:
-        return scene
-    async with rt.db.session() as s, s.begin():
-        scene = await scenes.set_scene_status(s, scene_id, settled)
-    if settled == SceneStatus.OPEN:
-        await refresh_scene(context, rt, scene_id)
-    return scene
+        return await scenes.get_scene(s, scene_id)
 
 
 async def _member(update: Update, context: ContextTypes.DEFAULT_TYPE) -> tuple[Speaker, bool]:

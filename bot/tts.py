@@ -37,6 +37,7 @@ from typing import Any, Literal
 
 import aiohttp
 import numpy as np
+from numpy.typing import NDArray
 
 from bot.voices import Voice, default_voice, resolve_voice
 from generator.types import PhonemeSpan
@@ -129,7 +130,7 @@ def speaking_voice(voice: Voice, text: str) -> Voice:
 # ---------------------------------------------------------------------- offline engines
 
 
-def _wav_bytes(samples: np.ndarray, sample_rate: int) -> bytes:
+def _wav_bytes(samples: NDArray[np.int16], sample_rate: int) -> bytes:
     out = io.BytesIO()
     with wave.open(out, "wb") as wav:
         wav.setnchannels(1)
@@ -139,11 +140,17 @@ def _wav_bytes(samples: np.ndarray, sample_rate: int) -> bytes:
     return out.getvalue()
 
 
+#: piper's phonemizer and the espeakng-loader library both drive espeak-ng, whose state is global
+#: and not thread-safe; concurrent calls from the two (a group's /say while a private text is
+#: spoken) crashed the process in espeak_Synth. One lock serialises every espeak-ng user.
+_ESPEAK_NG_LOCK = threading.RLock()
+
+
 class _Piper:
     """The bundled English piper voice, loaded on first use; one synthesis at a time."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._lock = _ESPEAK_NG_LOCK
         self._voice: Any = None
 
     def _load(self) -> Any:
@@ -158,13 +165,13 @@ class _Piper:
             if self._voice is None:
                 self._load()
 
-    def speak(self, text: str) -> tuple[np.ndarray, int]:
+    def speak(self, text: str) -> tuple[NDArray[np.int16], int]:
         # piper's phonemizer keeps global espeak state, so calls are serialised.
         with self._lock:
             voice = self._voice or self._load()
             rate = int(voice.config.sample_rate)
             gap = np.zeros(int(SENTENCE_GAP_S * rate), dtype=np.int16)
-            parts: list[np.ndarray] = []
+            parts: list[NDArray[np.int16]] = []
             total = 0
             for chunk in voice.synthesize(text):
                 if parts:
@@ -221,10 +228,10 @@ class _EspeakNg:
     """libespeak-ng from the espeakng-loader wheel, through ctypes; one synthesis at a time."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._lock = _ESPEAK_NG_LOCK
         self._lib: Any = None
         self._rate = 0
-        self._chunks: list[np.ndarray] = []
+        self._chunks: list[NDArray[np.int16]] = []
         self._samples = 0
         self._phonemes: list[tuple[float, str]] = []
         # Kept on the instance: ctypes callbacks must outlive every call into the library.
@@ -301,7 +308,7 @@ class _EspeakNg:
                     phonemes += [p for p in re.split(r"[_\s]+", out.decode("utf-8", "replace")) if p]
             return phonemes
 
-    def speak(self, text: str, voice_name: str) -> tuple[np.ndarray, int, tuple[PhonemeSpan, ...]]:
+    def speak(self, text: str, voice_name: str) -> tuple[NDArray[np.int16], int, tuple[PhonemeSpan, ...]]:
         """Samples, their rate and the phoneme timeline espeak-ng reported while speaking."""
         with self._lock:
             lib = self._lib or self._load()
@@ -351,7 +358,7 @@ def _word_timeline(words: list[tuple[float, float, str]], voice: Voice) -> tuple
     return tuple(spans) or None
 
 
-def _piper_timeline(text: str, samples: np.ndarray, rate: int) -> tuple[PhonemeSpan, ...] | None:
+def _piper_timeline(text: str, samples: NDArray[np.int16], rate: int) -> tuple[PhonemeSpan, ...] | None:
     """The phoneme timeline of piper's speech, by aligning it with espeak-ng saying the same text.
 
     The bundled piper model does not report durations (its ONNX graph has one output, and
@@ -370,11 +377,11 @@ def _piper_timeline(text: str, samples: np.ndarray, rate: int) -> tuple[PhonemeS
     if not ref_spans or len(samples) == 0 or len(ref) == 0:
         return None
 
-    def features(x: np.ndarray, sr: int) -> np.ndarray:
+    def features(x: NDArray[np.int16], sr: int) -> NDArray[np.float32]:
         y = librosa.resample(x.astype(np.float32) / 32768.0, orig_sr=sr, target_sr=16_000)
         mfcc = librosa.feature.mfcc(y=y, sr=16_000, n_mfcc=13, hop_length=round(16_000 * _ALIGN_HOP_S))[1:]
         mfcc -= mfcc.mean(axis=1, keepdims=True)
-        return np.asarray(mfcc / (mfcc.std(axis=1, keepdims=True) + 1e-6))
+        return np.asarray(mfcc / (mfcc.std(axis=1, keepdims=True) + 1e-6), dtype=np.float32)
 
     a, b = features(ref, ref_rate), features(samples, rate)
     _, path = librosa.sequence.dtw(X=a, Y=b, metric="cosine")
@@ -488,6 +495,7 @@ class Synthesizer:
 
     def _offline(self, text: str, voice: Voice) -> SpeechAudio:
         engine, name = voice.offline.engine, voice.offline.name
+        phonemes: tuple[PhonemeSpan, ...] | None
         if engine == "piper":
             try:
                 samples, rate = _PIPER.speak(text)

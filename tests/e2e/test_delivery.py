@@ -15,7 +15,7 @@ import pytest
 from bot.runtime import Runtime
 from bot.texts import t
 from playground.botapi import Call, FakeBotApi
-from storage import Job, JobQueue, JobSpec, Status
+from storage import Job, JobSpec, Status
 from tests.e2e.conftest import BotFactory
 from tests.e2e.media import astronaut_portrait, voice_note
 
@@ -103,9 +103,6 @@ async def test_a_429_on_the_upload_is_waited_out_and_the_video_arrives_once(
     assert [c.status for c in fake.calls_to("sendVideo")] == [429, 200]
 
 
-@pytest.mark.skipif(
-    not hasattr(JobQueue, "begin_delivery"), reason="needs storage's JobQueue.begin_delivery (storage branch)"
-)
 async def test_a_job_whose_worker_died_during_the_upload_is_not_rendered_again(
     fake: FakeBotApi, make_bot: BotFactory
 ) -> None:
