@@ -78,14 +78,6 @@ class Hostile:
     marks: tuple[pytest.MarkDecorator, ...] = ()
 
 
-_NEEDS_FACES_FIX = pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "needs bot/faces.py: draw_numbered_faces reads the photo with cv2.imread, which returns None "
-        "for HEIC and GIF; decode it with generator.intake.load_image instead"
-    ),
-)
-
 CASES: list[Hostile] = [
     # --- pictures: bombs, refused formats, damaged files, wrong mime types ---
     Hostile(
@@ -233,7 +225,6 @@ CASES: list[Hostile] = [
         "en",
         "two.heic",
         "image/heic",
-        marks=(_NEEDS_FACES_FIX,),
     ),
     Hostile(
         "photo-two-faces-animated-gif",
@@ -243,7 +234,6 @@ CASES: list[Hostile] = [
         "zh",
         "two.gif",
         "image/gif",
-        marks=(_NEEDS_FACES_FIX,),
     ),
     # --- recordings after a good photo: playlists, damaged, empty, no speech, no sound ---
     Hostile("voice-hls-playlist", "voice", lambda: _PLAYLIST, "AUDIO_UNREADABLE", "en"),

@@ -176,7 +176,6 @@ async def test_send_video_lost_before_telegram_saw_it_is_answered_once(setup: Se
     assert books.debits[user] - books.refunds[user] <= 1
 
 
-@pytest.mark.xfail(strict=True, reason="fixed by bot delivery change (at-most-once send)")
 async def test_send_video_timed_out_after_telegram_sent_it_is_not_sent_again(setup: Setup) -> None:
     # Telegram accepted the upload and the user has the video; only the answer was lost.
     user = 2005
@@ -233,7 +232,6 @@ async def restart_postgres(setup: Setup, outage: float = 2.0) -> None:
     await asyncio.to_thread(setup.postgres.start)
 
 
-@pytest.mark.xfail(strict=True, reason="fixed by bot delivery change (at-most-once send)")
 async def test_postgres_restart_with_jobs_in_flight_loses_nothing(setup: Setup) -> None:
     users = list(range(3001, 3009))  # 8 users × 3 requests; every other one granted a third video
     granted = users[1::2]
