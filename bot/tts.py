@@ -332,6 +332,15 @@ class _EspeakNg:
 _PIPER = _Piper()
 _ESPEAK = _EspeakNg()
 
+
+def speak_espeak_ng(text: str, voice_name: str) -> tuple[NDArray[np.int16], int, tuple[PhonemeSpan, ...]]:
+    """espeak-ng speaking `text` offline: samples, rate and phoneme timeline.
+
+    The process's one owner of libespeak-ng: initialising the library a second time (another
+    callback, other options) would leave this module calling a freed callback and crash.
+    """
+    return _ESPEAK.speak(text, voice_name)
+
 #: Analysis hop for aligning two voices, seconds.
 _ALIGN_HOP_S = 0.01
 

@@ -6,7 +6,6 @@ the libespeak-ng that the espeakng-loader wheel ships (it has no command-line bi
 
 from __future__ import annotations
 
-import ctypes
 import io
 import zipfile
 import zlib
@@ -37,38 +36,15 @@ def synthesize_english(text: str) -> tuple[np.ndarray, int]:
 
 
 def synthesize_mandarin(text: str, voice: str = "cmn") -> tuple[np.ndarray, int]:
-    """Mandarin speech from espeak-ng's `cmn` voice (or another espeak-ng `voice`): samples, rate."""
-    import espeakng_loader
+    """Mandarin speech from espeak-ng's `cmn` voice (or another espeak-ng `voice`): samples, rate.
 
-    lib = ctypes.CDLL(espeakng_loader.get_library_path())
-    retrieval, chars_utf8, pos_character = 1, 1, 1  # espeak_AUDIO_OUTPUT, espeakCHARS_*, espeak_POSITION_TYPE
-    lib.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
-    rate = lib.espeak_Initialize(retrieval, 0, espeakng_loader.get_data_path().encode(), 0)
-    if rate <= 0:
-        raise RuntimeError("espeak-ng did not start")
-    pieces: list[np.ndarray] = []
-    callback_type = ctypes.CFUNCTYPE(
-        ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p
-    )
+    Spoken through bot.tts, the process's one owner of libespeak-ng: initialising the library
+    again here (with a callback freed on return) crashed later syntheses in the same process.
+    """
+    from bot.tts import speak_espeak_ng
 
-    def collect(wav: ctypes._Pointer, count: int, events: int) -> int:  # type: ignore[type-arg]
-        if wav and count > 0:
-            pieces.append(np.ctypeslib.as_array(wav, shape=(count,)).copy())
-        return 0
-
-    callback = callback_type(collect)  # kept alive in this frame until synthesis ends
-    lib.espeak_SetSynthCallback(callback)
-    if lib.espeak_SetVoiceByName(voice.encode()) != 0:
-        raise RuntimeError(f"espeak-ng has no {voice} voice")
-    encoded = text.encode()
-    lib.espeak_Synth.argtypes = [
-        ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int,
-        ctypes.c_uint, ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p,
-    ]  # fmt: skip
-    lib.espeak_Synth(encoded, len(encoded) + 1, 0, pos_character, 0, chars_utf8, None, None)
-    lib.espeak_Synchronize()
-    samples = np.concatenate(pieces).astype(np.float32) / 32768.0
-    return samples, rate
+    samples, rate, _ = speak_espeak_ng(text, voice)
+    return samples.astype(np.float32) / 32768.0, rate
 
 
 def with_pauses(samples: np.ndarray, rate: int, seconds: float = PAUSE_SECONDS) -> np.ndarray:
