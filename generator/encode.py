@@ -65,7 +65,8 @@ def x264_cpu_flags() -> int | None:
     that PyAV ships (core 165) makes output that depends on what the process did before: the same
     frames encoded twice in one process give different streams (pixels off by up to ~50), while the
     AVX2, SSE and plain C paths agree with each other and with themselves on every run. So a render
-    is only reproducible for its seed with AVX-512 masked off; it costs ~10 % of the encode (720p).
+    is only reproducible for its seed with AVX-512 masked off. No measurable cost: 375 frames at 720p
+    encode in 3.4 s masked vs 3.5 s not (medians of 3 on the 2-core box under load).
     Every other flag is x264's own detection, read from the library the process has loaded.
     """
     path = _loaded_x264() or ctypes.util.find_library("x264")
