@@ -63,10 +63,10 @@ def x264_cpu_flags() -> int | None:
 
     With macroblock-tree rate control over B-frames (X264_PARAMS), the AVX-512 code of the libx264
     that PyAV ships (core 165) makes output that depends on what the process did before: the same
-    frames encoded twice in one process give different streams (pixels off by up to ~50), while the
-    AVX2, SSE and plain C paths agree with each other and with themselves on every run. So a render
-    is only reproducible for its seed with AVX-512 masked off. No measurable cost: 375 frames at 720p
-    encode in 3.4 s masked vs 3.5 s not (medians of 3 on the 2-core box under load).
+    frames encoded twice in one process give different streams (pixels off by up to ~50), while
+    without it x264 gives one stream every run (at 192 px the very one its plain C code gives).
+    A render is only reproducible for its seed with AVX-512 masked off. No measurable cost: 375
+    frames at 720p encode in 3.4 s masked vs 3.5 s not (medians of 3, 2-core box under load).
     Every other flag is x264's own detection, read from the library the process has loaded.
     """
     path = _loaded_x264() or ctypes.util.find_library("x264")
