@@ -25,7 +25,7 @@ CATALOG: Final[dict[str, dict[str, str]]] = {
             "/quota — videos left today\n"
             "/cancel — cancel a waiting video\n"
             "/privacy — what I store and for how long\n"
-            "/forget — delete everything I store about you"
+            "/forget — delete your photos, recordings, texts, videos and settings"
         ),
         "zh": (
             "你好！我能把照片变成会说话的视频。\n\n"
@@ -36,7 +36,7 @@ CATALOG: Final[dict[str, dict[str, str]]] = {
             "/quota — 今天剩余的视频数\n"
             "/cancel — 取消排队中的视频\n"
             "/privacy — 我保存什么、保存多久\n"
-            "/forget — 删除我保存的关于你的一切"
+            "/forget — 删除你的照片、录音、文字、视频和设置"
         ),
     },
     "unsupported": {
@@ -233,19 +233,23 @@ CATALOG: Final[dict[str, dict[str, str]]] = {
             "• your Telegram id, username, language, chosen voice and daily video count;\n"
             "• for the photos, recordings and text you send and the videos I make: Telegram's file "
             "ids, the faces found in each photo and the words to speak, for up to {days} days. The "
-            "files stay with Telegram; I download them only while I make your video;\n"
+            "files stay with Telegram: I download a photo into memory to find its faces, and your "
+            "files while I make your video, and keep no copy;\n"
             "• the last photo in each chat is remembered for {minutes} minutes for your next message.\n"
             "{speech}\n"
-            "Nothing else is shared with anyone. /forget deletes everything about you at once."
+            "/forget deletes your photos, recordings, texts, videos and settings at once; it keeps "
+            "only a ban, your last two days' video counts and the paid videos you have left, "
+            "without your name or language."
         ),
         "zh": (
             "我保存的内容：\n"
             "• 你的 Telegram ID、用户名、语言、所选声音和每日视频次数；\n"
             "• 你发送的照片、录音、文字以及我生成的视频：Telegram 文件 ID、照片中找到的人脸和要朗读的文字，"
-            "最多保存 {days} 天。文件本身留在 Telegram，我只在生成视频时下载；\n"
+            "最多保存 {days} 天。文件本身留在 Telegram：我把照片下载到内存中查找人脸，生成视频时下载你的文件，不保留副本；\n"
             "• 每个聊天中的最后一张照片会保留 {minutes} 分钟，以便用于你的下一条消息。\n"
             "{speech}\n"
-            "除此之外不会与任何人分享。/forget 可立即删除关于你的一切。"
+            "/forget 可立即删除你的照片、录音、文字、视频和设置；只保留封禁状态、最近两天的视频次数和你剩余的付费视频，"
+            "不含你的名字和语言。"
         ),
     },
     "privacy_tts_online": {
@@ -261,16 +265,15 @@ CATALOG: Final[dict[str, dict[str, str]]] = {
     },
     "forget_confirm": {
         "en": (
-            "Delete everything I store about you — photos, recordings, videos and settings? "
-            "This can't be undone."
+            "Delete your photos, recordings, texts, videos and settings? This can't be undone."
         ),
-        "zh": "删除我保存的关于你的一切（照片、录音、视频和设置）？此操作无法撤销。",
+        "zh": "删除你的照片、录音、文字、视频和设置？此操作无法撤销。",
     },
-    "forget_yes": {"en": "Yes, delete everything", "zh": "是的，全部删除"},
+    "forget_yes": {"en": "Yes, delete it", "zh": "是的，删除"},
     "forget_no": {"en": "No, keep it", "zh": "不，保留"},
     "forgotten": {
-        "en": "Done — I deleted everything I stored about you.",
-        "zh": "完成 —— 已删除我保存的关于你的一切。",
+        "en": "Done — I deleted your photos, recordings, texts, videos and settings.",
+        "zh": "完成 —— 已删除你的照片、录音、文字、视频和设置。",
     },
     "forget_kept": {"en": "OK, nothing was deleted.", "zh": "好的，没有删除任何内容。"},
     # --- admin ---------------------------------------------------------------------------------
@@ -464,12 +467,12 @@ CATALOG: Final[dict[str, dict[str, str]]] = {
     "privacy_payments": {
         "en": (
             "If you buy videos with Telegram Stars, I keep each payment's Telegram id, pack, Stars "
-            "and date, as Telegram's terms and accounting require. /forget keeps these records but "
+            "and date, to handle refunds and disputes. /forget keeps these records but "
             "removes your Telegram id from them; your unused paid videos stay yours (a count)."
         ),
         "zh": (
-            "如果你用 Telegram 星星购买视频，我会按 Telegram 条款和记账要求保存每笔付款的 Telegram 付款 ID、"
-            "套餐、星星数和日期。/forget 会保留这些记录，但删除其中你的 Telegram ID；"
+            "如果你用 Telegram 星星购买视频，我会保存每笔付款的 Telegram 付款 ID、"
+            "套餐、星星数和日期，用于处理退款和争议。/forget 会保留这些记录，但删除其中你的 Telegram ID；"
             "你未使用的付费视频仍归你（仅一个数字）。"
         ),
     },
