@@ -43,7 +43,9 @@ LPC_ORDER = 12
 #: Typical adult (male) formants, Hz, scaled per speaker: F1 from a close vowel to an open one;
 #: F2 above which lips spread; F1 under which a vowel with a lower F2 is rounded.
 F1_CLOSE, F1_OPEN = 320.0, 700.0
-F2_SPREAD = 1950.0
+F2_SPREAD = 1900.0
+#: F2 under which a close vowel is rounded (fully 300 Hz lower).
+F2_ROUND = 1950.0
 F1_ROUND = 470.0
 F3_ROUND = 2650.0
 #: Shortest lip closure for a bilabial from a phoneme timeline, seconds.
@@ -339,8 +341,11 @@ def _acoustic_targets(
     # that survives a fronted /u/.
     # An F3 hugging F2 is one broad peak split in two by the LPC fit, not a third formant.
     f3n = np.where(f3n - f2n > 350.0, f3n, np.nan)
-    low_f3 = np.clip((F3_ROUND - np.nan_to_num(f3n, nan=F3_ROUND)) / 400.0, 0.0, 1.0)
-    rounded = np.maximum(np.clip((F2_SPREAD - f2n) / 400.0, 0.0, 1.0), low_f3) * close
+    low_f3 = np.clip((F3_ROUND - np.nan_to_num(f3n, nan=F3_ROUND)) / 300.0, 0.0, 1.0)
+    # ...but only where F2 is not already high: a deep voice's /i/ has F3 near 2600 Hz too
+    # (piper's English voice), and its F2 above 2 kHz says spread, not rounded.
+    low_f3 = low_f3 * np.clip((F2_ROUND + 200.0 - np.nan_to_num(f2n, nan=0.0)) / 300.0, 0.0, 1.0)
+    rounded = np.maximum(np.clip((F2_ROUND - f2n) / 300.0, 0.0, 1.0), low_f3) * close
     front = front * (1.0 - low_f3)
     # Hold the vowel estimates over short gaps in voicing, fading them out in consonants.
     openness = _hold(np.where(vowel, openness, np.nan), hop_rate)
