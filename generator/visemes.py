@@ -510,7 +510,7 @@ def _closures(
     # A phrase that starts with m, b or p: the lips are shut before the first sound and open
     # on it. An m hums with nothing above 1 kHz before the vowel brightens; a b or p starts with
     # a weak, low burst straight into a vowel whose F2 does not fall.
-    starts = np.flatnonzero(speech[1:] & ~speech[:-1]) + 1
+    starts = np.flatnonzero(np.diff(np.concatenate([[False], speech]).astype(np.int8)) == 1)
     lead = round(0.06 * hop_rate)
     for s in starts.tolist():
         ahead = bright_db[s : s + round(0.3 * hop_rate)]
@@ -523,6 +523,14 @@ def _closures(
             murmur += 1
         if round(0.03 * hop_rate) <= murmur <= round(0.2 * hop_rate):
             out[max(0, s - lead) : s + murmur] = 1.0
+        elif (
+            energy[s : s + round(0.05 * hop_rate)].max(initial=0.0) > 0.4
+            and _labial_release(spec, freqs, slice(s, s + round(0.04 * hop_rate)), f2, s, hop_rate)
+            and rounded[s : s + round(0.08 * hop_rate)].mean() <= 0.4
+        ):
+            # Lips shut in the pause, opened by the first sound: before a vowel this is only the
+            # mouth resting closed a moment longer, so a wrong guess costs little.
+            out[max(0, s - lead) : s] = 1.0
     return out
 
 
