@@ -380,8 +380,11 @@ def _formants(
     y = librosa.effects.preemphasis(y, coef=0.7)  # tilt the spectrum so F2 is not lost under F1
     win = round(0.025 * FORMANT_RATE)
     hop = FORMANT_RATE / hop_rate
-    padded = np.pad(y, (win // 2, win + int(hop)))
     starts = np.round(np.arange(n_hops) * hop).astype(np.int64)
+    # The caller's hop count is rounded at its own rate (22050 Hz gives 220-sample hops for
+    # 220.5), so the last hops may start past the audio: pad far enough for every window.
+    tail = max(win + int(hop), int(starts[-1]) + win - len(y) - win // 2 if n_hops else 0)
+    padded = np.pad(y, (win // 2, tail))
     frames = padded[starts[:, None] + np.arange(win)[None, :]] * np.hamming(win)[None, :]
     power = (frames**2).mean(axis=1)
     ok = power > 1e-9
