@@ -211,7 +211,7 @@ def test_voice_note_closes_the_lips_on_many_bilabials_and_rarely_elsewhere(
     language: str, least_seen: float
 ) -> None:
     # Measured on these lines, each tracked on its own from the sound: piper English 0.75-0.86
-    # (piper varies from run to run), espeak-ng Mandarin 0.47; false closures 0.7-1.2 per second,
+    # (piper varies from run to run), espeak-ng Mandarin 0.47; false closures 0.5-1.2 per second,
     # most of them the lips resting shut just before a phrase. The 80 % holds from the
     # sound alone only for piper English; with a phoneme timeline (typed text) it holds for both.
     bilabials, seen, _, _ = _sound_only_closures(language, CLOSURE_LINES[language][0])
@@ -219,4 +219,4 @@ def test_voice_note_closes_the_lips_on_many_bilabials_and_rarely_elsewhere(
 
     assert bilabials >= 10
     assert seen / bilabials >= least_seen, f"{seen}/{bilabials} closures seen"
-    assert false / seconds <= 1.5, f"{false} false closures in {seconds:.1f} s of speech"
+    assert false / seconds <= 2.0, f"{false} false closures in {seconds:.1f} s of speech"
