@@ -352,10 +352,13 @@ class FaceRig:
         # Lips part most in the middle and less towards the corners, so the opening is a lens,
         # not a box (the corners are tied to the cheeks).
         taper = 1.0 - 0.5 * np.clip(np.abs(rel @ ex) / (0.5 * self.mouth_w), 0.0, 1.0) ** 2
-        lower[list(lower_lip)] = taper[list(lower_lip)]
+        lower[list(lower_lip)] = taper[list(lower_lip)] ** 2
         lower[list(upper_lip)] = 0.0
         upper[list(upper_lip)] = taper[list(upper_lip)]
         lower[corners] = 0.45
+        # The inner corners, where the lips meet, drop least: the opening narrows to a point
+        # there instead of ending in a straight dark side.
+        lower[[lm.MOUTH_INNER_CORNER_LEFT, lm.MOUTH_INNER_CORNER_RIGHT]] = 0.12
         upper[corners] = 0.0
 
         # The lips' own width change fades out over the cheeks, faster upwards (the eyes never follow).
@@ -654,13 +657,14 @@ class FaceRig:
         o_lip = np.argsort(lip_s)
         below_lip = t_coord - np.interp(s_coord, lip_s[o_lip], lip_t[o_lip])
         upper_h = UPPER_TEETH * w
-        teeth_up = (1.0 - _smoothstep(upper_h - 0.015 * w, upper_h, below_lip)) * (
+        arch = 1.0 - 0.35 * across**2  # side teeth turn away and look shorter
+        teeth_up = (1.0 - _smoothstep(upper_h * arch - 0.015 * w, upper_h * arch, below_lip)) * (
             1.0 - _smoothstep(0.45, 0.75, across)
         )
         # Lower teeth: rise from the lower lip; bared by spread lips and an open jaw, covered by
         # rounded lips; their tongue-side edge is in shadow.
         lower_h = LOWER_TEETH * w * (0.45 + 0.55 * min(1.0, spread + 0.5)) * (1.0 - 0.8 * rnd)
-        teeth_lo = (1.0 - _smoothstep(lower_h - 0.012 * w, lower_h, above_lower)) * (
+        teeth_lo = (1.0 - _smoothstep(lower_h * arch - 0.012 * w, lower_h * arch, above_lower)) * (
             1.0 - _smoothstep(0.35, 0.62, across)
         )
         teeth_lo *= 1.0 - tongue_out
@@ -671,7 +675,8 @@ class FaceRig:
             if height < 0.5 or float(band.max(initial=0.0)) < 0.01:
                 continue
             edge = np.clip(dist_edge / max(height, 1.0), 0.0, 1.0)
-            tshade = light * (0.88 + 0.12 * (1.0 - across)) * (1.0 - 0.12 * edge) * seams
+            # The dental arch curves away from the camera: side teeth sit deeper in shadow.
+            tshade = light * (1.0 - 0.45 * across**2) * (1.0 - 0.12 * edge) * seams
             a = band[..., None]
             colour = colour * (1.0 - a) + teeth_col[None, None, :] * tshade[..., None] * a
 

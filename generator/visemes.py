@@ -43,13 +43,23 @@ LPC_ORDER = 12
 #: Typical adult (male) formants, Hz, scaled per speaker: F1 from a close vowel to an open one;
 #: F2 above which lips spread; F1 under which a vowel with a lower F2 is rounded.
 F1_CLOSE, F1_OPEN = 320.0, 700.0
-F2_SPREAD = 1950.0
+F2_SPREAD = 1900.0
+#: F2 under which a close vowel is rounded (fully 300 Hz lower).
+F2_ROUND = 1950.0
 F1_ROUND = 470.0
 F3_ROUND = 2650.0
 #: Shortest lip closure for a bilabial from a phoneme timeline, seconds.
 MIN_CLOSURE = 0.07
 #: A closure: energy above 1 kHz this far (dB) under the loudest of the 300 ms around it.
 CLOSURE_DARK_DB = 24.0
+#: Shortest silent stop read as a bilabial by sound alone, seconds (t and k gaps are shorter).
+STOP_CLOSURE = 0.05
+#: A labial burst's energy above 4 kHz stays this far (dB) under 1-4 kHz.
+LABIAL_BURST_DB = -5.0
+#: A second formant falling this fast (Hz) out of a stop marks an alveolar or palatal release.
+F2_FALL_HZ = 300.0
+#: A phrase-initial murmur sits this far (dB) above 1 kHz under the vowel that follows it.
+ONSET_HUM_DB = 20.0
 #: How early the lips start rounding before a rounded sound, seconds.
 ROUND_LEAD = 0.15
 
@@ -251,7 +261,9 @@ def track_visemes(
     sampler = _FrameSampler(n_hops, hop_rate, fps, n_frames)
     jaw_f = sampler.mean(jaw)
     # A closure shows on every frame it covers for more than a quarter: crisp, never averaged.
-    pressed_f = (sampler.mean(pressed) > 0.25).astype(np.float64)
+    # From the sound alone a closure must fill half a frame: a frame that is mostly the vowel
+    # before or after stays open, so the lips never shut on audible sound.
+    pressed_f = (sampler.mean(pressed) > (0.25 if phonemes else 0.5)).astype(np.float64)
     jaw_f = jaw_f * (1.0 - pressed_f)
     return VisemeTrack(
         jaw=np.clip(jaw_f, 0.0, 1.0).astype(np.float32),
@@ -329,8 +341,11 @@ def _acoustic_targets(
     # that survives a fronted /u/.
     # An F3 hugging F2 is one broad peak split in two by the LPC fit, not a third formant.
     f3n = np.where(f3n - f2n > 350.0, f3n, np.nan)
-    low_f3 = np.clip((F3_ROUND - np.nan_to_num(f3n, nan=F3_ROUND)) / 400.0, 0.0, 1.0)
-    rounded = np.maximum(np.clip((F2_SPREAD - f2n) / 400.0, 0.0, 1.0), low_f3) * close
+    low_f3 = np.clip((F3_ROUND - np.nan_to_num(f3n, nan=F3_ROUND)) / 300.0, 0.0, 1.0)
+    # ...but only where F2 is not already high: a deep voice's /i/ has F3 near 2600 Hz too
+    # (piper's English voice), and its F2 above 2 kHz says spread, not rounded.
+    low_f3 = low_f3 * np.clip((F2_ROUND + 200.0 - np.nan_to_num(f2n, nan=0.0)) / 300.0, 0.0, 1.0)
+    rounded = np.maximum(np.clip((F2_ROUND - f2n) / 300.0, 0.0, 1.0), low_f3) * close
     front = front * (1.0 - low_f3)
     # Hold the vowel estimates over short gaps in voicing, fading them out in consonants.
     openness = _hold(np.where(vowel, openness, np.nan), hop_rate)
@@ -343,7 +358,7 @@ def _acoustic_targets(
     jaw = np.minimum(level**0.8 * (0.7 + 0.5 * openness), 1.0) * (1.0 - 0.25 * front) * (1.0 - 0.5 * hiss)
     spread = np.clip(front * voiced_w + 0.3 * hiss, 0.0, 1.0)
     rounded = rounded * voiced_w
-    pressed = _closures(spec, freqs, energy, speech, hop_rate, rounded)
+    pressed = _closures(spec, freqs, energy, speech, hop_rate, rounded, f2)
     # A weak, flat hiss with nothing low (f, v): the lower lip under the teeth.
     weak = (energy > 0.05) & (energy < 0.55)
     lip_teeth = (hiss > 0.5) & weak & (10.0 * np.log10(high / mid) < 3.0)
@@ -365,8 +380,11 @@ def _formants(
     y = librosa.effects.preemphasis(y, coef=0.7)  # tilt the spectrum so F2 is not lost under F1
     win = round(0.025 * FORMANT_RATE)
     hop = FORMANT_RATE / hop_rate
-    padded = np.pad(y, (win // 2, win + int(hop)))
     starts = np.round(np.arange(n_hops) * hop).astype(np.int64)
+    # The caller's hop count is rounded at its own rate (22050 Hz gives 220-sample hops for
+    # 220.5), so the last hops may start past the audio: pad far enough for every window.
+    tail = max(win + int(hop), int(starts[-1]) + win - len(y) - win // 2 if n_hops else 0)
+    padded = np.pad(y, (win // 2, tail))
     frames = padded[starts[:, None] + np.arange(win)[None, :]] * np.hamming(win)[None, :]
     power = (frames**2).mean(axis=1)
     ok = power > 1e-9
@@ -434,6 +452,7 @@ def _closures(
     speech: FloatArray,
     hop_rate: int,
     rounded: FloatArray,
+    f2: FloatArray,
 ) -> FloatArray:
     """Hops with the lips shut: a 30–250 ms stretch with nothing above 1 kHz, inside speech.
 
@@ -473,12 +492,17 @@ def _closures(
         hum = float(np.mean(energy[a:b])) > 0.15
         opened = energy[b : b + reach].max(initial=0.0) > 0.4
         closed_from = energy[max(0, a - reach) : a].max(initial=0.0) > 0.4
-        if not (hum and (opened or closed_from)):
+        release = slice(b, min(n, b + round(0.04 * hop_rate)))
+        if hum:
+            if not (opened or closed_from):
+                continue
+        elif not (opened and closed_from and b - a >= STOP_CLOSURE * hop_rate):
+            continue  # a silent stop: only a real gap inside a word, between two loud sounds
+        elif not _labial_release(spec, freqs, release, f2, b, hop_rate):
             continue
         # What opens the lips: a labial release is weak and low (no hiss above 4 kHz, its
         # brightness under ~2 kHz); t, d, k, g and the affricates (Mandarin j, q, zh, ch)
         # release with a burst or a hiss high in the spectrum.
-        release = slice(b, min(n, b + round(0.04 * hop_rate)))
         if 10.0 * np.log10(high[release].sum() / mid[release].sum()) > -3.0:
             continue
         if centroid[release].mean() > 2000.0 and not hum:
@@ -486,7 +510,54 @@ def _closures(
         if rounded[b : b + round(0.08 * hop_rate)].mean() > 0.4:
             continue
         out[a:b] = 1.0
+    # A phrase that starts with m, b or p: the lips are shut before the first sound and open
+    # on it. An m hums with nothing above 1 kHz before the vowel brightens; a b or p starts with
+    # a weak, low burst straight into a vowel whose F2 does not fall.
+    starts = np.flatnonzero(np.diff(np.concatenate([[False], speech]).astype(np.int8)) == 1)
+    lead = round(0.06 * hop_rate)
+    for s in starts.tolist():
+        ahead = bright_db[s : s + round(0.3 * hop_rate)]
+        if ahead.size < round(0.1 * hop_rate):
+            continue
+        brightest = float(ahead.max())
+        # The first hops that stay dark while the low band hums: a nasal murmur.
+        murmur = 0
+        while murmur < ahead.size and ahead[murmur] < brightest - ONSET_HUM_DB and energy[s + murmur] > 0.05:
+            murmur += 1
+        if round(0.03 * hop_rate) <= murmur <= round(0.2 * hop_rate):
+            out[max(0, s - lead) : s + murmur] = 1.0
+        elif (
+            energy[s : s + round(0.05 * hop_rate)].max(initial=0.0) > 0.4
+            and _labial_release(spec, freqs, slice(s, s + round(0.04 * hop_rate)), f2, s, hop_rate)
+            and rounded[s : s + round(0.08 * hop_rate)].mean() <= 0.4
+        ):
+            # Lips shut in the pause, opened by the first sound: before a vowel this is only the
+            # mouth resting closed a moment longer, so a wrong guess costs little.
+            out[max(0, s - lead) : s] = 1.0
     return out
+
+
+def _labial_release(
+    spec: FloatArray, freqs: FloatArray, release: slice, f2: FloatArray, b: int, hop_rate: int
+) -> bool:
+    """Whether a silent stop released at hop `b` sounds like p or b rather than t, d, k or g.
+
+    A labial burst is weak and low: little above 4 kHz against 1-4 kHz, and more under 1 kHz
+    than above it. Out of a labial the second formant rises or stays put (the lips' locus is
+    low); out of t, d and the palatals it falls steeply from its high locus into the vowel.
+    """
+    mid = spec[(freqs >= 1000) & (freqs < 4000), release].sum() + 1e-10
+    high = spec[(freqs >= 4000) & (freqs < 8000), release].sum() + 1e-10
+    low = spec[(freqs >= 80) & (freqs < 1000), release].sum() + 1e-10
+    if 10.0 * np.log10(high / mid) > LABIAL_BURST_DB or 10.0 * np.log10(low / (mid + high)) < -3.0:
+        return False
+    early = f2[b + round(0.02 * hop_rate) : b + round(0.06 * hop_rate)]
+    later = f2[b + round(0.08 * hop_rate) : b + round(0.16 * hop_rate)]
+    return not (
+        np.isfinite(early).any()
+        and np.isfinite(later).any()
+        and float(np.nanmedian(later) - np.nanmedian(early)) < -F2_FALL_HZ
+    )
 
 
 def _hold(x: FloatArray, hop_rate: int) -> FloatArray:

@@ -158,3 +158,65 @@ def test_typed_text_lips_follow_the_speech(
 
     assert report.lip_sync_r >= 0.6, report.summary()
     assert abs(report.best_lag) <= 1, report.summary()
+
+
+#: Held-out lines for closures heard from the sound alone (the thresholds were set on others):
+#: m/b/p-heavy lines, and lines with no m, b or p at all (every closure there is a false one).
+CLOSURE_LINES = {
+    "en": (
+        ["Bob made a bubble map.", "Put the pen by my bed, Ben.", "A puppy bumped the empty tub."],
+        ["Call the cat, Kate, at three.", "Teddy said the dog is nice.", "Sit here and read the story."],
+    ),
+    "zh": (
+        ["爸爸抱宝宝。", "妈妈买苹果。", "白猫爬门，别怕。", "明天拜拜，朋友。"],
+        ["他是老师。", "你去哪里？", "今天天气很好。", "谁在说话？"],
+    ),
+}
+
+
+def _sound_only_closures(language: str, texts: list[str]) -> tuple[int, int, int, float]:
+    """Lines spoken offline, mouth tracked from the sound alone (no timeline): bilabials, how many
+    of them closed the lips (a pressed frame inside the span or one frame either side), closures
+    away from every bilabial, and seconds of speech."""
+    from generator.speech import track_mouth
+    from generator.visemes import phoneme_visemes
+
+    bilabials = seen = false = 0
+    seconds = 0.0
+    synthesizer = Synthesizer(use_edge=False)
+    for text in texts:
+        speech = asyncio.run(synthesizer.synthesize(text, language=language))
+        with wave.open(io.BytesIO(speech.data)) as wav:
+            rate = wav.getframerate()
+            samples = np.frombuffer(wav.readframes(wav.getnframes()), "<i2").astype(np.float32) / 32768
+        fps = 25
+        track = track_mouth(samples, rate, fps)
+        pressed = track.lips_pressed > 0.5
+        near = np.zeros(len(pressed), bool)
+        for span in speech.phonemes or ():
+            shapes = phoneme_visemes(span.phoneme)
+            if len(shapes) == 1 and shapes[0].pressed >= 1.0:
+                a, b = max(0, int(span.start * fps) - 1), int(np.ceil(span.end * fps)) + 1
+                near[a:b] = True
+                bilabials += 1
+                seen += bool(pressed[a:b].any())
+        runs = np.flatnonzero(np.diff(np.concatenate([[0], (pressed & ~near).astype(int), [0]])) == 1)
+        false += len(runs)
+        seconds += float(track.speech.sum()) / fps
+    return bilabials, seen, false, seconds
+
+
+@pytest.mark.parametrize(("language", "least_seen"), [("en", 0.6), ("zh", 0.4)])
+def test_voice_note_closes_the_lips_on_many_bilabials_and_rarely_elsewhere(
+    language: str, least_seen: float
+) -> None:
+    # Measured on these lines, each tracked on its own from the sound: piper English 0.75-0.86
+    # (piper varies from run to run), espeak-ng Mandarin 0.47; false closures 0.5-1.2 per second,
+    # most of them the lips resting shut just before a phrase. The issue's 80 % holds from the
+    # sound alone only for piper English; with a phoneme timeline (typed text) it holds for both.
+    bilabials, seen, _, _ = _sound_only_closures(language, CLOSURE_LINES[language][0])
+    _, _, false, seconds = _sound_only_closures(language, CLOSURE_LINES[language][1])
+
+    assert bilabials >= 10
+    assert seen / bilabials >= least_seen, f"{seen}/{bilabials} closures seen"
+    assert false / seconds <= 2.0, f"{false} false closures in {seconds:.1f} s of speech"

@@ -174,3 +174,17 @@ def test_odd_recordings_and_timelines_never_break_the_mouth(kind: str, with_time
         values = getattr(track, name)
         assert len(values) == track.n_frames and np.all(np.isfinite(values)), name
         assert values.min() >= -1.0 and values.max() <= 1.0, name
+
+
+def test_long_recordings_at_a_rate_with_fractional_hops_track_to_the_end() -> None:
+    # 22050 Hz (piper's rate) has 220.5 samples per 10 ms hop; a 30 s recording once indexed past
+    # the end of its formant frames.
+    rate = 22050
+    t = np.arange(30 * rate) / rate
+    syllables = 0.3 * np.sin(2 * np.pi * 150 * t) * (1 + np.sin(2 * np.pi * 3 * t)) / 2
+    audio = (syllables + 0.01 * np.random.default_rng(0).standard_normal(len(t))).astype(np.float32)
+
+    track = track_mouth(audio, rate, FPS)
+
+    assert track.n_frames == 30 * FPS
+    assert track.jaw_open[-2 * FPS :].max() > 0.2  # still following the syllables at the end
