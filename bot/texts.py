@@ -245,11 +245,12 @@ CATALOG: Final[dict[str, dict[str, str]]] = {
             "我保存的内容：\n"
             "• 你的 Telegram ID、用户名、语言、所选声音和每日视频次数；\n"
             "• 你发送的照片、录音、文字以及我生成的视频：Telegram 文件 ID、照片中找到的人脸和要朗读的文字，"
-            "最多保存 {days} 天。文件本身留在 Telegram：我把照片下载到内存中查找人脸，生成视频时下载你的文件，不保留副本；\n"
+            "最多保存 {days} 天。文件本身留在 Telegram：我把照片下载到内存中查找人脸，"
+            "生成视频时下载你的文件，不保留副本；\n"
             "• 每个聊天中的最后一张照片会保留 {minutes} 分钟，以便用于你的下一条消息。\n"
             "{speech}\n"
-            "/forget 可立即删除你的照片、录音、文字、视频和设置；只保留封禁状态、最近两天的视频次数和你剩余的付费视频，"
-            "不含你的名字和语言。"
+            "/forget 可立即删除你的照片、录音、文字、视频和设置；"
+            "只保留封禁状态、最近两天的视频次数和你剩余的付费视频，不含你的名字和语言。"
         ),
     },
     "privacy_tts_online": {
@@ -264,9 +265,7 @@ CATALOG: Final[dict[str, dict[str, str]]] = {
         "zh": "你输入让我朗读的文字在本服务器上朗读，不会发送到任何地方。",
     },
     "forget_confirm": {
-        "en": (
-            "Delete your photos, recordings, texts, videos and settings? This can't be undone."
-        ),
+        "en": ("Delete your photos, recordings, texts, videos and settings? This can't be undone."),
         "zh": "删除你的照片、录音、文字、视频和设置？此操作无法撤销。",
     },
     "forget_yes": {"en": "Yes, delete it", "zh": "是的，删除"},

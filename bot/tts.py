@@ -165,7 +165,11 @@ class _Piper:
             if self._voice is None:
                 self._load()
 
-    def speak(self, text: str) -> tuple[NDArray[np.int16], int]:
+    def speak(self, text: str, *, variation: bool = True) -> tuple[NDArray[np.int16], int]:
+        """Samples and rate; without `variation` (no sampling noise) the same text gives the same samples."""
+        from piper import SynthesisConfig
+
+        config = None if variation else SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0)
         # piper's phonemizer keeps global espeak state, so calls are serialised.
         with self._lock:
             voice = self._voice or self._load()
@@ -173,7 +177,7 @@ class _Piper:
             gap = np.zeros(int(SENTENCE_GAP_S * rate), dtype=np.int16)
             parts: list[NDArray[np.int16]] = []
             total = 0
-            for chunk in voice.synthesize(text):
+            for chunk in voice.synthesize(text, config):
                 if parts:
                     parts.append(gap)
                 parts.append(chunk.audio_int16_array)
@@ -341,6 +345,7 @@ def speak_espeak_ng(text: str, voice_name: str) -> tuple[NDArray[np.int16], int,
     """
     return _ESPEAK.speak(text, voice_name)
 
+
 #: Analysis hop for aligning two voices, seconds.
 _ALIGN_HOP_S = 0.01
 
@@ -427,8 +432,11 @@ class Synthesizer:
         retry_after: float = EDGE_RETRY_AFTER_S,
         edge_timeout: float = 15.0,
         clock: Callable[[], float] = time.monotonic,
+        piper_variation: bool = True,
     ) -> None:
         self.use_edge = use_edge
+        # piper samples noise inside its model (not seedable): off, the same text is the same audio.
+        self.piper_variation = piper_variation
         self.retry_after = retry_after
         self.edge_timeout = edge_timeout
         self._clock = clock
@@ -507,7 +515,7 @@ class Synthesizer:
         phonemes: tuple[PhonemeSpan, ...] | None
         if engine == "piper":
             try:
-                samples, rate = _PIPER.speak(text)
+                samples, rate = _PIPER.speak(text, variation=self.piper_variation)
             except Exception as exc:  # a broken piper install must not silence English users
                 log.exception("piper failed; speaking English with espeak-ng")
                 engine, name = "espeak-ng", "en-us"
