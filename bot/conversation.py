@@ -32,7 +32,7 @@ from bot.intake import (
     typed_text,
     usable_faces,
 )
-from bot.jobs import enqueue
+from bot.jobs import enqueue, show_position
 from bot.request import PhotoRef, Track, UnreadableRequest, render_job, track_from
 from bot.runtime import Runtime, runtime, utcnow
 from bot.texts import t
@@ -249,10 +249,6 @@ async def submit(
     if job is not None:
         if rt.worker is not None:
             rt.worker.notify()
-        position = await rt.queue.position(job.id)
-        if position <= 1:
-            return  # the acknowledgement already says "next"
-        text = t("queued", who.lang, position=position)
-        await status.edit_text(text)
+        await show_position(rt, status, job, who.lang)
         return
     await status.edit_text(text, reply_markup=await payments.offer_when_out(rt, who))

@@ -5,6 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from telegram import Message
+
+from bot.cosmetic import quietly
 from bot.runtime import Runtime, utcnow
 from bot.texts import t
 from storage import Job, JobSpec
@@ -39,3 +42,13 @@ async def enqueue(rt: Runtime, spec: JobSpec, lang: str, status_id: int) -> tupl
         return None, t("scene_closed", lang)
     await rt.queue.set_status_message(job.id, status_id)
     return job, ""
+
+
+async def show_position(rt: Runtime, status: Message, job: Job, lang: str) -> None:
+    """Edits the "you're next" acknowledgement to the job's place in the queue, if not next.
+
+    Cosmetic: the job is queued either way, so a failed edit (TimedOut, BadRequest) fails nothing.
+    """
+    position = await rt.queue.position(job.id)
+    if position > 1:
+        await quietly(status.edit_text(t("queued", lang, position=position)))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bot.texts import t
 from playground.botapi import Call, FakeBotApi
-from tests.e2e.conftest import BotFactory
+from tests.e2e.conftest import BotFactory, Settle
 from tests.e2e.media import astronaut_portrait
 
 
@@ -97,3 +97,26 @@ async def test_the_last_photo_is_forgotten_after_the_configured_time(
     # Replying to the photo still works: the bot takes it in again from Telegram.
     fake.send_text(alice, None, "This one, please", reply_to=photo)
     assert (await reply(fake, 1001)).params["text"] == t("queued_next", "en")
+
+
+async def test_a_failed_position_edit_leaves_the_request_queued_and_unapologetic(
+    fake: FakeBotApi, make_bot: BotFactory, settle: Settle
+) -> None:
+    rt = await make_bot(embedded_worker=False)
+    alice = fake.user(1001, "Alice", "en")
+    fake.send_photo(alice, None, astronaut_portrait())
+    await reply(fake, 1001)
+    fake.send_text(alice, None, "One")
+    assert (await reply(fake, 1001)).params["text"] == t("queued_next", "en")
+    # Telegram refuses the "you are 2nd" edit (the user deleted the message, say).
+    fake.fail_next("editMessageText", error_code=400, description="Bad Request: message to edit not found")
+    fake.send_text(alice, None, "Two")
+    assert (await reply(fake, 1001)).params["text"] == t("queued_next", "en")
+    refused = await fake.wait_for("editMessageText", lambda c: c.params.get("chat_id") == 1001)
+    assert refused.status == 400 and refused.params["text"] == t("queued", "en", position=2)
+    await settle()
+    said = [
+        c.params["text"] for c in fake.calls_to("sendMessage", ok_only=True) if c.params["chat_id"] == 1001
+    ]
+    assert t("error", "en") not in said  # no "something went wrong" for a queued request
+    assert (await rt.queue.stats())["queued"] == 2
