@@ -436,14 +436,14 @@ async def _render(
         payload=request.to_payload(),
         scene_id=scene.id,  # storage moves the scene to RENDERING in the enqueue's transaction
     )
-    job, text = await enqueue(rt, spec, who.lang, status.message_id)
-    if job is not None:
+    queued = await enqueue(rt, spec, who.lang, status.message_id)
+    if queued.job is not None:
         if rt.worker is not None:
             rt.worker.notify()
         await refresh_scene(context, rt, scene.id)
-        await show_position(rt, status, job, who.lang)
+        await show_position(rt, status, queued.job, who.lang)
         return
-    await status.edit_text(text)  # the refusal replaces "next": the creator must see it
+    await status.edit_text(queued.text)  # the refusal replaces "next": the creator must see it
 
 
 async def _cast_lines(s: Any, scene_id: int) -> list[Any]:
