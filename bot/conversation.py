@@ -32,7 +32,7 @@ from bot.intake import (
     typed_text,
     usable_faces,
 )
-from bot.jobs import enqueue
+from bot.jobs import enqueue, show_position
 from bot.request import PhotoRef, Track, UnreadableRequest, render_job, track_from
 from bot.runtime import Runtime, runtime, utcnow
 from bot.texts import t
@@ -221,8 +221,9 @@ async def submit(
 ) -> None:
     """Queues a render (quota debited in the same transaction) and acknowledges it with the position.
 
-    The acknowledgement is sent first; its id is stored in the job row right after the insert, and
-    the worker reads it from there to show progress.
+    The acknowledgement is sent first, so the user hears back at once; its id is saved in the
+    job's own insert, and the worker edits it to show progress. When nothing could be queued
+    (a refusal, or the database out of reach) the acknowledgement is edited to say so.
     """
     request_id = request_id or message.message_id
     status = await message.get_bot().send_message(
@@ -245,14 +246,12 @@ async def submit(
         idempotency_key=f"{who.chat_id}:{request_id}",
         payload=request.to_payload(),
     )
-    job, text = await enqueue(rt, spec, who.lang, status.message_id)
-    if job is not None:
+    queued = await enqueue(rt, spec, who.lang, status.message_id)
+    if queued.job is not None:
         if rt.worker is not None:
             rt.worker.notify()
-        position = await rt.queue.position(job.id)
-        if position <= 1:
-            return  # the acknowledgement already says "next"
-        text = t("queued", who.lang, position=position)
-        await status.edit_text(text)
+        await show_position(rt, status, queued.job, who.lang)
         return
-    await status.edit_text(text, reply_markup=await payments.offer_when_out(rt, who))
+    # The acknowledgement said "next": it now says the truth (nothing queued, nothing charged).
+    offer = None if queued.database_down else await payments.offer_when_out(rt, who)
+    await status.edit_text(queued.text, reply_markup=offer)

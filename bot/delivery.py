@@ -18,7 +18,6 @@ of rendering again. A refusal Telegram states (a 4xx) fails the job with a refun
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 import os
@@ -27,7 +26,6 @@ import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Any
 
 import httpx
 from telegram import Bot, Message, ReplyParameters
@@ -35,6 +33,7 @@ from telegram.constants import ChatAction
 from telegram.error import BadRequest, NetworkError, RetryAfter, TelegramError, TimedOut
 
 from bot import tts
+from bot.cosmetic import quietly
 from bot.request import RenderJob, UnreadableRequest
 from bot.runtime import Runtime
 from bot.texts import t
@@ -300,12 +299,12 @@ class Delivery:
                     status_id = status_id or row.status_message_id
                 if now - last_action >= ACTION_EVERY:
                     last_action = now
-                    await self._quietly(self.bot.send_chat_action(job.chat_id, ChatAction.UPLOAD_VIDEO))
+                    await quietly(self.bot.send_chat_action(job.chat_id, ChatAction.UPLOAD_VIDEO))
                 percent = int(read_progress(progress_file) * 100)
                 if status_id and percent != shown and now - last_edit >= EDIT_EVERY:
                     last_edit, shown = now, percent
                     text = t("rendering", lang, percent=percent)
-                    await self._quietly(self.bot.edit_message_text(text, job.chat_id, status_id))
+                    await quietly(self.bot.edit_message_text(text, job.chat_id, status_id))
                 done, _ = await asyncio.wait({future}, timeout=POLL_EVERY)
                 if done:
                     return future.result()
@@ -321,8 +320,8 @@ class Delivery:
         Raises UploadUnsure when Telegram may have the video, JobRejected when it refused it.
         """
         if status_id:
-            await self._quietly(self.bot.edit_message_text(t("uploading", lang), job.chat_id, status_id))
-        await self._quietly(self.bot.send_chat_action(job.chat_id, ChatAction.UPLOAD_VIDEO))
+            await quietly(self.bot.edit_message_text(t("uploading", lang), job.chat_id, status_id))
+        await quietly(self.bot.send_chat_action(job.chat_id, ChatAction.UPLOAD_VIDEO))
         if job.worker_id is None or not await self.rt.queue.begin_delivery(job.id, job.worker_id):
             # Lease lost (another worker has the job now) or an upload already began: send nothing.
             log.warning("job %s: not this worker's to deliver any more; nothing sent", job.id)
@@ -395,15 +394,9 @@ class Delivery:
 
     async def _say(self, job: Job, text: str) -> None:
         """Sends the user a message about the job, as a reply to the request."""
-        await self._quietly(self.bot.send_message(job.chat_id, text, reply_parameters=self._reply_to(job)))
+        await quietly(self.bot.send_message(job.chat_id, text, reply_parameters=self._reply_to(job)))
 
     async def _delete(self, chat_id: int, message_id: int | None) -> None:
         """Removes the status message once the job has ended, however it ended."""
         if message_id:
-            await self._quietly(self.bot.delete_message(chat_id, message_id))
-
-    @staticmethod
-    async def _quietly(call: Any) -> None:
-        """Awaits a cosmetic Bot API call; its failure (message gone, not modified) must not fail the job."""
-        with contextlib.suppress(TelegramError):
-            await call
+            await quietly(self.bot.delete_message(chat_id, message_id))

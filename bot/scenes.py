@@ -24,7 +24,6 @@ message is drawn by bot/scene_view.py; idle scenes are closed by bot/scene_sweep
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from datetime import timedelta
 from typing import Any
@@ -36,7 +35,6 @@ from telegram import (
     ReplyParameters,
     Update,
 )
-from telegram.error import TelegramError
 from telegram.ext import (
     Application,
     BaseHandler,
@@ -62,7 +60,7 @@ from bot.intake import (
     typed_text,
     voice_note,
 )
-from bot.jobs import enqueue
+from bot.jobs import enqueue, show_position
 from bot.request import PhotoRef, render_job, track_from
 from bot.runtime import Runtime, runtime, utcnow
 from bot.scene_sweeper import expire_idle_scenes
@@ -438,17 +436,14 @@ async def _render(
         payload=request.to_payload(),
         scene_id=scene.id,  # storage moves the scene to RENDERING in the enqueue's transaction
     )
-    job, text = await enqueue(rt, spec, who.lang, status.message_id)
-    if job is not None:
+    queued = await enqueue(rt, spec, who.lang, status.message_id)
+    if queued.job is not None:
         if rt.worker is not None:
             rt.worker.notify()
         await refresh_scene(context, rt, scene.id)
-        position = await rt.queue.position(job.id)
-        if position <= 1:
-            return
-        text = t("queued", who.lang, position=position)
-    with contextlib.suppress(TelegramError):
-        await status.edit_text(text)
+        await show_position(rt, status, queued.job, who.lang)
+        return
+    await status.edit_text(queued.text)  # the refusal replaces "next": the creator must see it
 
 
 async def _cast_lines(s: Any, scene_id: int) -> list[Any]:

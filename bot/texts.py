@@ -192,6 +192,10 @@ CATALOG: Final[dict[str, dict[str, str]]] = {
         "en": "You already have {limit} videos waiting. Wait for them, or /cancel one.",
         "zh": "你已有 {limit} 个视频在排队。请等待完成，或用 /cancel 取消一个。",
     },
+    "queue_unavailable": {
+        "en": "I couldn't queue that, please send it again in a minute.",
+        "zh": "我没能把它加入队列，请过一分钟再发送一次。",
+    },
     "queue_full": {
         "en": "I'm very busy right now. Please try again in a few minutes.",
         "zh": "我现在非常忙，请几分钟后再试。",

@@ -6,6 +6,7 @@ StorageError                  anything storage/ refuses to do
 ├── TooManyQueued             the user already has the most pending jobs allowed
 ├── QueueFull                 the whole queue is at its cap: "busy, try later"
 ├── QuotaExceeded             today's allowance is used up; says when it resets
+├── QueueUnavailable          the database could not be reached; nothing was queued
 ├── JobNotFound               no such job (or not the caller's)
 ├── FaceTaken                 another member already speaks for that face in a scene
 ├── LeaseExpired              a worker stopped heartbeating and the job ran out of attempts
@@ -61,6 +62,14 @@ class QuotaExceeded(StorageError):
         super().__init__(f"daily quota of {limit} used up; resets at {resets_at.isoformat()}")
         self.resets_at = resets_at
         self.limit = limit
+
+
+class QueueUnavailable(StorageError):
+    """The database could not be reached (down, restarting, locked past the busy timeout).
+
+    The enqueue's transaction did not commit, so nothing was queued or charged; asking again
+    later is safe.
+    """
 
 
 class JobNotFound(StorageError):

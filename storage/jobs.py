@@ -33,7 +33,7 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.dml import ReturningUpdate
@@ -45,6 +45,7 @@ from storage.errors import (
     AlreadyQueued,
     JobNotFound,
     QueueFull,
+    QueueUnavailable,
     QuotaExceeded,
     SceneNotOpen,
     TooManyQueued,
@@ -70,6 +71,9 @@ class JobSpec:
     # The group scene this job renders: enqueue moves it to RENDERING and links it in the same
     # transaction, and the job's outcome settles it (done → DONE; failed or cancelled → OPEN).
     scene_id: int | None = None
+    # The bot's "queued" message, saved with the insert: a job is never queued without it, and
+    # a worker that claims the job at once can already edit it.
+    status_message_id: int | None = None
 
 
 async def _clock(s: AsyncSession, now: datetime | None) -> datetime:
@@ -199,7 +203,8 @@ class JobQueue:
         """Checks ban, caps and quota, debits and inserts — all in one transaction.
 
         Raises UserBanned, AlreadyQueued(job_id), TooManyQueued(limit), QueueFull,
-        QuotaExceeded(resets_at); nothing is written when it raises.
+        QuotaExceeded(resets_at), QueueUnavailable (the database could not be reached); nothing
+        is written when it raises.
         """
         try:
             async with self.db.session() as s, s.begin():
@@ -211,6 +216,10 @@ class JobQueue:
             if existing is None:
                 raise
             raise AlreadyQueued(existing) from None
+        except (DBAPIError, OSError) as exc:
+            # A refused or dropped connection (asyncpg raises OSError while connecting, a wrapped
+            # driver error after), or SQLite's lock not granted within the busy timeout.
+            raise QueueUnavailable(str(exc)) from exc
 
     async def _enqueue(self, s: AsyncSession, spec: JobSpec, policy: QuotaPolicy, now: datetime) -> Job:
         # Creating-or-touching the user row locks it (on PostgreSQL, as FOR NO KEY UPDATE: the
@@ -260,6 +269,7 @@ class JobQueue:
             charged=True,
             refunded=False,
             delivered=False,
+            status_message_id=spec.status_message_id,
             created_at=now,
             updated_at=now,
         )
