@@ -337,6 +337,8 @@ class Delivery:
                     continue
                 if never_arrived(exc) or refused(exc):
                     log.warning("job %s: Telegram did not take the video: %r", job.id, exc)
+                    # Telegram said so: nothing was delivered, so the job may fail and be refunded.
+                    await self.rt.queue.abort_delivery(job.id, job.worker_id)
                     raise JobRejected("upload_failed", str(exc)) from exc
                 log.warning("job %s: upload answer lost (%r); not sending again", job.id, exc)
                 raise UploadUnsure(str(exc)) from exc

@@ -362,6 +362,26 @@ class JobQueue:
             )
             return rowcount(result) == 1
 
+    async def abort_delivery(self, job_id: int, worker_id: str) -> bool:
+        """Undoes `begin_delivery` once Telegram has said it did NOT take the video (a stated refusal).
+
+        Only the worker holding the job's lease can, and only before delivery was recorded; the job
+        can then fail and be refunded like any refused job. False when nothing was undone.
+        """
+        async with self.db.session() as s, s.begin():
+            result = await s.execute(
+                update(Job)
+                .where(
+                    Job.id == job_id,
+                    Job.worker_id == worker_id,
+                    Job.status == Status.RUNNING,
+                    Job.delivery_started_at.is_not(None),
+                    Job.delivered.is_(False),
+                )
+                .values(delivery_started_at=None)
+            )
+            return rowcount(result) == 1
+
     async def mark_delivered(self, job_id: int, file_id: str | None, now: datetime | None = None) -> bool:
         """Records that the video reached the user; False if it had been recorded before."""
         async with self.db.session() as s, s.begin():

@@ -123,3 +123,20 @@ async def test_worker_sends_once_when_the_send_times_out_and_never_apologises(
 async def _status_is(queue: JobQueue, job_id: int, status: Status) -> bool:
     job = await queue.get(job_id)
     return job is not None and job.status == status
+
+
+async def test_a_send_telegram_refused_can_fail_and_is_refunded_once(
+    db: Database, queue: JobQueue, policy: QuotaPolicy
+) -> None:
+    job = await queue.enqueue(spec(1, 1), policy, NOW)
+    assert await queue.claim("a", 60, NOW) is not None
+    assert await queue.begin_delivery(job.id, "a", NOW)
+    assert not await queue.abort_delivery(job.id, "b")  # only the lease holder can say so
+    # Telegram answered 400: the video was not taken, so the sending never happened
+    assert await queue.abort_delivery(job.id, "a")
+    assert not await queue.abort_delivery(job.id, "a")  # once
+    assert await queue.fail(job.id, "a", "upload_failed", refund=True, now=NOW)
+    failed = await queue.get(job.id)
+    assert failed is not None
+    assert (failed.status, failed.refunded, failed.delivery_started_at) == (Status.FAILED, True, None)
+    assert await used_on_the_day(db, 1, policy) == 0
