@@ -239,7 +239,7 @@ def track_visemes(
     if phonemes:
         targets = _phoneme_targets(phonemes, n_hops, hop_rate)
         # Loudness leads, as in the acoustic path; each sound's own jaw height scales it.
-        jaw = np.minimum(_level(energy, speech) ** 0.8 * (0.3 + 0.8 * targets[:, 0]), 1.0)
+        jaw = np.minimum(_level(energy, speech) ** 0.8 * (0.35 + 0.72 * targets[:, 0]), 1.0)
         spread, rounded = targets[:, 1], targets[:, 2]
         pressed, lip_teeth, tongue = targets[:, 3], targets[:, 4], targets[:, 5]
     else:
