@@ -40,7 +40,6 @@ from tests.e2e.media import astronaut_portrait, voice_note
 from tests.generator import test_hostile_media as generated
 from tests.generator.media import wav_bytes
 
-#: The issue's bar for the whole service's resident memory.
 #: Longest wait for all the answers: a loaded 2-core machine is slow, a lost reply never comes.
 ALL_REPLIES_TIMEOUT = 600.0
 #: A short clip at 480 px renders in seconds on a free core; a busy shared machine is slower.
