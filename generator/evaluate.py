@@ -26,16 +26,18 @@ import argparse
 import json
 import math
 import sys
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import av
 import numpy as np
+from numpy.typing import NDArray
 
 from generator import landmarks as lm
 from generator.analysis import analyze_image, fit_mesh, head_pose
 from generator.intake import SAMPLE_RATE, load_audio
-from generator.types import ErrorCode, GeneratorError
+from generator.types import ErrorCode, FaceAnalysis, GeneratorError
 
 #: Lags tried, in frames, each way.
 MAX_LAG = 5
@@ -142,8 +144,10 @@ def evaluate_video(path: Path | str, face: int | None = None) -> EvaluationRepor
             angles.append((math.nan, math.nan, math.nan))
             continue
         eyes = float(np.linalg.norm(points[263, :2] - points[33, :2]))
-        gap = float(np.linalg.norm(points[lm.LOWER_LIP_INNER_MID, :2] - points[lm.UPPER_LIP_INNER_MID, :2]))
-        gaps.append(gap / max(eyes, 1e-6))
+        lip_gap = float(
+            np.linalg.norm(points[lm.LOWER_LIP_INNER_MID, :2] - points[lm.UPPER_LIP_INNER_MID, :2])
+        )
+        gaps.append(lip_gap / max(eyes, 1e-6))
         width = float(np.linalg.norm(points[lm.MOUTH_CORNER_LEFT, :2] - points[lm.MOUTH_CORNER_RIGHT, :2]))
         widths.append(width / max(eyes, 1e-6))
         ears.append((_eye_aspect(points, lm.RIGHT_EYE_EAR) + _eye_aspect(points, lm.LEFT_EYE_EAR)) / 2)
@@ -181,10 +185,10 @@ def evaluate_video(path: Path | str, face: int | None = None) -> EvaluationRepor
         best_lag=best_lag,
         best_lag_r=r_by_lag[best_lag],
         r_by_lag=r_by_lag,
-        mouth_first_frame=_nan_to_zero(gap[0]),
-        mouth_silence=_nan_to_zero(np.nanmean(gap[silent])) if np.any(silent) else 0.0,
-        mouth_speech=_nan_to_zero(np.nanmean(gap[speech])) if np.any(speech) else 0.0,
-        mouth_silence_motion=_nan_to_zero(np.nanstd(gap[silent])) if np.any(silent) else 0.0,
+        mouth_first_frame=_nan_to_zero(float(gap[0])),
+        mouth_silence=_nan_to_zero(float(np.nanmean(gap[silent]))) if np.any(silent) else 0.0,
+        mouth_speech=_nan_to_zero(float(np.nanmean(gap[speech]))) if np.any(speech) else 0.0,
+        mouth_silence_motion=_nan_to_zero(float(np.nanstd(gap[silent]))) if np.any(silent) else 0.0,
         silence_frames=int(np.sum(silent)),
         speech_frames=int(np.sum(speech)),
         blinks=len(blink_frames),
@@ -300,7 +304,7 @@ def evaluate_visemes(report: EvaluationReport, spans: list[LabelledSpan]) -> Vis
     loud = np.array(report.loudness_db)
     speech = loud > np.percentile(loud, 95) - SPEECH_DB if loud.size else np.zeros(0, bool)
     n, fps = len(gap), report.fps
-    picked: dict[str, np.ndarray] = {}
+    picked: dict[str, NDArray[np.bool_]] = {}
     closures = seen = 0
     for span in spans:
         cls = CLASS_LABELS.get(span.label) or phoneme_class(span.label)
@@ -342,22 +346,22 @@ def evaluate_visemes(report: EvaluationReport, spans: list[LabelledSpan]) -> Vis
     )
 
 
-def _decode_frames(path: Path):  # type: ignore[no-untyped-def]
+def _decode_frames(path: Path) -> Iterator[tuple[float, NDArray[np.uint8]]]:
     """Yields (fps, RGB frame) for every frame of the video's first video stream."""
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         fps = float(stream.average_rate or stream.guessed_rate or 25)
         for frame in container.decode(stream):
-            yield fps, frame.to_ndarray(format="rgb24")
+            yield fps, np.asarray(frame.to_ndarray(format="rgb24"), dtype=np.uint8)
 
 
-def _chain(first: np.ndarray, rest):  # type: ignore[no-untyped-def]
+def _chain(first: NDArray[np.uint8], rest: Iterable[NDArray[np.uint8]]) -> Iterator[NDArray[np.uint8]]:
     yield first
     yield from rest
 
 
-def _pick_face(rgb: np.ndarray, face: int | None):  # type: ignore[no-untyped-def]
+def _pick_face(rgb: NDArray[np.uint8], face: int | None) -> FaceAnalysis:
     """The face to follow, found on the first frame."""
     analysis = analyze_image(rgb)
     if face is not None:
@@ -374,7 +378,7 @@ def _pick_face(rgb: np.ndarray, face: int | None):  # type: ignore[no-untyped-de
     return max(candidates, key=lambda f: f.box[2] * f.box[3])
 
 
-def _follow(box: tuple[int, int, int, int], points: np.ndarray) -> tuple[int, int, int, int]:
+def _follow(box: tuple[int, int, int, int], points: NDArray[np.float32]) -> tuple[int, int, int, int]:
     """The crop box for the next frame: moved only when the face has left it noticeably.
 
     A crop that shifts by a pixel every frame would make the mesh jitter by itself, and that
@@ -391,7 +395,7 @@ def _follow(box: tuple[int, int, int, int], points: np.ndarray) -> tuple[int, in
     return found if shift > 0.1 * side or resize > 0.1 * side else box
 
 
-def _eye_aspect(points: np.ndarray, idx: tuple[int, ...]) -> float:
+def _eye_aspect(points: NDArray[np.float32], idx: tuple[int, ...]) -> float:
     """Eye aspect ratio: mean lid gap over eye width (≈0.3 open, under 0.1 closed)."""
     p = points[list(idx), :2]
     width = np.linalg.norm(p[1] - p[0])
@@ -399,7 +403,7 @@ def _eye_aspect(points: np.ndarray, idx: tuple[int, ...]) -> float:
     return float(gaps.mean() / max(width, 1e-6))
 
 
-def _loudness_db(path: Path, frames: int, fps: float) -> np.ndarray:
+def _loudness_db(path: Path, frames: int, fps: float) -> NDArray[np.float64]:
     """RMS loudness in dB of the sound around the middle of each frame."""
     try:
         audio, _ = load_audio(path)
@@ -412,10 +416,10 @@ def _loudness_db(path: Path, frames: int, fps: float) -> np.ndarray:
     lo = np.clip(centres - half, 0, len(padded))
     hi = np.clip(centres + half, 0, len(padded))
     mean_power = (power[hi] - power[lo]) / np.maximum(hi - lo, 1)
-    return 10.0 * np.log10(mean_power + 1e-10)
+    return np.asarray(10.0 * np.log10(mean_power + 1e-10), dtype=np.float64)
 
 
-def _lagged_r(gap: np.ndarray, loudness: np.ndarray, lag: int) -> float:
+def _lagged_r(gap: NDArray[np.float64], loudness: NDArray[np.float64], lag: int) -> float:
     """Pearson r between gap[t] and loudness[t - lag] over frames where both exist."""
     if lag > 0:
         a, b = gap[lag:], loudness[:-lag]
@@ -432,7 +436,7 @@ def _lagged_r(gap: np.ndarray, loudness: np.ndarray, lag: int) -> float:
     return float(np.corrcoef(a, b)[0, 1])
 
 
-def _blink_onsets(ear: np.ndarray) -> list[int]:
+def _blink_onsets(ear: NDArray[np.float64]) -> list[int]:
     """Frames where the eyes start to close: the eye aspect ratio drops below a fraction of its median."""
     if np.all(np.isnan(ear)):
         return []

@@ -26,14 +26,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 import cv2
 import numpy as np
+from numpy.typing import NDArray
 from scipy import sparse
 from scipy.spatial import Delaunay
 
 from generator import landmarks as lm
-from generator.engine import Engine
+from generator.engine import Engine, Image
 from generator.motion import FaceMotion, MotionPlan
 from generator.types import FaceAnalysis, ImageAnalysis
 
@@ -66,6 +68,11 @@ LOCAL_GRID_CELLS = 96
 #: Cells along the longer side of the global motion grid.
 GLOBAL_GRID_CELLS = 128
 
+#: Geometry is float64; fields, masks and remap maps float32; colours either (a median of float32
+#: pixels, or a float64 default).
+_Float = TypeVar("_Float", np.float32, np.float64)
+Colour = NDArray[np.float32] | NDArray[np.float64]
+
 
 class CpuRigEngine:
     """The default engine: mesh-driven warps and a painted mouth interior, real time on a CPU."""
@@ -73,24 +80,27 @@ class CpuRigEngine:
     name = "cpu-rig"
 
     def prepare(
-        self, image: np.ndarray, analysis: ImageAnalysis, plan: MotionPlan, person_mask: np.ndarray | None
-    ) -> Iterator[np.ndarray]:
+        self, image: Image, analysis: ImageAnalysis, plan: MotionPlan, person_mask: Image | None
+    ) -> Iterator[NDArray[np.uint8]]:
         """Precomputes every face's rig and the global fields, then yields one frame per plan frame."""
-        image = np.ascontiguousarray(image, dtype=np.uint8)
+        pixels = np.ascontiguousarray(image, dtype=np.uint8)
+        # float32 already from segment_person(), so the same array; the scene reads it as float32 too.
+        mask_in = None if person_mask is None else np.asarray(person_mask, dtype=np.float32)
         by_index = {face.index: face for face in analysis.faces}
-        rigs = [(FaceRig(image, by_index[m.face], person_mask), m) for m in plan.faces if m.face in by_index]
+        rigs = [(FaceRig(pixels, by_index[m.face], mask_in), m) for m in plan.faces if m.face in by_index]
         for rig, _ in rigs:
             rig.reusable = not any(other is not rig and _overlap(rig.box, other.box) for other, _ in rigs)
-        if person_mask is None:
-            mask = _guess_person(image.shape, [rig for rig, _ in rigs])
-        else:
-            mask = np.asarray(person_mask, dtype=np.float32)
-        scene = SceneRig(image.shape, mask, [rig for rig, _ in rigs], plan.parallax)
-        return self._frames(image, plan, rigs, scene)
+        mask = _guess_person(pixels.shape, [rig for rig, _ in rigs]) if mask_in is None else mask_in
+        scene = SceneRig(pixels.shape, mask, [rig for rig, _ in rigs], plan.parallax)
+        return self._frames(pixels, plan, rigs, scene)
 
     def _frames(
-        self, image: np.ndarray, plan: MotionPlan, rigs: list[tuple[FaceRig, FaceMotion]], scene: SceneRig
-    ) -> Iterator[np.ndarray]:
+        self,
+        image: NDArray[np.uint8],
+        plan: MotionPlan,
+        rigs: list[tuple[FaceRig, FaceMotion]],
+        scene: SceneRig,
+    ) -> Iterator[NDArray[np.uint8]]:
         """Two stages in step: faces of frame i+1 are drawn on a helper thread while frame i moves.
 
         OpenCV and NumPy release the GIL, so the two stages share the cores. Two buffers of the
@@ -99,7 +109,7 @@ class CpuRigEngine:
         buffers = [image.copy(), image.copy()]
         motions = [motion for _, motion in rigs]
 
-        def draw_faces(i: int) -> np.ndarray:
+        def draw_faces(i: int) -> NDArray[np.uint8]:
             work = buffers[i % 2]
             for rig, _ in rigs:
                 rig.restore(work, image)
@@ -119,25 +129,30 @@ class CpuRigEngine:
 
 
 def render_frames(
-    image: np.ndarray,
+    image: NDArray[np.uint8],
     analysis: ImageAnalysis,
     plan: MotionPlan,
-    person_mask: np.ndarray | None = None,
+    person_mask: NDArray[np.float32] | None = None,
     engine: Engine | None = None,
-) -> Iterator[np.ndarray]:
+) -> Iterator[NDArray[np.uint8]]:
     """Yields the clip's frames one at a time (RGB uint8, the image's size); never holds the clip."""
-    return (engine or CpuRigEngine()).prepare(image, analysis, plan, person_mask)
+    # An engine's frames are typed as any array; the encoder takes uint8 (a no-op for ours). The
+    # engine's prepare() still runs here, not on the first frame: a generator's source is eager.
+    return (
+        np.asarray(frame, dtype=np.uint8)
+        for frame in (engine or CpuRigEngine()).prepare(image, analysis, plan, person_mask)
+    )
 
 
 # --- geometry helpers ----------------------------------------------------------------------------
 
 
-def _smoothstep(edge0: float, edge1: float, x: np.ndarray) -> np.ndarray:
+def _smoothstep(edge0: float, edge1: float, x: NDArray[_Float]) -> NDArray[_Float]:
     t = np.clip((x - edge0) / (edge1 - edge0), 0.0, 1.0)
-    return t * t * (3.0 - 2.0 * t)
+    return np.asarray(t * t * (3.0 - 2.0 * t), dtype=x.dtype)
 
 
-def _unit(v: np.ndarray) -> np.ndarray:
+def _unit(v: NDArray[np.float64]) -> NDArray[np.float64]:
     return v / max(float(np.linalg.norm(v)), 1e-6)
 
 
@@ -162,17 +177,17 @@ class _Grid:
         self.uv = self.to_cells(self.xy)
         self._fine = np.empty((self.gh * self.cell, self.gw * self.cell, 2), np.float32)
 
-    def to_cells(self, xy: np.ndarray) -> np.ndarray:
+    def to_cells(self, xy: NDArray[np.float32]) -> NDArray[np.float32]:
         """Fine pixel coordinates to (fractional) cell coordinates."""
         return ((xy + 0.5) / self.cell + 0.5).astype(np.float32)
 
-    def sample(self, fine: np.ndarray) -> np.ndarray:
+    def sample(self, fine: NDArray[np.float32]) -> NDArray[np.float32]:
         """A fine single-channel image read at the cell centres, averaged over about a cell."""
         if self.cell > 1:
-            fine = cv2.GaussianBlur(fine, (0, 0), 0.5 * self.cell)
-        return cv2.remap(fine, self.xy, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            fine = np.asarray(cv2.GaussianBlur(fine, (0, 0), 0.5 * self.cell), dtype=np.float32)
+        return np.asarray(_remap(fine, self.xy, cv2.BORDER_REPLICATE), dtype=np.float32)
 
-    def backward(self, forward: np.ndarray, steps: int = 2) -> np.ndarray:
+    def backward(self, forward: NDArray[np.float32], steps: int = 2) -> NDArray[np.float32]:
         """Inverts a smooth forward displacement field on this grid by fixed-point iteration.
 
         Output point q came from p with p + f(p) = q, so p = q - f(p): start with p = q - f(q).
@@ -181,12 +196,12 @@ class _Grid:
         back = -forward
         scale = 1.0 / self.cell
         for _ in range(steps):
-            at = cv2.scaleAdd(back, scale, self.uv)
-            back = cv2.remap(forward, at, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            at = np.asarray(cv2.scaleAdd(back, scale, self.uv), dtype=np.float32)
+            back = np.asarray(_remap(forward, at, cv2.BORDER_REPLICATE), dtype=np.float32)
             np.negative(back, out=back)
         return back
 
-    def source_map(self, back: np.ndarray) -> np.ndarray:
+    def source_map(self, back: NDArray[np.float32]) -> NDArray[np.float32]:
         """The fine remap map (h, w, 2): where each pixel takes its colour from. A view; reused."""
         absolute = cv2.add(self.xy, back)
         cv2.resize(
@@ -205,7 +220,9 @@ class _Grid:
 class FaceRig:
     """One face's local deformation rig, built once: crop, triangulation, per-control bases."""
 
-    def __init__(self, image: np.ndarray, face: FaceAnalysis, person_mask: np.ndarray | None = None) -> None:
+    def __init__(
+        self, image: NDArray[np.uint8], face: FaceAnalysis, person_mask: NDArray[np.float32] | None = None
+    ) -> None:
         height, width = image.shape[:2]
         pts = np.asarray(face.landmarks, dtype=np.float64)
         xy, z = pts[:, :2], pts[:, 2]
@@ -278,11 +295,13 @@ class FaceRig:
         self._eyes_setup(image, local)
         #: The last drawn crop and what drew it; only for a face whose crop no other face's overlaps.
         self.reusable = True
-        self._last: tuple[np.ndarray, float, np.ndarray] | None = None
+        self._last: tuple[NDArray[np.float64], float, NDArray[np.uint8]] | None = None
 
     # -- setup --
 
-    def _keep_weights(self, person_mask: np.ndarray | None, p: np.ndarray) -> np.ndarray:
+    def _keep_weights(
+        self, person_mask: NDArray[np.float32] | None, p: NDArray[np.float64]
+    ) -> NDArray[np.float32]:
         """(gh, gw, 1) weights that let the face's deformation reach the person but not the background.
 
         The face itself always moves; around it, only where the person mask says person (hair,
@@ -291,7 +310,7 @@ class FaceRig:
         x0, y0, x1, y1 = self.box
         g = self.grid
         face = np.zeros((y1 - y0, x1 - x0), np.float32)
-        cv2.fillPoly(face, [np.round(p[list(lm.FACE_OVAL)]).astype(np.int32)], 1.0)
+        cv2.fillPoly(face, [np.round(p[list(lm.FACE_OVAL)]).astype(np.int32)], (1.0,))
         if person_mask is not None:
             person = _smoothstep(0.02, 0.3, person_mask[y0:y1, x0:x1]).astype(np.float32)
             face = np.maximum(face, person)
@@ -299,7 +318,7 @@ class FaceRig:
             face = np.maximum(face, 1.0)  # no mask: no way to tell, so move everything in the crop
         return g.sample(face)[..., None]
 
-    def _anchor_ring(self, oval: np.ndarray) -> np.ndarray:
+    def _anchor_ring(self, oval: NDArray[np.float64]) -> NDArray[np.float64]:
         """Fixed points around the face: wider below the chin so the jaw can pull the neck smoothly."""
         rel = oval - self.center
         down = rel @ self.ey
@@ -309,7 +328,7 @@ class FaceRig:
         outer = self.center + rel[::3] * (scale[::3, None] + 0.3)
         return np.vstack([ring, outer])
 
-    def _teeth_points(self, p: np.ndarray) -> np.ndarray:
+    def _teeth_points(self, p: NDArray[np.float64]) -> NDArray[np.float64]:
         """Where the photo's visible upper teeth end, below the upper inner lip; empty if none show.
 
         Pinned to the upper lip, they keep the photo's teeth from being stretched when the jaw
@@ -327,9 +346,9 @@ class FaceRig:
         depth = np.minimum(np.clip(below, 0.0, None) * 0.85, 0.16 * self.mouth_w)
         # How far down the opening each point sits: when the mouth closes they close with it.
         self.teeth_fraction = np.clip(depth / np.maximum(below, 1e-3), 0.0, 1.0)
-        return upper + depth[:, None] * self.ey
+        return np.asarray(upper + depth[:, None] * self.ey, dtype=np.float64)
 
-    def _bases(self, p: np.ndarray, z: np.ndarray) -> dict[str, np.ndarray]:
+    def _bases(self, p: NDArray[np.float64], z: NDArray[np.float64]) -> dict[str, NDArray[np.float64]]:
         """Per-control displacement (n_mesh, 2) per unit of each motion parameter."""
         ex, ey = self.ex, self.ey
         mouth_c = 0.5 * (p[lm.UPPER_LIP_INNER_MID] + p[lm.LOWER_LIP_INNER_MID])
@@ -377,7 +396,7 @@ class FaceRig:
         full[list(set(lm.LIPS_INNER))] = 0.0
         pout = (full * np.sign(rel @ ey))[:, None] * ey * self.mouth_w
 
-        bases: dict[str, np.ndarray] = {
+        bases: dict[str, NDArray[np.float64]] = {
             "lower": lower[:, None] * ey,  # per pixel of lower-lip travel
             "upper": upper[:, None] * -ey,  # per pixel of upper-lip travel (up)
             "width": width,  # per unit of relative mouth-width change
@@ -389,10 +408,10 @@ class FaceRig:
         ):
             bases[name] = self._blink_basis(p, upper_ids, lower_ids, iris)
         eye_w = np.linalg.norm(p[lm.RIGHT_EYE_EAR[0]] - p[lm.RIGHT_EYE_EAR[1]])
-        iris = np.zeros(len(p))
-        iris[list(lm.RIGHT_IRIS) + list(lm.LEFT_IRIS)] = eye_w
-        bases["gaze_x"] = iris[:, None] * ex
-        bases["gaze_y"] = iris[:, None] * ey
+        irises = np.zeros(len(p))
+        irises[list(lm.RIGHT_IRIS) + list(lm.LEFT_IRIS)] = eye_w
+        bases["gaze_x"] = irises[:, None] * ex
+        bases["gaze_y"] = irises[:, None] * ey
         brow = np.zeros(len(p))
         brow_ids = list(lm.RIGHT_BROW) + list(lm.LEFT_BROW)
         brow[brow_ids] = 1.0
@@ -408,8 +427,12 @@ class FaceRig:
         return bases
 
     def _blink_basis(
-        self, p: np.ndarray, upper_ids: tuple[int, ...], lower_ids: tuple[int, ...], iris: tuple[int, ...]
-    ) -> np.ndarray:
+        self,
+        p: NDArray[np.float64],
+        upper_ids: tuple[int, ...],
+        lower_ids: tuple[int, ...],
+        iris: tuple[int, ...],
+    ) -> NDArray[np.float64]:
         """Displacement at full closure: the upper lid meets the lower lid, which rises a little."""
         basis = np.zeros((len(p), 2))
         low = p[list(lower_ids)]
@@ -430,7 +453,7 @@ class FaceRig:
         basis[list(iris)] = 0.3 * iris_gap * self.ey
         return basis
 
-    def _mouth_setup(self, image: np.ndarray, p: np.ndarray, face: FaceAnalysis) -> None:
+    def _mouth_setup(self, image: NDArray[np.uint8], p: NDArray[np.float64], face: FaceAnalysis) -> None:
         """Measures the photo's mouth and samples the colours the interior is painted with."""
         x0, y0, x1, y1 = self.box
         crop = image[y0:y1, x0:x1]
@@ -439,8 +462,8 @@ class FaceRig:
         self.always_close = ratio > WIDE_OPEN
         outer = np.zeros(crop.shape[:2], np.uint8)
         inner = np.zeros(crop.shape[:2], np.uint8)
-        cv2.fillPoly(outer, [np.round(p[list(lm.LIPS_OUTER)]).astype(np.int32)], 1)
-        cv2.fillPoly(inner, [np.round(p[list(lm.LIPS_INNER)]).astype(np.int32)], 1)
+        cv2.fillPoly(outer, [np.round(p[list(lm.LIPS_OUTER)]).astype(np.int32)], (1,))
+        cv2.fillPoly(inner, [np.round(p[list(lm.LIPS_INNER)]).astype(np.int32)], (1,))
         lips = crop[(outer > 0) & (inner == 0)].astype(np.float32)
         self.lip_rgb = np.median(lips, axis=0) if len(lips) else np.array([150.0, 80.0, 80.0])
         skin_pts = np.round(p[[lm.NOSE_TIP, 50, 280, 205, 425]]).astype(int)
@@ -462,13 +485,13 @@ class FaceRig:
         self.teeth_rgb = teeth
         self.light = light
 
-    def _eyes_setup(self, image: np.ndarray, p: np.ndarray) -> None:
+    def _eyes_setup(self, image: NDArray[np.uint8], p: NDArray[np.float64]) -> None:
         """Samples each eye's lid skin (above and below the eye) and lash colour, for closed eyes."""
         x0, y0, x1, y1 = self.box
         crop = image[y0:y1, x0:x1].astype(np.float32)
         size = np.array([crop.shape[1] - 1, crop.shape[0] - 1])
         eye_h = max(2.0, 0.08 * self.face_h)
-        self.lids: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self.lids: list[tuple[Colour, Colour, Colour]] = []
         for loop, upper_ids, lower_ids in (
             (lm.RIGHT_EYE, lm.RIGHT_EYE_UPPER, lm.RIGHT_EYE_LOWER),
             (lm.LEFT_EYE, lm.LEFT_EYE_UPPER, lm.LEFT_EYE_LOWER),
@@ -476,7 +499,7 @@ class FaceRig:
             above = np.clip(np.round(p[list(upper_ids)][2:-2] - 0.5 * eye_h * self.ey).astype(int), 0, size)
             below = np.clip(np.round(p[list(lower_ids)][2:-2] + 0.4 * eye_h * self.ey).astype(int), 0, size)
             inside = np.zeros(crop.shape[:2], np.uint8)
-            cv2.fillPoly(inside, [np.round(p[list(loop)]).astype(np.int32)], 1)
+            cv2.fillPoly(inside, [np.round(p[list(loop)]).astype(np.int32)], (1,))
             eye = crop[inside > 0]
             dark = eye[eye.mean(axis=1) <= np.percentile(eye.mean(axis=1), 10)] if len(eye) > 10 else eye
             lash = np.median(dark, axis=0) if len(dark) else np.array([40.0, 30.0, 30.0])
@@ -487,12 +510,12 @@ class FaceRig:
 
     # -- per frame --
 
-    def restore(self, work: np.ndarray, image: np.ndarray) -> None:
+    def restore(self, work: NDArray[np.uint8], image: NDArray[np.uint8]) -> None:
         """Puts the photo's pixels back in this face's crop before the frame's warps."""
         x0, y0, x1, y1 = self.box
         work[y0:y1, x0:x1] = image[y0:y1, x0:x1]
 
-    def displacements(self, m: FaceMotion, i: int) -> tuple[np.ndarray, float]:
+    def displacements(self, m: FaceMotion, i: int) -> tuple[NDArray[np.float64], float]:
         """Every mesh point's forward displacement on frame i, and the inner-lip gap it makes."""
         b = self.bases
         jaw, width, rnd, press = (
@@ -540,7 +563,7 @@ class FaceRig:
         d += b["yaw"] * np.sin(yaw) + b["pitch"] * np.sin(pitch)
         return d, gap
 
-    def apply(self, work: np.ndarray, m: FaceMotion, i: int) -> None:
+    def apply(self, work: NDArray[np.uint8], m: FaceMotion, i: int) -> None:
         """Warps this face's crop of `work` in place and paints the mouth interior and closed eyes.
 
         A face whose every control point is within REUSE_PX of where it was last drawn (a listener
@@ -565,12 +588,12 @@ class FaceRig:
         controls = np.zeros((self.n_controls, 2), np.float64)
         controls[: self.n_moving] = d
         field = (self.weights @ controls).astype(np.float32).reshape(g.gh, g.gw, 2)
-        field = cv2.GaussianBlur(field, (0, 0), self.blur)
+        field = np.asarray(cv2.GaussianBlur(field, (0, 0), self.blur), dtype=np.float32)
         field *= self.keep
         back = g.backward(field)
         source_map = g.source_map(back)
         src = work[y0:y1, x0:x1].copy()
-        out = cv2.remap(src, source_map, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        out = np.asarray(_remap(src, source_map, cv2.BORDER_REPLICATE), dtype=np.uint8)
         moved = self.points + d
         self._paint_mouth(out, moved, gap, m, i)
         press = float(m.lips_pressed[i])
@@ -583,7 +606,9 @@ class FaceRig:
         if self.reusable and blink <= 0.3:
             self._last = (d, gap, out)
 
-    def _paint_mouth(self, out: np.ndarray, moved: np.ndarray, gap: float, m: FaceMotion, i: int) -> None:
+    def _paint_mouth(
+        self, out: NDArray[np.uint8], moved: NDArray[np.float64], gap: float, m: FaceMotion, i: int
+    ) -> None:
         """Paints the cavity, upper and lower teeth and tongue inside the warped lips when they part.
 
         Only the opening beyond the photo's own is new. A photo that shows its upper teeth keeps
@@ -606,10 +631,10 @@ class FaceRig:
             return
         pw, ph = hi - lo
         mask = np.zeros((ph, pw), np.float32)
-        cv2.fillPoly(mask, [np.round((poly_pts - lo) * 8).astype(np.int32)], 1.0, cv2.LINE_AA, shift=3)
+        cv2.fillPoly(mask, [np.round((poly_pts - lo) * 8).astype(np.int32)], (1.0,), cv2.LINE_AA, shift=3)
         feather = max(0.5, 0.012 * self.mouth_w)
         # Blur, then keep the inner part: soft edges that stay inside the lips (no smear at corners).
-        mask = _smoothstep(0.1, 0.65, cv2.GaussianBlur(mask, (0, 0), feather))
+        mask = _smoothstep(0.1, 0.65, np.asarray(cv2.GaussianBlur(mask, (0, 0), feather), dtype=np.float32))
 
         ys, xs = np.mgrid[lo[1] : hi[1], lo[0] : hi[0]].astype(np.float32)
         rel_x, rel_y = xs - self.mouth_c[0], ys - self.mouth_c[1]
@@ -685,7 +710,7 @@ class FaceRig:
         blended = region.astype(np.float32) * (1.0 - alpha) + colour * alpha
         region[:] = np.clip(blended, 0.0, 255.0).astype(np.uint8)
 
-    def _seal_lips(self, out: np.ndarray, moved: np.ndarray, press: float) -> None:
+    def _seal_lips(self, out: NDArray[np.uint8], moved: NDArray[np.float64], press: float) -> None:
         """Lips pressed (m, b, p): whatever is left of the opening becomes lip, with a dark seam.
 
         The warp brings the lips together, but a photo with parted lips or teeth keeps a sliver
@@ -699,25 +724,25 @@ class FaceRig:
         mask = np.zeros((hi[1] - lo[1], hi[0] - lo[0]), np.float32)
         pts = np.round((inner - lo) * 8).astype(np.int32)
         thick = max(1, round(0.02 * self.mouth_w))
-        cv2.fillPoly(mask, [pts], 1.0, cv2.LINE_AA, shift=3)
-        cv2.polylines(mask, [pts], True, 1.0, thick, cv2.LINE_AA, shift=3)
-        mask = cv2.GaussianBlur(mask, (0, 0), max(0.5, 0.01 * self.mouth_w))
+        cv2.fillPoly(mask, [pts], (1.0,), cv2.LINE_AA, shift=3)
+        cv2.polylines(mask, [pts], True, (1.0,), thick, cv2.LINE_AA, shift=3)
+        mask = np.asarray(cv2.GaussianBlur(mask, (0, 0), max(0.5, 0.01 * self.mouth_w)), dtype=np.float32)
         # The seam: the middle line between the upper and lower inner lip, in the lips' shadow.
         upper = moved[list(lm.LIPS_INNER_UPPER)][::-1]  # right corner -> left corner
         lower = moved[list(lm.LIPS_INNER_LOWER)]
         seam_pts = np.round((0.5 * (upper + lower) - lo) * 8).astype(np.int32)
         seam = np.zeros_like(mask)
-        cv2.polylines(seam, [seam_pts], False, 1.0, thick, cv2.LINE_AA, shift=3)
-        seam = cv2.GaussianBlur(seam, (0, 0), max(0.5, 0.008 * self.mouth_w))
+        cv2.polylines(seam, [seam_pts], False, (1.0,), thick, cv2.LINE_AA, shift=3)
+        seam = np.asarray(cv2.GaussianBlur(seam, (0, 0), max(0.5, 0.008 * self.mouth_w)), dtype=np.float32)
         region = out[lo[1] : hi[1], lo[0] : hi[0]].astype(np.float32)
         lip = self.lip_rgb.astype(np.float32)
         a = (mask * min(1.0, (press - 0.3) / 0.4))[..., None]
-        region = region * (1.0 - a) + lip[None, None, :] * 0.92 * a
+        sealed = region * (1.0 - a) + lip[None, None, :] * 0.92 * a
         sa = (seam * 0.6 * a[..., 0])[..., None]
-        region = region * (1.0 - sa) + lip[None, None, :] * 0.4 * sa
-        out[lo[1] : hi[1], lo[0] : hi[0]] = np.clip(region, 0, 255).astype(np.uint8)
+        sealed = sealed * (1.0 - sa) + lip[None, None, :] * 0.4 * sa
+        out[lo[1] : hi[1], lo[0] : hi[0]] = np.clip(sealed, 0, 255).astype(np.uint8)
 
-    def _paint_eyes(self, out: np.ndarray, moved: np.ndarray, blink: float) -> None:
+    def _paint_eyes(self, out: NDArray[np.uint8], moved: NDArray[np.float64], blink: float) -> None:
         """Covers what the lowering lid hides with lid skin, and draws the lash line along its edge."""
         strength = float(_smoothstep(0.3, 0.8, np.array(blink)))
         for loop, upper_ids, (top, bottom, lash_rgb) in (
@@ -731,22 +756,37 @@ class FaceRig:
             if np.any(hi - lo < 3):
                 continue
             covered = np.zeros((hi[1] - lo[1], hi[0] - lo[0]), np.float32)
-            cv2.fillPoly(covered, [np.round((was - lo) * 8).astype(np.int32)], 1.0, cv2.LINE_AA, shift=3)
-            cv2.fillPoly(covered, [np.round((now - lo) * 8).astype(np.int32)], 0.0, cv2.LINE_AA, shift=3)
-            covered = cv2.GaussianBlur(covered, (0, 0), max(0.5, 0.006 * self.face_h))
+            cv2.fillPoly(covered, [np.round((was - lo) * 8).astype(np.int32)], (1.0,), cv2.LINE_AA, shift=3)
+            cv2.fillPoly(covered, [np.round((now - lo) * 8).astype(np.int32)], (0.0,), cv2.LINE_AA, shift=3)
+            covered = np.asarray(
+                cv2.GaussianBlur(covered, (0, 0), max(0.5, 0.006 * self.face_h)), dtype=np.float32
+            )
             lash = np.zeros_like(covered)
             line = np.round((moved[list(upper_ids)] - lo) * 8).astype(np.int32)
-            cv2.polylines(lash, [line], False, 1.0, max(1, round(0.009 * self.face_h)), cv2.LINE_AA, shift=3)
-            lash = cv2.GaussianBlur(lash, (0, 0), 0.5)
+            cv2.polylines(
+                lash, [line], False, (1.0,), max(1, round(0.009 * self.face_h)), cv2.LINE_AA, shift=3
+            )
+            lash = np.asarray(cv2.GaussianBlur(lash, (0, 0), 0.5), dtype=np.float32)
             # Lid skin shades from the tone above the eye to the tone below it.
             rows = np.linspace(0.0, 1.0, covered.shape[0], dtype=np.float32)[:, None, None]
             skin = top[None, None, :] * (1.0 - rows) + bottom[None, None, :] * rows
             region = out[lo[1] : hi[1], lo[0] : hi[0]].astype(np.float32)
             a = (covered * strength)[..., None]
-            region = region * (1.0 - a) + skin * a
+            lidded = region * (1.0 - a) + skin * a
             la = (lash * strength * 0.75)[..., None]
-            region = region * (1.0 - la) + lash_rgb[None, None, :] * la
-            out[lo[1] : hi[1], lo[0] : hi[0]] = np.clip(region, 0, 255).astype(np.uint8)
+            lidded = lidded * (1.0 - la) + lash_rgb[None, None, :] * la
+            out[lo[1] : hi[1], lo[0] : hi[0]] = np.clip(lidded, 0, 255).astype(np.uint8)
+
+
+def _remap(
+    src: NDArray[np.uint8] | NDArray[np.float32], map_xy: NDArray[np.float32], border: int
+) -> NDArray[np.uint8] | NDArray[np.float32]:
+    """`cv2.remap` (bilinear) through one two-channel map of absolute source positions."""
+    # The stubs require map2, but with a two-channel (x, y) map1 OpenCV takes None for it.
+    moved: NDArray[np.uint8] | NDArray[np.float32] = cv2.remap(  # type: ignore[call-overload]
+        src, map_xy, None, cv2.INTER_LINEAR, borderMode=border
+    )
+    return moved
 
 
 def _overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:
@@ -754,22 +794,22 @@ def _overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool
     return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
 
 
-def _guess_person(shape: tuple[int, ...], faces: list[FaceRig]) -> np.ndarray:
+def _guess_person(shape: tuple[int, ...], faces: list[FaceRig]) -> NDArray[np.float32]:
     """Without a person mask: a soft head-and-shoulders silhouette under each face."""
     mask = np.zeros(shape[:2], np.float32)
     for face in faces:
         centre = (round(face.center[0]), round(face.center[1] - 0.1 * face.face_h))
         head = (round(0.8 * face.face_w), round(0.75 * face.face_h))
-        cv2.ellipse(mask, centre, head, 0.0, 0.0, 360.0, 1.0, -1)
+        cv2.ellipse(mask, centre, head, 0.0, 0.0, 360.0, (1.0,), -1)
         chest = (round(face.center[0]), round(face.chin[1] + 1.6 * face.face_h))
         cv2.ellipse(
-            mask, chest, (round(2.2 * face.face_w), round(1.4 * face.face_h)), 0.0, 0.0, 360.0, 1.0, -1
+            mask, chest, (round(2.2 * face.face_w), round(1.4 * face.face_h)), 0.0, 0.0, 360.0, (1.0,), -1
         )
     sigma = max(1.0, 0.01 * max(shape[:2]))
-    return cv2.GaussianBlur(mask, (0, 0), sigma)
+    return np.asarray(cv2.GaussianBlur(mask, (0, 0), sigma), dtype=np.float32)
 
 
-def _border_points(w: int, h: int, step: float) -> np.ndarray:
+def _border_points(w: int, h: int, step: float) -> NDArray[np.float64]:
     """Points along a w x h rectangle's edge (pixel centres' outer bound), corners included."""
     xs = np.linspace(-0.5, w - 0.5, max(2, int(np.ceil(w / step)) + 1))
     ys = np.linspace(-0.5, h - 0.5, max(2, int(np.ceil(h / step)) + 1))[1:-1]
@@ -780,7 +820,7 @@ def _border_points(w: int, h: int, step: float) -> np.ndarray:
     return np.vstack([top, bottom, left, right])
 
 
-def _barycentric_matrix(controls: np.ndarray, targets: np.ndarray) -> sparse.csr_matrix:
+def _barycentric_matrix(controls: NDArray[np.float64], targets: NDArray[np.float32]) -> sparse.csr_matrix:
     """Sparse (targets x controls) weights: each target as a barycentric mix of its triangle."""
     tri = Delaunay(controls)
     simplex = tri.find_simplex(targets)
@@ -807,7 +847,7 @@ class SceneRig:
     """Global motion fields: heads, necks and shoulders, breathing, and the camera's drift."""
 
     def __init__(
-        self, shape: tuple[int, ...], person_mask: np.ndarray, faces: list[FaceRig], parallax: float
+        self, shape: tuple[int, ...], person_mask: NDArray[np.float32], faces: list[FaceRig], parallax: float
     ) -> None:
         height, width = shape[:2]
         self.width, self.height = width, height
@@ -815,7 +855,7 @@ class SceneRig:
         g = self.grid
         x, y = g.xy[..., 0], g.xy[..., 1]
         person = g.sample(np.asarray(person_mask, np.float32))
-        self.face_fields: list[dict[str, np.ndarray | float]] = []
+        self.face_fields: list[dict[str, NDArray[np.float32] | float]] = []
         covered = np.zeros_like(person)
         for face in faces:
             rel_x, rel_y = x - face.center[0], y - face.center[1]
@@ -846,7 +886,9 @@ class SceneRig:
         )
         self.short_side = float(min(width, height))
 
-    def apply(self, work: np.ndarray, plan: MotionPlan, motions: list[FaceMotion], i: int) -> np.ndarray:
+    def apply(
+        self, work: NDArray[np.uint8], plan: MotionPlan, motions: list[FaceMotion], i: int
+    ) -> NDArray[np.uint8]:
         """The frame: `work` moved by this frame's global fields."""
         g = self.grid
         field = np.zeros((g.gh, g.gw, 2), np.float32)
@@ -860,9 +902,9 @@ class SceneRig:
             assert isinstance(head, np.ndarray) and isinstance(body, np.ndarray)
             field[..., 0] += float(m.shift[i, 0]) * fh * head + float(m.body[i, 0]) * fh * body
             field[..., 1] += float(m.shift[i, 1]) * fh * head + float(m.body[i, 1]) * fh * body
-            field += float(np.radians(m.head[i, 2])) * fields["roll"]  # type: ignore[operator]
+            field += float(np.radians(m.head[i, 2])) * fields["roll"]
         if not np.any(np.abs(field) > 1e-3):
             return work.copy()
         back = g.backward(field)
         source_map = g.source_map(back)
-        return cv2.remap(work, source_map, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101)
+        return np.asarray(_remap(work, source_map, cv2.BORDER_REFLECT101), dtype=np.uint8)
