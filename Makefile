@@ -33,13 +33,14 @@ playground: $(VENV)/.installed
 demo: $(VENV)/.installed-dev
 	$(PY) -m generator demo -o out/demo.mp4
 
-## test: the whole suite, lint included, on SQLite and the PostgreSQL at $$TEST_DATABASE_URL
-test: $(VENV)/.installed-dev
-	$(VENV)/bin/ruff check .
+## test: the whole suite, lint and type check included, on SQLite and the PostgreSQL at $$TEST_DATABASE_URL
+test: lint
 	$(PY) -m pytest
 
+## lint: ruff, and mypy (strict on storage/ and generator/, see pyproject.toml)
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy bot generator storage playground
 
 migrate: $(VENV)/.installed
 	$(PY) -m bot migrate
