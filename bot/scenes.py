@@ -306,6 +306,8 @@ async def say_line(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         text=text,
         voice=voice,
         seconds=speech.duration,
+        # The timeline the words were spoken with, so the mouth follows them and not only the sound.
+        phonemes=None if speech.phonemes is None else [[p.start, p.end, p.phoneme] for p in speech.phonemes],
     )
 
 
@@ -321,6 +323,7 @@ async def _save_line(
     file_id: str | None = None,
     text: str | None = None,
     voice: str | None = None,
+    phonemes: list[list[Any]] | None = None,
 ) -> None:
     """Records the member's line (replacing an earlier one) if they hold a face in the open scene."""
     await expire_idle_scenes(context.application, rt)
@@ -342,6 +345,7 @@ async def _save_line(
                     text=text,
                     voice=voice,
                     duration=seconds,
+                    phonemes=phonemes,
                 )
     if closed:
         await message.reply_text(t("scene_closed", who.lang))
@@ -424,6 +428,7 @@ async def _render(
                 text=line.text,
                 voice=line.voice,
                 face=line.face,
+                phonemes=line.phonemes,
             )
             for line in lines
         ],

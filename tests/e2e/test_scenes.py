@@ -361,6 +361,38 @@ async def test_render_queues_one_job_with_every_line_and_a_failed_render_reopens
     assert again is not None and again.status == SceneStatus.RENDERING and again.job_id != row.job_id
 
 
+async def test_a_say_line_reaches_the_render_job_with_the_phonemes_it_was_spoken_with(
+    fake: FakeBotApi, make_bot: BotFactory
+) -> None:
+    rt = await make_bot(embedded_worker=False)  # the job waits in the queue for us to look at
+    fake.chat(GROUP, "supergroup", "Friends")
+    alice, bob = fake.user(1001, "Alice", "en"), fake.user(1002, "Bob", "en")
+    scene = await open_scene(fake, alice, two_astronauts())
+    await press(fake, bob, scene, "I'm 1")
+    await press(fake, alice, scene, "I'm 2")
+    fake.send_voice(bob, GROUP, voice_note("Hello."), duration=2, reply_to=scene)
+    await caption_shows(fake, scene, "1 — Bob ✓ 2 s")
+    fake.send_command(alice, GROUP, "say", "Hi Bob, how are you?", reply_to=scene)
+    await caption_shows(fake, scene, "2 — Alice ✓")
+    spoken = (await fake.wait_for("sendVoice", in_group)).result["voice"]
+    await press(fake, alice, scene, "🎬 Render")
+    await caption_shows(fake, scene, "Rendering 2 line(s)")  # the job is queued
+
+    async with rt.db.session() as s:
+        row = await scene_rows.get_scene(s, _scene_id(scene))
+    assert row is not None and row.job_id is not None
+    job = await rt.queue.get(row.job_id)
+    assert job is not None
+    recorded, said = RenderJob.from_payload(job.payload).tracks
+    assert recorded.phonemes is None  # Bob's own recording: its words are unknown
+    assert said.file_id == spoken["file_id"] and said.phonemes
+    starts = [start for start, _, _ in said.phonemes]
+    assert starts == sorted(starts)
+    assert all(end > start for start, end, _ in said.phonemes)
+    assert said.phonemes[-1][1] <= spoken["duration"] + 1.0  # timed on the voice note the group heard
+    assert {phoneme for _, _, phoneme in said.phonemes} >= {"h", "b"}  # "Hi Bob"
+
+
 @can_render
 @pytest.mark.slow
 async def test_render_makes_one_clip_of_every_line_as_a_reply_to_the_scene(
