@@ -22,8 +22,8 @@ from typing import Any, Generic, TypeVar
 from telegram.ext import CallbackContext
 
 from bot import tts
-from bot.quiet import filter_native_stderr
 from bot.settings import Settings
+from generator.quiet import filter_native_stderr
 from storage import Database, JobQueue, QuotaPolicy
 from storage.worker import Worker
 
