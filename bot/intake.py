@@ -63,10 +63,12 @@ async def speaker(update: Update, context: ContextTypes.DEFAULT_TYPE) -> tuple[S
 
 
 MessageHandler = Callable[[Update, ContextTypes.DEFAULT_TYPE, Message, Speaker], Awaitable[None]]
+#: How a handler learns who sent an update and whether they are banned (`speaker`, or a variant).
+Identify = Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[tuple[Speaker, bool]]]
 
 
 def for_members(
-    handler: MessageHandler,
+    handler: MessageHandler, identify: Identify = speaker
 ) -> Callable[[Update, ContextTypes.DEFAULT_TYPE], Coroutine[Any, Any, None]]:
     """Wraps a message handler: records the sender, refuses a banned one, passes message and speaker."""
 
@@ -74,7 +76,7 @@ def for_members(
     async def run(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message
         assert message is not None
-        who, banned = await speaker(update, context)
+        who, banned = await identify(update, context)
         if banned:
             await message.reply_text(t("banned", who.lang))
             return
