@@ -28,7 +28,7 @@ from bot import voices
 from bot.faces import draw_numbered_faces
 from bot.runtime import Runtime, runtime, utcnow
 from bot.texts import language_of, t
-from generator import GeneratorError
+from generator import GeneratorError, ImageAnalysis
 from storage import Media, media, users
 
 #: The face reasons the catalog explains, most telling first.
@@ -159,6 +159,8 @@ async def take_photo(source: Message, who: Speaker, rt: Runtime, *, answer: Mess
         return None
     async with rt.db.read_session() as s:
         analysis = await media.cached_analysis(s, picture.file_unique_id)  # the same picture again
+    if analysis is not None and ImageAnalysis.from_stored(analysis) is None:
+        analysis = None  # stored by an older version, without the landmarks a render reuses
     data = None
     if analysis is None:
         wait = rt.analysis_limit.wait(who.user_id)
