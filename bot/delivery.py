@@ -37,8 +37,16 @@ from bot.cosmetic import quietly
 from bot.request import RenderJob, UnreadableRequest
 from bot.runtime import Runtime
 from bot.texts import t
-from generator import AudioTrack, ErrorCode, GeneratorError, RenderRequest, RenderResult, render
-from storage import Job, Status
+from generator import (
+    AudioTrack,
+    ErrorCode,
+    GeneratorError,
+    ImageAnalysis,
+    RenderRequest,
+    RenderResult,
+    render,
+)
+from storage import Job, Status, media
 from storage.errors import JobRejected
 
 log = logging.getLogger(__name__)
@@ -204,6 +212,8 @@ class Delivery:
             try:
                 request = await self._prepare(job, wanted, workdir)
                 result = await self._render(job, request, workdir, status_id, lang)
+                how = "the photo's stored analysis" if result.reused_analysis else "a new analysis"
+                log.info("job %s: rendered from %s", job.id, how)
             except JobStopped:
                 log.info("job %s was cancelled or taken over; its render was stopped", job.id)
                 return None  # nothing of ours to record: storage already holds the job's state
@@ -240,8 +250,11 @@ class Delivery:
     # --- stages ---------------------------------------------------------------------------------
 
     async def _prepare(self, job: Job, wanted: RenderJob, workdir: Path) -> RenderRequest:
-        """Fetches the photo and recordings (synthesising typed text) into `workdir`."""
+        """Fetches the photo and recordings (synthesising typed text) into `workdir`, with the
+        analysis the intake stored for the photo (the render then finds no faces again)."""
         photo = await self._fetch(wanted.photo.file_id, workdir / "photo")
+        async with self.rt.db.read_session() as s:
+            stored = await media.cached_analysis(s, wanted.photo.file_unique_id)
         tracks = []
         for number, track in enumerate(wanted.tracks):
             phonemes = track.phoneme_spans()
@@ -266,6 +279,7 @@ class Delivery:
             max_side=self.rt.settings.output_max_side,
             seed=job.id,
             chorus=wanted.chorus,
+            analysis=ImageAnalysis.from_stored(stored) if stored is not None else None,
         )
 
     async def _fetch(self, file_id: str, stem: Path) -> Path:

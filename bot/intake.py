@@ -28,7 +28,7 @@ from bot import voices
 from bot.faces import draw_numbered_faces
 from bot.runtime import Runtime, runtime, utcnow
 from bot.texts import language_of, t
-from generator import GeneratorError
+from generator import GeneratorError, ImageAnalysis
 from storage import Media, media, users
 
 #: The face reasons the catalog explains, most telling first.
@@ -63,10 +63,12 @@ async def speaker(update: Update, context: ContextTypes.DEFAULT_TYPE) -> tuple[S
 
 
 MessageHandler = Callable[[Update, ContextTypes.DEFAULT_TYPE, Message, Speaker], Awaitable[None]]
+#: How a handler learns who sent an update and whether they are banned (`speaker`, or a variant).
+Identify = Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[tuple[Speaker, bool]]]
 
 
 def for_members(
-    handler: MessageHandler,
+    handler: MessageHandler, identify: Identify = speaker
 ) -> Callable[[Update, ContextTypes.DEFAULT_TYPE], Coroutine[Any, Any, None]]:
     """Wraps a message handler: records the sender, refuses a banned one, passes message and speaker."""
 
@@ -74,7 +76,7 @@ def for_members(
     async def run(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message
         assert message is not None
-        who, banned = await speaker(update, context)
+        who, banned = await identify(update, context)
         if banned:
             await message.reply_text(t("banned", who.lang))
             return
@@ -157,6 +159,8 @@ async def take_photo(source: Message, who: Speaker, rt: Runtime, *, answer: Mess
         return None
     async with rt.db.read_session() as s:
         analysis = await media.cached_analysis(s, picture.file_unique_id)  # the same picture again
+    if analysis is not None and ImageAnalysis.from_stored(analysis) is None:
+        analysis = None  # stored by an older version, without the landmarks a render reuses
     data = None
     if analysis is None:
         wait = rt.analysis_limit.wait(who.user_id)

@@ -22,8 +22,8 @@ from typing import Any, Generic, TypeVar
 from telegram.ext import CallbackContext
 
 from bot import tts
-from bot.quiet import filter_native_stderr
 from bot.settings import Settings
+from generator.quiet import filter_native_stderr
 from storage import Database, JobQueue, QuotaPolicy
 from storage.worker import Worker
 
@@ -59,7 +59,8 @@ class Runtime:
         return await self.wait_for(self.submit(fn, *args))
 
     async def analyze(self, photo: bytes) -> dict[str, Any]:
-        """Finds the faces in a photo, in the analysis pool; the analysis as stored."""
+        """Finds the faces in a photo, in the analysis pool; the analysis as stored (landmarks
+        included, so the render reuses it instead of searching again)."""
         import generator
 
         pool = self.analysis_pool
@@ -72,7 +73,7 @@ class Runtime:
                 self.analysis_pool = make_pool(self.settings.analysis_workers)
                 pool.shutdown(wait=False, cancel_futures=True)
             raise
-        return analysis.to_dict()
+        return analysis.to_stored()
 
     def submit(self, fn: Callable[..., T], *args: Any) -> PoolCall[T]:
         """Starts CPU-bound `fn(*args)` in the render pool now; `wait_for` awaits it."""

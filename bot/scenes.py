@@ -24,7 +24,9 @@ message is drawn by bot/scene_view.py; idle scenes are closed by bot/scene_sweep
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+from collections.abc import Callable, Coroutine
 from datetime import timedelta
 from typing import Any
 
@@ -48,8 +50,10 @@ from telegram.ext import (
 
 from bot import tts
 from bot.callbacks import parse_scene, scene_data
+from bot.intake import MessageHandler as MemberHandler
 from bot.intake import (
     Speaker,
+    for_members,
     no_usable_face,
     numbered_faces,
     picture_of,
@@ -96,6 +100,32 @@ def scene_handlers() -> list[BaseHandler[Any, Any, Any]]:
     ]
 
 
+# --- who acts -----------------------------------------------------------------------------------
+
+
+async def _member(update: Update, context: ContextTypes.DEFAULT_TYPE) -> tuple[Speaker, bool]:
+    """Records who acts (and their name for the scene message); returns them and whether banned."""
+    user = update.effective_user
+    if user is not None and context.chat_data is not None:
+        context.chat_data.setdefault("scene_names", {})[user.id] = user.first_name
+    return await speaker(update, context)
+
+
+def _for_scene_members(
+    handler: MemberHandler,
+) -> Callable[[Update, ContextTypes.DEFAULT_TYPE], Coroutine[Any, Any, None]]:
+    """`for_members` for scene commands: the member's name is remembered for the scene message,
+    and scenes idle too long are closed first, so a command never lands in one."""
+
+    async def sweep_first(
+        update: Update, context: ContextTypes.DEFAULT_TYPE, message: Message, who: Speaker
+    ) -> None:
+        await expire_idle_scenes(context.application, runtime(context))
+        await handler(update, context, message, who)
+
+    return for_members(functools.wraps(handler)(sweep_first), identify=_member)
+
+
 # --- starting a scene ----------------------------------------------------------------------------
 
 
@@ -106,16 +136,12 @@ async def explain_groups_only(update: Update, context: ContextTypes.DEFAULT_TYPE
     await update.effective_message.reply_text(t("scene_private", who.lang))
 
 
-async def start_scene(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+@_for_scene_members
+async def start_scene(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, message: Message, who: Speaker
+) -> None:
     """Opens a scene on a photo and posts it with numbered faces and claim buttons."""
-    message = update.effective_message
-    assert message is not None
-    who, banned = await _member(update, context)
-    if banned:
-        await message.reply_text(t("banned", who.lang))
-        return
     rt = runtime(context)
-    await expire_idle_scenes(context.application, rt)
     source = _photo_message(message)
     if source is None:
         await message.reply_text(t("scene_need_photo", who.lang))
@@ -236,6 +262,7 @@ async def record_line(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     message = update.effective_message
     assert message is not None and message.reply_to_message is not None
     rt = runtime(context)
+    await expire_idle_scenes(context.application, rt)
     async with rt.db.read_session() as s:
         scene = await scenes.scene_for_message(s, message.chat_id, message.reply_to_message.message_id)
     if scene is None:
@@ -256,14 +283,12 @@ async def record_line(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     )
 
 
-async def say_line(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+@_for_scene_members
+async def say_line(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, message: Message, who: Speaker
+) -> None:
     """Stores `/say text` as the member's line, spoken by TTS in their voice."""
-    message = update.effective_message
-    assert message is not None and message.text is not None
-    who, banned = await _member(update, context)
-    if banned:
-        await message.reply_text(t("banned", who.lang))
-        return
+    assert message.text is not None
     rt = runtime(context)
     parts = message.text.split(maxsplit=1)
     if len(parts) < 2 or not parts[1].strip():
@@ -304,6 +329,8 @@ async def say_line(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         text=text,
         voice=voice,
         seconds=speech.duration,
+        # The timeline the words were spoken with, so the mouth follows them and not only the sound.
+        phonemes=None if speech.phonemes is None else [[p.start, p.end, p.phoneme] for p in speech.phonemes],
     )
 
 
@@ -319,9 +346,9 @@ async def _save_line(
     file_id: str | None = None,
     text: str | None = None,
     voice: str | None = None,
+    phonemes: list[list[Any]] | None = None,
 ) -> None:
     """Records the member's line (replacing an earlier one) if they hold a face in the open scene."""
-    await expire_idle_scenes(context.application, rt)
     async with rt.db.session() as s, s.begin():
         fresh = await scenes.get_scene(s, scene.id)
         if fresh is None or fresh.status != SceneStatus.OPEN:
@@ -340,6 +367,7 @@ async def _save_line(
                     text=text,
                     voice=voice,
                     duration=seconds,
+                    phonemes=phonemes,
                 )
     if closed:
         await message.reply_text(t("scene_closed", who.lang))
@@ -353,16 +381,12 @@ async def _save_line(
 # --- rendering -----------------------------------------------------------------------------------
 
 
-async def render_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+@_for_scene_members
+async def render_command(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, message: Message, who: Speaker
+) -> None:
     """Renders the scene the command replies to (or the member's newest open scene)."""
-    message = update.effective_message
-    assert message is not None
-    who, banned = await _member(update, context)
-    if banned:
-        await message.reply_text(t("banned", who.lang))
-        return
     rt = runtime(context)
-    await expire_idle_scenes(context.application, rt)
     scene = await _scene_for(context, rt, message, who.user_id, mine="created")
     if scene is None:
         await message.reply_text(t("scene_none", who.lang))
@@ -422,6 +446,7 @@ async def _render(
                 text=line.text,
                 voice=line.voice,
                 face=line.face,
+                phonemes=line.phonemes,
             )
             for line in lines
         ],
@@ -472,14 +497,6 @@ async def _load_scene(context: ContextTypes.DEFAULT_TYPE, rt: Runtime, scene_id:
     """The scene as stored (its status follows its render's outcome, settled by storage)."""
     async with rt.db.read_session() as s:
         return await scenes.get_scene(s, scene_id)
-
-
-async def _member(update: Update, context: ContextTypes.DEFAULT_TYPE) -> tuple[Speaker, bool]:
-    """Records who acts (and their name for the scene message); returns them and whether banned."""
-    user = update.effective_user
-    if user is not None and context.chat_data is not None:
-        context.chat_data.setdefault("scene_names", {})[user.id] = user.first_name
-    return await speaker(update, context)
 
 
 async def _scene_for(

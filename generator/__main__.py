@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from generator.quiet import native_stderr_filtered
 from generator.types import (
     FPS,
     MAX_SECONDS,
@@ -45,7 +46,9 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     run: Callable[[argparse.Namespace], int] = args.run  # set by each subcommand's parser
     try:
-        return run(args)
+        # MediaPipe's own log lines are not for the user: only ours, and real errors, get through.
+        with native_stderr_filtered():
+            return run(args)
     except GeneratorError as exc:
         print(f"error: {exc.code}: {exc.message}", file=sys.stderr)
         return 1

@@ -68,7 +68,7 @@ def render(
     report(0.04)
 
     # 2. Analyze faces, and pick who says each track.
-    analysis = analyze_faces(image)
+    analysis, reused = analyze_faces(image, request.analysis)
     speakers = assign_speakers(request, analysis)
     report(0.12)
 
@@ -103,6 +103,7 @@ def render(
         speech_seconds=round(sum(line.speech.speech_seconds for line in lines), 2),
         faces=sorted({face for line in lines for face in line.faces}),
         thumbnail=thumbnail,
+        reused_analysis=reused,
     )
 
 
@@ -126,9 +127,16 @@ def check_inputs(request: RenderRequest) -> tuple[NDArray[np.uint8], list[NDArra
 # --- 2. faces ------------------------------------------------------------------------------------
 
 
-def analyze_faces(image: NDArray[np.uint8]) -> ImageAnalysis:
-    """Every face in the photo, with landmarks, pose and whether it can speak."""
-    return analyze_image(image)
+def analyze_faces(image: NDArray[np.uint8], known: ImageAnalysis | None = None) -> tuple[ImageAnalysis, bool]:
+    """Every face in the photo, with landmarks, pose and whether it can speak; and whether `known`
+    (an analysis made earlier) was used instead of searching again.
+
+    `known` is trusted only for a photo of its size: another size means another decode (or
+    another photo), whose pixels its landmarks do not describe.
+    """
+    if known is not None and (known.width, known.height) == (image.shape[1], image.shape[0]):
+        return known, True
+    return analyze_image(image), False
 
 
 def assign_speakers(request: RenderRequest, analysis: ImageAnalysis) -> list[tuple[int, ...]]:

@@ -6,13 +6,18 @@ benchmarks); stage modules fill these in. It imports nothing heavy.
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+
+from generator.landmarks import N_LANDMARKS
 
 #: Output frame rate, defined once.
 FPS = 25
@@ -105,6 +110,53 @@ class ImageAnalysis:
     def to_dict(self) -> dict[str, object]:
         return {"width": self.width, "height": self.height, "faces": [f.to_dict() for f in self.faces]}
 
+    def to_stored(self) -> dict[str, object]:
+        """`to_dict` plus what a render needs to skip the analysis: exact measures and landmarks.
+
+        Landmarks are the float32 array's bytes in base64 (about 7.6 kB a face), so a render from
+        the stored form draws exactly what one from the photo would. `from_stored` reads it back.
+        """
+        faces: list[dict[str, object]] = []
+        for face in self.faces:
+            stored = face.to_dict()
+            stored.update(score=face.score, yaw=face.yaw, pitch=face.pitch, roll=face.roll)
+            stored.update(mouth_open=face.mouth_open)
+            points = np.ascontiguousarray(face.landmarks, dtype="<f4")
+            stored["landmarks"] = base64.b64encode(points.tobytes()).decode("ascii")
+            faces.append(stored)
+        return {"width": self.width, "height": self.height, "faces": faces}
+
+    @classmethod
+    def from_stored(cls, data: Any) -> ImageAnalysis | None:
+        """An analysis back from `to_stored`'s form; None for anything else (e.g. stored without
+        landmarks by an older version), so the caller analyses the photo again."""
+        try:
+            faces = []
+            for i, face in enumerate(data["faces"]):
+                raw = base64.b64decode(face["landmarks"], validate=True)
+                if len(raw) != N_LANDMARKS * 3 * 4:
+                    return None
+                points = np.frombuffer(raw, dtype="<f4").astype(np.float32).reshape(N_LANDMARKS, 3)
+                reason = face["reason"]
+                x, y, w, h = (int(v) for v in face["box"])
+                faces.append(
+                    FaceAnalysis(
+                        index=i,
+                        box=(x, y, w, h),
+                        score=float(face["score"]),
+                        landmarks=points,
+                        yaw=float(face["yaw"]),
+                        pitch=float(face["pitch"]),
+                        roll=float(face["roll"]),
+                        mouth_open=float(face["mouth_open"]),
+                        usable=bool(face["usable"]),
+                        reason=None if reason is None else ErrorCode(reason),
+                    )
+                )
+            return cls(width=int(data["width"]), height=int(data["height"]), faces=faces)
+        except (KeyError, TypeError, ValueError, binascii.Error):
+            return None
+
 
 @dataclass(frozen=True)
 class PhonemeSpan:
@@ -148,6 +200,9 @@ class RenderRequest:
     seed: int = 0
     trim: bool = True  # cut audio longer than max_seconds instead of raising AUDIO_TOO_LONG
     chorus: bool = False  # tracks with face=None drive every usable face
+    #: The photo's analysis made earlier (e.g. when the photo arrived), so the render skips
+    #: finding faces again; ignored (the photo is analysed) when its size is not the photo's.
+    analysis: ImageAnalysis | None = None
 
 
 @dataclass(frozen=True)
@@ -163,3 +218,4 @@ class RenderResult:
     speech_seconds: float  # total voiced time found
     faces: list[int] = field(default_factory=list)  # face indexes that speak
     thumbnail: bytes = b""  # JPEG, longest side <= 320, for Telegram's sendVideo
+    reused_analysis: bool = False  # the request's precomputed analysis was used, no face search ran

@@ -405,6 +405,8 @@ class SceneLine(Base):
     text: Mapped[str | None] = mapped_column(Text)
     voice: Mapped[str | None] = mapped_column(String(64))
     duration: Mapped[float | None]
+    # [start, end, phoneme] rows of a /say line's speech (bot.request.Track.phonemes); None for recordings
+    phonemes: Mapped[list[list[Any]] | None] = mapped_column(JSON)
     # recorded order within the scene: 1, 2, 3 …
     seq: Mapped[int]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

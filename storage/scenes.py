@@ -150,6 +150,7 @@ async def set_line(
     text: str | None = None,
     voice: str | None = None,
     duration: float | None = None,
+    phonemes: list[list[Any]] | None = None,
     now: datetime | None = None,
 ) -> SceneLine:
     """Records the member's line; a second recording replaces the first and keeps its place."""
@@ -162,7 +163,7 @@ async def set_line(
         line = SceneLine(scene_id=scene_id, user_id=user_id, seq=(last or 0) + 1, created_at=now)
         s.add(line)
     line.face, line.source, line.file_id, line.text = face, source, file_id, text
-    line.voice, line.duration, line.updated_at = voice, duration, now
+    line.voice, line.duration, line.phonemes, line.updated_at = voice, duration, phonemes, now
     await s.flush()
     await touch(s, scene_id, now)
     return line

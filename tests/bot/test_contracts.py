@@ -30,6 +30,7 @@ ALIASES = {
     "RenderRequest": "generator:RenderRequest",
     "AudioTrack": "generator:AudioTrack",
     "PhonemeSpan": "generator:PhonemeSpan",
+    "ImageAnalysis": "generator:ImageAnalysis",
     "load_image": "generator.intake:load_image",
     "render_job": "bot.request:render_job",
     "track_from": "bot.request:track_from",

@@ -6,10 +6,13 @@ import asyncio
 import time
 from pathlib import Path
 
+from sqlalchemy import update
+
 from bot.runtime import Runtime
 from bot.texts import t
+from generator import ImageAnalysis
 from playground.botapi import Call, FakeBotApi
-from storage import media, users
+from storage import PhotoAnalysis, media, users
 from tests.e2e.conftest import ADMIN_ID, BotFactory, Settle
 from tests.e2e.media import astronaut_portrait, cat, two_astronauts, voice_note
 
@@ -335,3 +338,34 @@ async def test_a_burst_of_new_photos_gets_a_slow_down_reply(fake: FakeBotApi, ma
     assert not fake.calls_to("sendPhoto")  # no face picker: the photo was not analysed
     fake.send_photo(bob, None, two_astronauts())  # the limit is per user
     await fake.wait_for("sendPhoto", lambda c: c.ok and c.params["chat_id"] == 1002)
+
+
+async def test_a_photo_seen_before_whose_stored_analysis_lacks_landmarks_is_analysed_again(
+    fake: FakeBotApi, make_bot: BotFactory
+) -> None:
+    rt = await make_bot()
+    alice = fake.user(1001, "Alice", "en")
+    first = fake.send_photo(alice, None, astronaut_portrait())
+    assert (await reply(fake, 1001)).params["text"] == t("one_face", "en")
+    unique_id = first["photo"][-1]["file_unique_id"]
+    async with rt.db.session() as s, s.begin():
+        stored = await media.cached_analysis(s, unique_id)
+        analysis = ImageAnalysis.from_stored(stored)
+        assert analysis is not None
+        # As an older version stored it: the faces, without their landmarks.
+        await s.execute(
+            update(PhotoAnalysis)
+            .where(PhotoAnalysis.file_unique_id == unique_id)
+            .values(data=analysis.to_dict())
+        )
+    fetched = len(fake.calls_to("getFile"))
+
+    again = fake._user_message(alice, None, None)  # the same picture forwarded: same file_unique_id
+    again["photo"] = first["photo"]
+    fake._push_message(again)
+    assert (await reply(fake, 1001)).params["text"] == t("one_face", "en")
+
+    assert len(fake.calls_to("getFile")) == fetched + 1  # downloaded and analysed again
+    async with rt.db.session() as s:
+        upgraded = await media.cached_analysis(s, unique_id)
+    assert ImageAnalysis.from_stored(upgraded) is not None  # the render can reuse it now

@@ -194,3 +194,17 @@ async def test_a_job_from_an_older_version_fails_with_a_refund_and_a_clear_reply
     assert job.status == Status.FAILED
     fake.send_command(fake.user(1001, "Alice", "en"), None, "quota")
     assert "0 of 3 videos used, 3 left" in (await reply(fake, 1001)).params["text"]
+
+
+async def test_the_worker_renders_from_the_analysis_made_when_the_photo_arrived(
+    fake: FakeBotApi, make_bot: BotFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="bot.delivery")
+    rt = await make_bot(daily_quota=3)
+    await request_a_video(fake)
+    await fake.wait_for("sendVideo", lambda c: c.ok, timeout=RENDER_TIMEOUT)
+    job = await finished_job(rt)
+
+    assert job.status == Status.DONE and job.delivered
+    rendered = [r.getMessage() for r in caplog.records if "rendered from" in r.getMessage()]
+    assert rendered == [f"job {job.id}: rendered from the photo's stored analysis"]  # no second face search

@@ -310,10 +310,13 @@ async def test_a_scene_survives_a_restart(
     assert [c.params["user_id"] for c in fake.calls_to("getChatMember")] == [1001]
 
 
-async def test_render_queues_one_job_with_every_line_and_a_failed_render_reopens_the_scene(
-    fake: FakeBotApi, make_bot: BotFactory
-) -> None:
-    rt = await make_bot(embedded_worker=False)  # the job waits in the queue for us to look at
+async def bob_records_and_alice_says(
+    fake: FakeBotApi, text: str
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """A two-face scene: Bob (face 1) records a line, Alice (face 2) says `text` with /say.
+
+    Returns the scene message, Bob's voice message and the voice note the bot spoke Alice's line as.
+    """
     fake.chat(GROUP, "supergroup", "Friends")
     alice, bob = fake.user(1001, "Alice", "en"), fake.user(1002, "Bob", "en")
     scene = await open_scene(fake, alice, two_astronauts())
@@ -321,9 +324,19 @@ async def test_render_queues_one_job_with_every_line_and_a_failed_render_reopens
     await press(fake, alice, scene, "I'm 2")
     bob_line = fake.send_voice(bob, GROUP, voice_note("Hello."), duration=2, reply_to=scene)
     await caption_shows(fake, scene, "1 — Bob ✓ 2 s")
-    fake.send_command(alice, GROUP, "say", "Hi Bob!", reply_to=scene)
+    fake.send_command(alice, GROUP, "say", text, reply_to=scene)
     await caption_shows(fake, scene, "2 — Alice ✓")
-    alice_line = (await fake.wait_for("sendVoice", in_group)).result["voice"]["file_id"]
+    spoken = (await fake.wait_for("sendVoice", in_group)).result["voice"]
+    return scene, bob_line, spoken
+
+
+async def test_render_queues_one_job_with_every_line_and_a_failed_render_reopens_the_scene(
+    fake: FakeBotApi, make_bot: BotFactory
+) -> None:
+    rt = await make_bot(embedded_worker=False)  # the job waits in the queue for us to look at
+    alice, bob = fake.user(1001, "Alice", "en"), fake.user(1002, "Bob", "en")
+    scene, bob_line, spoken = await bob_records_and_alice_says(fake, "Hi Bob!")
+    alice_line = spoken["file_id"]
 
     await press(fake, bob, scene, "🎬 Render")  # not his scene
     await group_reply(fake, t("scene_only_creator", "en", creator="Alice"))
@@ -359,6 +372,29 @@ async def test_render_queues_one_job_with_every_line_and_a_failed_render_reopens
     async with rt.db.session() as s:
         again = await scene_rows.get_scene(s, row.id)
     assert again is not None and again.status == SceneStatus.RENDERING and again.job_id != row.job_id
+
+
+async def test_a_say_line_reaches_the_render_job_with_the_phonemes_it_was_spoken_with(
+    fake: FakeBotApi, make_bot: BotFactory
+) -> None:
+    rt = await make_bot(embedded_worker=False)  # the job waits in the queue for us to look at
+    scene, _, spoken = await bob_records_and_alice_says(fake, "Hi Bob, how are you?")
+    await press(fake, fake.user(1001, "Alice", "en"), scene, "🎬 Render")
+    await caption_shows(fake, scene, "Rendering 2 line(s)")  # the job is queued
+
+    async with rt.db.session() as s:
+        row = await scene_rows.get_scene(s, _scene_id(scene))
+    assert row is not None and row.job_id is not None
+    job = await rt.queue.get(row.job_id)
+    assert job is not None
+    recorded, said = RenderJob.from_payload(job.payload).tracks
+    assert recorded.phonemes is None  # Bob's own recording: its words are unknown
+    assert said.file_id == spoken["file_id"] and said.phonemes
+    starts = [start for start, _, _ in said.phonemes]
+    assert starts == sorted(starts)
+    assert all(end > start for start, end, _ in said.phonemes)
+    assert said.phonemes[-1][1] <= spoken["duration"] + 1.0  # timed on the voice note the group heard
+    assert {phoneme for _, _, phoneme in said.phonemes} >= {"h", "b"}  # "Hi Bob"
 
 
 @can_render

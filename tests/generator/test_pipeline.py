@@ -302,3 +302,69 @@ def test_a_failing_engine_fails_the_render_and_leaves_no_file(
         render(request, tmp_path / "broken.mp4", engine=BrokenEngine())
 
     assert not (tmp_path / "broken.mp4").exists()
+
+
+def test_a_render_from_a_stored_analysis_makes_the_same_clip_without_searching_for_faces(
+    astronaut_path: Path, english_speech: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    from generator import analyze, pipeline
+
+    stored = json.loads(json.dumps(analyze(astronaut_path).to_stored()))  # as the bot's database keeps it
+    known = ImageAnalysis.from_stored(stored)
+    assert known is not None
+    fresh = render(
+        RenderRequest(astronaut_path, [AudioTrack(english_speech)], max_seconds=SHORT, max_side=192, seed=3),
+        tmp_path / "fresh.mp4",
+    )
+
+    def no_search(image: np.ndarray) -> ImageAnalysis:
+        raise AssertionError("the render searched for faces again")
+
+    monkeypatch.setattr(pipeline, "analyze_image", no_search)
+    reused = render(
+        RenderRequest(
+            astronaut_path,
+            [AudioTrack(english_speech)],
+            max_seconds=SHORT,
+            max_side=192,
+            seed=3,
+            analysis=known,
+        ),
+        tmp_path / "reused.mp4",
+    )
+
+    assert reused.reused_analysis and not fresh.reused_analysis
+    assert all(np.array_equal(x, y) for x, y in zip(decoded(fresh.path), decoded(reused.path), strict=True))
+    assert len(json.dumps(stored)) < 12_000  # one face: the mesh is about 7.6 kB of it
+
+
+def test_a_stored_analysis_of_another_size_is_ignored_and_the_photo_analysed(
+    astronaut_path: Path, english_speech: Path, tmp_path: Path
+) -> None:
+    from generator import analyze
+
+    other = analyze(astronaut_path)
+    wrong = ImageAnalysis(width=other.width + 2, height=other.height, faces=other.faces)
+    request = RenderRequest(
+        astronaut_path, [AudioTrack(english_speech)], max_seconds=SHORT, max_side=192, analysis=wrong
+    )
+
+    result = render(request, tmp_path / "out.mp4")
+
+    assert not result.reused_analysis
+    assert result.faces == [0]
+
+
+def test_an_analysis_stored_without_landmarks_is_not_read_back(astronaut_path: Path) -> None:
+    from generator import analyze
+
+    analysis = analyze(astronaut_path)
+
+    assert ImageAnalysis.from_stored(analysis.to_dict()) is None  # an older row: analyse again
+    assert ImageAnalysis.from_stored({"nonsense": 1}) is None
+    back = ImageAnalysis.from_stored(analysis.to_stored())
+    assert back is not None
+    assert np.array_equal(back.faces[0].landmarks, analysis.faces[0].landmarks)
+    assert back.faces[0].yaw == analysis.faces[0].yaw
