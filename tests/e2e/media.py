@@ -11,6 +11,8 @@ import cv2
 import numpy as np
 import skimage.data
 
+from bot import intake
+
 
 def jpeg(rgb: np.ndarray) -> bytes:
     """Encodes an RGB array as JPEG."""
@@ -82,20 +84,7 @@ def silent_voice_note(seconds: float = 2.0) -> bytes:
 
 def ogg_opus(wav: bytes) -> bytes:
     """Encodes a WAV file as Telegram encodes voice notes: OGG container, Opus, 48 kHz mono."""
-    source = av.open(io.BytesIO(wav))
-    buffer = io.BytesIO()
-    with av.open(buffer, "w", format="ogg") as out:
-        stream = out.add_stream("libopus", rate=48000)
-        stream.layout = "mono"
-        resampler = av.AudioResampler(format="s16", layout="mono", rate=48000)
-        for frame in source.decode(audio=0):
-            for resampled in resampler.resample(frame):
-                out.mux(stream.encode(resampled))
-        for resampled in resampler.resample(None):
-            out.mux(stream.encode(resampled))
-        out.mux(stream.encode(None))
-    source.close()
-    return buffer.getvalue()
+    return intake.voice_note(wav)
 
 
 def probe_mp4(data: bytes) -> tuple[int, int, float, bool]:
