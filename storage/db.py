@@ -65,10 +65,11 @@ class Database:
             kw.setdefault("connect_args", {"timeout": SQLITE_BUSY_TIMEOUT_S})
         else:
             kw.setdefault("pool_size", pool_size)
-            # No pre-ping: on asyncpg it costs three round trips (BEGIN, SELECT, ROLLBACK) per
-            # checkout, nearly doubling a claim. A connection killed by a database restart fails
-            # one transaction, SQLAlchemy then drops the whole pool, and callers retry (the worker
-            # loop does). Recycling keeps idle connections younger than typical firewall timeouts.
+            # Pre-ping: without it, a connection killed by a database restart or failover fails
+            # the next transaction on every process — a user's command right after a restart got
+            # the generic apology (tests/load/test_faults.py). The ping costs a round trip per
+            # checkout. Recycling keeps idle connections younger than typical firewall timeouts.
+            kw.setdefault("pool_pre_ping", True)
             kw.setdefault("pool_recycle", 1800)
         self.engine: AsyncEngine = create_async_engine(url, **kw)
         if self.is_sqlite:

@@ -425,6 +425,7 @@ class Cluster:
         self.worker_count = workers
         self.settings = settings or {}
         self.processes: dict[str, BotProcess] = {}
+        self.killed: set[str] = set()  # shot by a test on purpose (see kill)
         self.stop_within = stop_within  # how long a graceful stop may take at the end
 
     def env(self, name: str, role: str) -> dict[str, str]:
@@ -506,6 +507,7 @@ class Cluster:
         """SIGKILLs one process (and its render pool); a killed replica leaves the balancer."""
         self.edge.replicas.pop(name, None)
         self.processes[name].kill()
+        self.killed.add(name)
 
     def logs(self, names: list[str] | None = None, lines: int = 30) -> str:
         """The last lines of each process's log, for assertion messages."""
@@ -513,8 +515,11 @@ class Cluster:
         return "\n".join(f"--- {p.name} ---\n{p.log_tail(lines)}" for p in chosen)
 
     def all_alive(self) -> list[str]:
-        """Names of the processes that exited (none, while the cluster is healthy)."""
-        return [name for name, p in self.processes.items() if not p.alive()]
+        """Names of the processes that exited on their own (none, while the cluster is healthy).
+
+        Processes a test shot with `kill` are expected to be gone and are not listed.
+        """
+        return [name for name, p in self.processes.items() if name not in self.killed and not p.alive()]
 
     async def stop(self, within: float = 30.0) -> None:
         """Stops every process (SIGTERM, then SIGKILL after `within` s)."""
