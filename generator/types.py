@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
 from numpy.typing import NDArray
@@ -23,6 +23,11 @@ from generator.landmarks import N_LANDMARKS
 FPS = 25
 #: Longest clip, seconds.
 MAX_SECONDS = 15.0
+#: The performance styles a user can pick; "natural" is the default.
+Style = Literal["natural", "calm", "lively", "serious", "cheerful"]
+STYLES: tuple[Style, ...] = get_args(Style)
+#: The motion-intensity scale's bounds (1.0 is the style as designed).
+MOTION_RANGE = (0.0, 2.0)
 #: Longest output side, pixels.
 MAX_SIDE = 1280
 
@@ -203,6 +208,10 @@ class RenderRequest:
     #: The photo's analysis made earlier (e.g. when the photo arrived), so the render skips
     #: finding faces again; ignored (the photo is analysed) when its size is not the photo's.
     analysis: ImageAnalysis | None = None
+    #: How the person performs: "natural" (the default), "calm", "lively", "serious", "cheerful".
+    style: Style = "natural"
+    #: Scales head, body and hand motion: 0.0 (still but for the mouth and blinks) to 2.0; 1.0 as styled.
+    motion: float = 1.0
 
 
 @dataclass(frozen=True)
