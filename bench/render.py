@@ -31,7 +31,6 @@ import statistics
 import sys
 import tempfile
 import time
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -110,19 +109,20 @@ def _to_48k(samples: np.ndarray, rate: int) -> np.ndarray:
 
 
 def _write_voice_note(path: Path, samples: np.ndarray) -> None:
-    """OGG/Opus, 48 kHz mono: how Telegram stores a voice note."""
-    import av
+    """OGG/Opus, 48 kHz mono: how Telegram stores a voice note (the bot's own encoder)."""
+    import io
+    import wave
 
-    with av.open(str(path), "w", format="ogg") as out:
-        stream = out.add_stream("libopus", rate=48000)
-        stream.layout = "mono"
-        stream.bit_rate = 32000
-        frame = av.AudioFrame.from_ndarray(samples.reshape(1, -1), format="fltp", layout="mono")
-        frame.sample_rate = 48000
-        frame.pts = 0
-        frame.time_base = Fraction(1, 48000)
-        for packet in [*stream.encode(frame), *stream.encode(None)]:
-            out.mux(packet)
+    from bot.intake import voice_note
+
+    pcm = (np.clip(samples, -1.0, 1.0) * 32767).astype(np.int16)
+    wav = io.BytesIO()
+    with wave.open(wav, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(48000)
+        out.writeframes(pcm.tobytes())
+    path.write_bytes(voice_note(wav.getvalue())[0])
 
 
 def measure(photo: str, voice: str, max_side: int, seconds: float, runs: int, out_dir: str, queue) -> None:  # type: ignore[no-untyped-def]

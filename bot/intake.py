@@ -243,18 +243,35 @@ async def typed_text(message: Message, text: str, who: Speaker, rt: Runtime) -> 
     return text
 
 
-def voice_note(audio: bytes) -> bytes:
-    """Encodes speech (MP3, WAV…) as Telegram's voice notes are: OGG container, Opus, 48 kHz mono."""
-    with av.open(io.BytesIO(audio), "r") as source:
-        buffer = io.BytesIO()
-        with av.open(buffer, "w", format="ogg") as out:
+class NoAudio(ValueError):
+    """A recording to re-encode as a voice note holds no audio that can be decoded."""
+
+
+def voice_note(audio: bytes) -> tuple[bytes, float]:
+    """Encodes speech (MP3, WAV, WebM…) as Telegram's voice notes are: OGG container, Opus, 48 kHz mono.
+
+    Returns the OGG bytes and their length in seconds. Raises `NoAudio` when `audio` has no audio
+    stream, cannot be decoded, or decodes to no samples.
+    """
+    buffer = io.BytesIO()
+    samples = 0
+    try:
+        with av.open(io.BytesIO(audio), "r") as source, av.open(buffer, "w", format="ogg") as out:
+            if not source.streams.audio:
+                raise NoAudio("no audio stream in it")
             stream = out.add_stream("libopus", rate=48000)
             stream.layout = "mono"
             resampler = av.AudioResampler(format="s16", layout="mono", rate=48000)
             for frame in source.decode(audio=0):
                 for resampled in resampler.resample(frame):
+                    samples += resampled.samples
                     out.mux(stream.encode(resampled))
             for resampled in resampler.resample(None):
+                samples += resampled.samples
                 out.mux(stream.encode(resampled))
             out.mux(stream.encode(None))
-    return buffer.getvalue()
+    except av.FFmpegError as exc:
+        raise NoAudio(f"cannot decode it: {exc}") from exc
+    if samples == 0:
+        raise NoAudio("it holds no sound")
+    return buffer.getvalue(), samples / 48000

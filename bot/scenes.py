@@ -313,8 +313,8 @@ async def say_line(
         return
     # Spoken once: the group hears the line as the bot's voice note, and the render uses that
     # very recording, so the length shown is the clip's and the engine cannot change in between.
-    note = await asyncio.to_thread(voice_note, speech.data)
-    sent = await message.reply_voice(note, duration=max(1, round(speech.duration)))
+    note, seconds = await asyncio.to_thread(voice_note, speech.data)
+    sent = await message.reply_voice(note, duration=max(1, round(seconds)))
     assert sent.voice is not None
     # The catalog voice that read this text (a Chinese line is read by a Chinese voice).
     voice = tts.speaking_voice(resolve_voice(who.voice, who.lang), text).id

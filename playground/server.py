@@ -32,6 +32,7 @@ from typing import Any
 
 from aiohttp import web
 
+from bot.intake import NoAudio, voice_note
 from playground.botapi import MAX_CAPTION, MAX_TEXT, FakeBotApi, Json, mime_from_name, probe_video
 
 STATIC = Path(__file__).parent / "static"
@@ -345,8 +346,8 @@ class Playground:
         api = self.api
         if kind == "voice":
             try:
-                ogg, seconds = await asyncio.to_thread(to_voice_note, data)
-            except ValueError as exc:
+                ogg, seconds = await asyncio.to_thread(voice_note, data)
+            except NoAudio as exc:
                 raise SendError(f"the recording could not be read: {exc}") from exc
             return [api.send_voice(user, chat_id, ogg, round(seconds), reply_to, caption=caption)]
         if kind == "photo" and mime.startswith("image/"):
@@ -448,38 +449,6 @@ def to_telegram_photo(data: bytes) -> bytes | None:
     out = io.BytesIO()
     picture.save(out, format="JPEG", quality=87)
     return out.getvalue()
-
-
-def to_voice_note(data: bytes) -> tuple[bytes, float]:
-    """Any recording (the browser's WebM/Opus, MP4/AAC, WAV…) as a Telegram voice note.
-
-    Telegram's apps record OGG/Opus, mono, 48 kHz; bots receive exactly that. Returns the OGG bytes
-    and the duration in seconds; ValueError if no audio can be decoded.
-    """
-    import av
-
-    out = io.BytesIO()
-    samples = 0
-    try:
-        with av.open(io.BytesIO(data), "r") as source, av.open(out, "w", format="ogg") as sink:
-            if not source.streams.audio:
-                raise ValueError("no audio in it")
-            stream = sink.add_stream("libopus", rate=48000)
-            stream.layout = "mono"
-            resampler = av.AudioResampler(format="s16", layout="mono", rate=48000)
-            for frame in source.decode(audio=0):
-                for resampled in resampler.resample(frame):
-                    samples += resampled.samples
-                    sink.mux(stream.encode(resampled))
-            for resampled in resampler.resample(None):
-                samples += resampled.samples
-                sink.mux(stream.encode(resampled))
-            sink.mux(stream.encode(None))
-    except av.FFmpegError as exc:
-        raise ValueError(str(exc)) from exc
-    if samples == 0:
-        raise ValueError("it holds no sound")
-    return out.getvalue(), samples / 48000
 
 
 def audio_seconds(data: bytes) -> float:

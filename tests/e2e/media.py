@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import wave
 from functools import cache
+from typing import Any
 
 import av
 import cv2
@@ -12,6 +13,7 @@ import numpy as np
 import skimage.data
 
 from bot import intake
+from playground.botapi import FakeBotApi
 
 
 def jpeg(rgb: np.ndarray) -> bytes:
@@ -84,7 +86,7 @@ def silent_voice_note(seconds: float = 2.0) -> bytes:
 
 def ogg_opus(wav: bytes) -> bytes:
     """Encodes a WAV file as Telegram encodes voice notes: OGG container, Opus, 48 kHz mono."""
-    return intake.voice_note(wav)
+    return intake.voice_note(wav)[0]
 
 
 def probe_mp4(data: bytes) -> tuple[int, int, float, bool]:
@@ -156,3 +158,27 @@ def animated_gif(jpeg_bytes: bytes, frames: int = 3) -> bytes:
     out = io.BytesIO()
     pictures[0].save(out, format="GIF", save_all=True, append_images=pictures[1:], loop=0, duration=100)
     return out.getvalue()
+
+
+def send_as(
+    fake: FakeBotApi,
+    user: dict[str, Any],
+    how: str,
+    data: bytes,
+    *,
+    file_name: str = "file.bin",
+    mime_type: str = "application/octet-stream",
+    text: str = "",
+) -> dict[str, Any]:
+    """Sends `data` to the bot in a private chat the way a user would: `how` is "document" (also
+    "photo-file", "audio-document"), "voice", "audio", "video" or "text" (sends `text`)."""
+    if how in ("document", "photo-file", "audio-document"):
+        return fake.send_document(user, None, data, file_name, mime_type)
+    if how == "voice":
+        return fake.send_voice(user, None, data, duration=2)
+    if how == "audio":
+        return fake.send_audio(user, None, data, duration=2, file_name=file_name, mime_type=mime_type)
+    if how == "video":
+        return fake.send_video(user, None, data, duration=1, width=120, height=160)
+    assert how == "text", f"no way to send {how!r}"
+    return fake.send_text(user, None, text)

@@ -36,7 +36,7 @@ from bot.texts import t
 from playground.botapi import Call, FakeBotApi
 from storage import Status
 from tests.e2e.conftest import BotFactory
-from tests.e2e.media import astronaut_portrait, voice_note
+from tests.e2e.media import astronaut_portrait, send_as, voice_note
 from tests.generator import test_hostile_media as generated
 from tests.generator.media import wav_bytes
 
@@ -284,21 +284,6 @@ async def _wait_answers(fake: FakeBotApi, keys: set[tuple[int, int]]) -> dict[tu
         await asyncio.sleep(0.2)
 
 
-def _send(fake: FakeBotApi, user: dict[str, Any], case: BotCase) -> dict[str, Any]:
-    data = case.data()
-    if case.send in ("photo-file", "audio-document"):
-        return fake.send_document(user, None, data, case.file_name, case.mime_type)
-    if case.send == "voice":
-        return fake.send_voice(user, None, data, duration=2)
-    if case.send == "audio":
-        return fake.send_audio(
-            user, None, data, duration=2, file_name=case.file_name, mime_type=case.mime_type
-        )
-    if case.send == "video":
-        return fake.send_video(user, None, data, duration=1, width=64, height=48)
-    return fake.send_text(user, None, case.text)
-
-
 async def _queue_drained(rt: Runtime) -> None:
     deadline = time.monotonic() + RENDER_TIMEOUT
     while True:
@@ -334,7 +319,10 @@ async def test_every_hostile_input_gets_a_specific_reply_and_the_service_survive
         firsts = [c for c in CASES if c.send == "photo-file"]
         for case in firsts:
             user = fake.user(next(next_user), "Mallory", _lang_code(case.lang))
-            message = _send(fake, user, case)
+            message = send_as(
+                fake, user, case.send, case.data(),
+                file_name=case.file_name, mime_type=case.mime_type, text=case.text
+            )
             sent[(user["id"], message["message_id"])] = case
 
         # 2. Recordings and texts follow a good photo: a few per user, users batched by language.
@@ -355,7 +343,10 @@ async def test_every_hostile_input_gets_a_specific_reply_and_the_service_survive
             assert ready[key].params["text"] == t("one_face", lang)
         for user, batch in batches:
             for case in batch:
-                message = _send(fake, user, case)
+                message = send_as(
+                    fake, user, case.send, case.data(),
+                    file_name=case.file_name, mime_type=case.mime_type, text=case.text
+                )
                 sent[(user["id"], message["message_id"])] = case
 
         # 3. Every message answered with a catalog text of its own, in the sender's language.

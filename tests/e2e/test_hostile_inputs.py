@@ -24,7 +24,15 @@ from bot.texts import t
 from playground.botapi import Call, FakeBotApi
 from storage.jobs import Status
 from tests.e2e.conftest import BotFactory
-from tests.e2e.media import animated_gif, astronaut_portrait, cat, reencoded, two_astronauts, voice_note
+from tests.e2e.media import (
+    animated_gif,
+    astronaut_portrait,
+    cat,
+    reencoded,
+    send_as,
+    two_astronauts,
+    voice_note,
+)
 from tests.generator.media import (
     deep_gray_bomb,
     ffconcat_script,
@@ -418,23 +426,6 @@ async def _queue_drained(rt: Runtime) -> dict[str, Any]:
         await asyncio.sleep(0.1)
 
 
-def _send(fake: FakeBotApi, user: dict[str, Any], case: Hostile) -> dict[str, Any]:
-    data = case.data() if case.data is not None else b""
-    if case.send == "document":
-        return fake.send_document(user, None, data, case.file_name, case.mime_type)
-    if case.send == "voice":
-        return fake.send_voice(user, None, data, duration=2)
-    if case.send == "audio":
-        return fake.send_audio(
-            user, None, data, duration=2, file_name=case.file_name, mime_type=case.mime_type
-        )
-    if case.send == "audio-document":
-        return fake.send_document(user, None, data, case.file_name, case.mime_type)
-    if case.send == "video":
-        return fake.send_video(user, None, data, duration=1, width=120, height=160)
-    return fake.send_text(user, None, case.text)
-
-
 def _expected(case: Hostile) -> str:
     return t(case.reply, case.lang, count=2, limit=case.settings.get("max_text_chars", 300))
 
@@ -450,7 +441,10 @@ async def test_hostile_input_gets_a_specific_reply_in_the_users_language(
         # Recordings and texts speak the last photo: a good one first.
         fake.send_photo(user, None, astronaut_portrait())
         assert (await _answer(fake, chat_id, case.lang)).params["text"] == t("one_face", case.lang)
-    sent = _send(fake, user, case)
+    sent = send_as(
+        fake, user, case.send, case.data() if case.data is not None else b"",
+        file_name=case.file_name, mime_type=case.mime_type, text=case.text
+    )
     answer = await _answer(fake, chat_id, case.lang) if case.reply != "text_cut" else None
     if case.reply == "text_cut":
         cut = await fake.wait_for(
