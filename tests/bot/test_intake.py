@@ -17,7 +17,8 @@ def test_speech_becomes_an_ogg_opus_48khz_mono_note_of_the_same_length() -> None
     assert seconds == pytest.approx(wav_seconds(wav), abs=0.05)
     with av.open(io.BytesIO(ogg)) as container:
         codec = container.streams.audio[0].codec_context
-        assert (container.format.name, codec.name, codec.sample_rate, codec.channels) == ("ogg", "opus", 48000, 1)
+        shape = (container.format.name, codec.name, codec.sample_rate, codec.channels)
+        assert shape == ("ogg", "opus", 48000, 1)
         decoded = sum(frame.samples for frame in container.decode(audio=0))
     assert decoded / 48000 == pytest.approx(seconds, abs=0.05)
 

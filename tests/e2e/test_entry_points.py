@@ -84,3 +84,55 @@ async def test_a_rejected_token_never_reaches_the_terminal(
     assert wrong not in out and wrong.split(":", 1)[1] not in out, out
     assert "Traceback" not in out, out
     assert TOKEN_REJECTED in out, out
+
+
+#: Put first on the demo's sys.path: any attempt to open a network connection is written to
+#: $NETWORK_LOG and refused, so the test sees it even if the demo would survive the refusal.
+NO_NETWORK = '''
+import os, socket
+
+def _refuse(*args, **kwargs):
+    with open(os.environ["NETWORK_LOG"], "a") as log:
+        log.write(repr(args[:3]) + "\\n")
+    raise OSError("network is off in this test")
+
+_connect = socket.socket.connect
+
+def _connect_local_only(self, address, *rest):
+    if self.family == socket.AF_UNIX:
+        return _connect(self, address, *rest)
+    return _refuse(address)
+
+socket.socket.connect = _connect_local_only
+socket.socket.connect_ex = _connect_local_only
+socket.getaddrinfo = _refuse
+socket.create_connection = _refuse
+'''
+
+
+def test_make_demo_renders_a_talking_clip_with_no_token_and_no_network(tmp_path: Path) -> None:
+    import shutil
+    import subprocess
+
+    import av
+
+    makefile = (REPO / "Makefile").read_text()
+    recipe = makefile.split("\ndemo:", 1)[1].split("\n")[1].strip()
+    assert recipe.startswith("$(PY) "), recipe
+    guard = tmp_path / "guard"
+    guard.mkdir()
+    (guard / "sitecustomize.py").write_text(NO_NETWORK)
+    log = tmp_path / "network.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "WEBHOOK_"))}
+    env.update(PYTHONPATH=os.pathsep.join([str(guard), str(REPO)]), NETWORK_LOG=str(log))
+    command = [sys.executable, *recipe.split()[1:]]
+    # Where the kernel allows it, also in a network namespace of its own (no interface is up).
+    can_unshare = shutil.which("unshare") is not None
+    if can_unshare and subprocess.run(["unshare", "-rn", "true"], capture_output=True).returncode == 0:
+        command = ["unshare", "-rn", *command]
+    proc = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert not log.exists(), f"the demo tried the network: {log.read_text()}"
+    with av.open(str(tmp_path / "out" / "demo.mp4")) as clip:
+        assert clip.streams.video and clip.streams.audio
+        assert clip.duration is not None and clip.duration / 1_000_000 > 2
