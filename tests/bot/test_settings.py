@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +22,41 @@ def test_env_example_lists_every_setting() -> None:
         if "=" in line and not line.lstrip().startswith("#")
     }
     assert listed == set(Settings.model_fields)
+
+
+def readme_configuration_rows() -> list[tuple[list[str], list[str]]]:
+    """The README's configuration table: (variables, their stated defaults) per row."""
+    section = (REPO / "README.md").read_text().split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    rows = []
+    for line in section.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) == 3 and cells[0].startswith("`"):
+            names = re.findall(r"`([A-Z_]+)`", cells[0])
+            defaults = re.findall(r"`([^`]*)`", cells[1]) or ["—"] * len(names)
+            rows.append((names, defaults))
+    return rows
+
+
+def shown(value: object) -> str:
+    """A default as the README writes it: — for none, lower-case booleans, 15 for 15.0."""
+    if value in (None, "", []):
+        return "—"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def test_readme_configuration_table_states_the_real_defaults() -> None:
+    rows = readme_configuration_rows()
+    assert len(rows) >= 10
+    for names, stated in rows:
+        assert len(names) == len(stated), (names, stated)
+        for name, value in zip(names, stated, strict=True):
+            assert name.lower() in Settings.model_fields, f"README lists {name}, which is no setting"
+            field = Settings.model_fields[name.lower()]
+            assert shown(field.get_default(call_default_factory=True)) == value, name
 
 
 def test_settings_read_environment(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -77,6 +77,21 @@ async def test_an_upload_whose_answer_timed_out_is_not_sent_again(
     assert len(fake.calls_to("sendVideo")) == 1
 
 
+async def test_a_5xx_answer_to_the_upload_counts_as_delivered_and_is_not_sent_again(
+    fake: FakeBotApi, make_bot: BotFactory
+) -> None:
+    rt = await make_bot(daily_quota=3)
+    # A gateway error: Telegram (behind it) may have taken the video, so the bot must not resend.
+    fake.fail_next("sendVideo", error_code=502, description="Bad Gateway")
+    await request_a_video(fake)
+    await said(fake, 1001, t("upload_unsure", "en"))
+    job = await finished_job(rt)
+    assert job.status == Status.DONE and job.delivered
+    assert [c.status for c in fake.calls_to("sendVideo")] == [502]
+    fake.send_command(fake.user(1001, "Alice", "en"), None, "quota")
+    assert "1 of 3 videos used, 2 left" in (await reply(fake, 1001)).params["text"]
+
+
 async def test_a_video_telegram_refuses_is_refunded_and_not_rendered_again(
     fake: FakeBotApi, make_bot: BotFactory
 ) -> None:
