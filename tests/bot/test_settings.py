@@ -71,6 +71,20 @@ def test_settings_read_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.max_clip_seconds == 15
 
 
+def test_settings_read_a_dot_env_in_the_working_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / ".env").write_text("TELEGRAM_BOT_TOKEN=123:from-dot-env\nDAILY_QUOTA=4\n")
+    monkeypatch.chdir(tmp_path)
+    for name in ("TELEGRAM_BOT_TOKEN", "DAILY_QUOTA"):
+        monkeypatch.delenv(name, raising=False)
+    settings = Settings()
+    assert settings.telegram_bot_token is not None
+    assert (settings.telegram_bot_token.get_secret_value(), settings.daily_quota) == ("123:from-dot-env", 4)
+    monkeypatch.setenv("DAILY_QUOTA", "6")  # the environment wins over .env
+    assert Settings().daily_quota == 6
+
+
 def test_token_never_shown_in_repr() -> None:
     settings = Settings(_env_file=None, telegram_bot_token="123456:" + "A" * 35)
     assert "AAAAAAAAAA" not in repr(settings)

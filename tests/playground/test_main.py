@@ -47,7 +47,8 @@ def test_a_real_token_in_dot_env_is_never_used_and_the_bot_answers_through_the_e
         "TELEGRAM_BOT_TOKEN": "123456:real-token-from-the-shell",
     }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "playground", "--port", "0", "--data-dir", str(data_dir)],
+        # No --port: the README's URL, http://127.0.0.1:8765/, or a free port when that one is taken.
+        [sys.executable, "-m", "playground", "--data-dir", str(data_dir)],
         cwd=checkout,
         env=env,
         stdout=subprocess.PIPE,
@@ -58,6 +59,7 @@ def test_a_real_token_in_dot_env_is_never_used_and_the_bot_answers_through_the_e
     assert proc.stdout is not None
     stdout = proc.stdout
     threading.Thread(target=lambda: [lines.put(line) for line in stdout], daemon=True).start()
+    url = ""
     try:
         first = lines.get(timeout=60)
         assert first.startswith("phototalk playground: http://127.0.0.1:"), first
@@ -84,11 +86,12 @@ def test_a_real_token_in_dot_env_is_never_used_and_the_bot_answers_through_the_e
     finally:
         proc.send_signal(signal.SIGINT)
         try:
-            proc.communicate(timeout=90)
+            _, stderr = proc.communicate(timeout=90)
         except subprocess.TimeoutExpired:
             proc.kill()
-            proc.communicate()
-    assert proc.returncode == 0
+            _, stderr = proc.communicate()
+    assert proc.returncode == 0  # Ctrl-C stops the bot, then the emulator, cleanly
+    assert url == "http://127.0.0.1:8765" or "port 8765 is taken; using a free one" in stderr, (url, stderr)
     log = (data_dir / "bot.log").read_text()
     assert "real-token-from" not in log and "bot.example.invalid" not in log, log[-4000:]
     assert (data_dir / "phototalk.db").exists() and not elsewhere.exists()

@@ -13,6 +13,7 @@ from storage import (
     Job,
     JobQueue,
     Media,
+    QuotaEntry,
     QuotaPolicy,
     SceneStatus,
     Status,
@@ -186,3 +187,22 @@ async def test_forget_does_not_cancel_a_render_already_being_sent(
     assert (forgotten.scrubbed_jobs, forgotten.cancelled_jobs) == (1, 0)
     fresh = await queue.get(sending.id)
     assert fresh is not None and fresh.status == Status.RUNNING and fresh.payload["tracks"] == []
+
+
+async def test_forget_keeps_only_the_last_two_days_of_video_counts_so_the_allowance_is_not_reset(
+    db: Database, queue: JobQueue, policy: QuotaPolicy
+) -> None:
+    async with db.session() as s, s.begin():
+        await users.upsert_user(s, 40, language="en", username="dee")
+    await queue.enqueue(spec(40, 1), policy, NOW - timedelta(days=3))
+    await queue.enqueue(spec(40, 2), policy, NOW)
+    async with db.session() as s:
+        before = await quotas.status(s, 40, policy, NOW)
+    async with db.session() as s, s.begin():
+        await users.forget_user(s, 40, NOW)
+    async with db.session() as s:
+        assert await quotas.status(s, 40, policy, NOW) == before  # today's count survives /forget
+        kept = list(await s.scalars(select(QuotaEntry.counts_at).where(QuotaEntry.user_id == 40)))
+        assert len(kept) == 1 and kept[0] >= NOW - timedelta(days=2)  # the older day's count is gone
+        user = await users.get_user(s, 40)
+        assert user is not None and (user.username, user.language, user.voice) == (None, None, None)
