@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.error import TelegramError
-from telegram.ext import ContextTypes
+from telegram.ext import Application
 
 from bot import texts
 from bot.callbacks import scene_data
@@ -14,13 +15,14 @@ from bot.runtime import Runtime
 from bot.texts import language_of, t
 from storage import Scene, SceneStatus, scenes, users
 
+#: The bot's application: its Bot and the per-chat data where member names are remembered.
+#: (Taken instead of a handler's context, so a worker's callback can redraw a scene too.)
+App = Application[Any, Any, Any, Any, Any, Any]
 #: Buttons per keyboard row.
 ROW = 4
 
 
-async def refresh_scene(
-    context: ContextTypes.DEFAULT_TYPE, rt: Runtime, scene_id: int, *, unless_caption: str | None = None
-) -> None:
+async def refresh_scene(app: App, rt: Runtime, scene_id: int, *, unless_caption: str | None = None) -> None:
     """Rewrites the scene message: cast, lines, total, and the buttons while it is open.
 
     `unless_caption`: the caption the message shows now; no edit if it is still right.
@@ -31,20 +33,20 @@ async def refresh_scene(
             return
         creator = await users.get_user(s, scene.creator_id)
         lang = language_of(creator.language if creator else None)
-        caption, keyboard = await scene_view(context, rt, scene, lang)
+        caption, keyboard = await scene_view(app, rt, scene, lang)
     if caption == unless_caption:
         return
     with contextlib.suppress(TelegramError):  # "message is not modified" and a deleted scene message
-        await context.bot.edit_message_caption(
+        await app.bot.edit_message_caption(
             chat_id=scene.chat_id, message_id=scene.message_id, caption=caption, reply_markup=keyboard
         )
 
 
 async def scene_view(
-    context: ContextTypes.DEFAULT_TYPE, rt: Runtime, scene: Scene, lang: str
+    app: App, rt: Runtime, scene: Scene, lang: str
 ) -> tuple[str, InlineKeyboardMarkup | None]:
     """The scene message's caption and keyboard, in the creator's language."""
-    creator = await name_of(context, scene.chat_id, scene.creator_id)
+    creator = await name_of(app, scene.chat_id, scene.creator_id)
     holders = {claim.face: claim.user_id for claim in scene.claims}
     lines = {line.user_id: line for line in scene.lines}
     usable = [f for f in scene.faces if f.get("usable")]
@@ -55,7 +57,7 @@ async def scene_view(
         if user_id is None:
             rows.append(t("scene_face_free", lang, number=number))
             continue
-        name = await name_of(context, scene.chat_id, user_id)
+        name = await name_of(app, scene.chat_id, user_id)
         line = lines.get(user_id)
         if line is None or line.face != face["index"]:
             rows.append(t("scene_face_waiting", lang, number=number, name=name))
@@ -91,13 +93,13 @@ async def scene_view(
     return "\n".join(rows), InlineKeyboardMarkup(keyboard)
 
 
-async def name_of(context: ContextTypes.DEFAULT_TYPE, chat_id: int, user_id: int) -> str:
+async def name_of(app: App, chat_id: int, user_id: int) -> str:
     """A member's first name: remembered from their updates, else asked of Telegram."""
-    names: dict[int, str] = context.application.chat_data[chat_id].setdefault("scene_names", {})
+    names: dict[int, str] = app.chat_data[chat_id].setdefault("scene_names", {})
     if user_id in names:
         return names[user_id]
     try:
-        member = await context.bot.get_chat_member(chat_id, user_id)
+        member = await app.bot.get_chat_member(chat_id, user_id)
         names[user_id] = member.user.first_name
     except TelegramError:
         return f"#{user_id}"

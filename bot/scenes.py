@@ -40,7 +40,6 @@ from telegram import (
 from telegram.ext import (
     Application,
     BaseHandler,
-    CallbackContext,
     CallbackQueryHandler,
     CommandHandler,
     ContextTypes,
@@ -175,7 +174,7 @@ async def start_scene(
     async with rt.db.read_session() as s:
         fresh = await scenes.get_scene(s, scene_id)
         assert fresh is not None
-        caption, keyboard = await scene_view(context, rt, fresh, who.lang)
+        caption, keyboard = await scene_view(context.application, rt, fresh, who.lang)
     posted = await message.reply_photo(
         picture, caption=caption, reply_markup=keyboard, reply_parameters=ReplyParameters(message.message_id)
     )
@@ -184,7 +183,7 @@ async def start_scene(
     # Members can tap the buttons as soon as Telegram shows the message, before its id is stored
     # above; their claims could not edit a message the scene did not know yet. Reading the scene
     # again now, after the id is stored, shows every claim made in between.
-    await refresh_scene(context, rt, scene_id, unless_caption=caption)
+    await refresh_scene(context.application, rt, scene_id, unless_caption=caption)
 
 
 def _photo_message(message: Message) -> Message | None:
@@ -207,7 +206,7 @@ async def on_scene_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     await expire_idle_scenes(context.application, rt)
     pressed = parse_scene(query.data)
     message = query.message if isinstance(query.message, Message) else None
-    scene = None if pressed is None else await _load_scene(context, rt, pressed.scene_id)
+    scene = None if pressed is None else await _load_scene(rt, pressed.scene_id)
     # Data naming another chat's scene, or a face the photo does not have, is forged or stale.
     if (
         pressed is None
@@ -247,11 +246,11 @@ async def _claim(
                 await scenes.claim_face(s, scene.id, who.user_id, face)
                 answer = t("scene_claimed", who.lang, number=number)
     except FaceTaken as exc:
-        name = await name_of(context, scene.chat_id, exc.user_id)
+        name = await name_of(context.application, scene.chat_id, exc.user_id)
         await query.answer(t("scene_face_taken", who.lang, number=number, name=name), show_alert=True)
         return
     await query.answer(answer)
-    await refresh_scene(context, rt, scene.id)
+    await refresh_scene(context.application, rt, scene.id)
 
 
 # --- lines ---------------------------------------------------------------------------------------
@@ -267,7 +266,7 @@ async def record_line(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         scene = await scenes.scene_for_message(s, message.chat_id, message.reply_to_message.message_id)
     if scene is None:
         return  # a reply to something else: not ours
-    scene = await _load_scene(context, rt, scene.id)
+    scene = await _load_scene(rt, scene.id)
     assert scene is not None
     who, banned = await _member(update, context)
     if banned:
@@ -375,7 +374,7 @@ async def _save_line(
     if face is None:
         await message.reply_text(t("scene_need_face", who.lang))
         return
-    await refresh_scene(context, rt, scene.id)
+    await refresh_scene(context.application, rt, scene.id)
 
 
 # --- rendering -----------------------------------------------------------------------------------
@@ -404,7 +403,7 @@ async def _render(
     bot = context.bot
     reply = ReplyParameters(message_id=asked.message_id, allow_sending_without_reply=True)
     if who.user_id != scene.creator_id:
-        creator = await name_of(context, scene.chat_id, scene.creator_id)
+        creator = await name_of(context.application, scene.chat_id, scene.creator_id)
         await bot.send_message(
             scene.chat_id, t("scene_only_creator", who.lang, creator=creator), reply_parameters=reply
         )
@@ -465,7 +464,7 @@ async def _render(
     if queued.job is not None:
         if rt.worker is not None:
             rt.worker.notify()
-        await refresh_scene(context, rt, scene.id)
+        await refresh_scene(context.application, rt, scene.id)
         await show_position(rt, status, queued.job, who.lang)
         return
     await status.edit_text(queued.text)  # the refusal replaces "next": the creator must see it
@@ -490,10 +489,10 @@ async def settle_after_failure(application: Application[Any, Any, Any, Any, Any,
     """
     scene_id = (job.payload or {}).get("scene_id")
     if isinstance(scene_id, int):
-        await refresh_scene(CallbackContext(application), application.bot_data["runtime"], scene_id)
+        await refresh_scene(application, application.bot_data["runtime"], scene_id)
 
 
-async def _load_scene(context: ContextTypes.DEFAULT_TYPE, rt: Runtime, scene_id: int) -> Scene | None:
+async def _load_scene(rt: Runtime, scene_id: int) -> Scene | None:
     """The scene as stored (its status follows its render's outcome, settled by storage)."""
     async with rt.db.read_session() as s:
         return await scenes.get_scene(s, scene_id)
@@ -504,7 +503,7 @@ async def _scene_for(
 ) -> Scene | None:
     """The scene a command means (see _find_scene), its render settled."""
     scene = await _find_scene(rt, message, user_id, mine=mine)
-    return None if scene is None else await _load_scene(context, rt, scene.id)
+    return None if scene is None else await _load_scene(rt, scene.id)
 
 
 async def _find_scene(rt: Runtime, message: Message, user_id: int, *, mine: str) -> Scene | None:

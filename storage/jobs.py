@@ -333,11 +333,6 @@ class JobQueue:
             await s.refresh(job)
             return job
 
-    async def set_status_message(self, job_id: int, message_id: int) -> None:
-        """Remembers the "queued / rendering…" message, so the worker can edit it."""
-        async with self.db.session() as s, s.begin():
-            await s.execute(update(Job).where(Job.id == job_id).values(status_message_id=message_id))
-
     async def begin_delivery(self, job_id: int, worker_id: str, now: datetime | None = None) -> bool:
         """Records that this worker is about to send the job's video; call it right before sending.
 
