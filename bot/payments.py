@@ -62,7 +62,7 @@ async def offer_when_out(rt: Runtime, who: Speaker) -> InlineKeyboardMarkup | No
     """The "Buy more" button for a user with no free videos left today and no paid ones."""
     if not rt.settings.stars_packs:
         return None
-    async with rt.db.session() as s:
+    async with rt.db.read_session() as s:
         standing = await quotas.status(s, who.user_id, rt.policy, utcnow())
     if standing.left > 0 or standing.credits > 0:
         return None

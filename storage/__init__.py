@@ -3,7 +3,9 @@
     from storage import Database, JobQueue, QuotaPolicy, JobSpec, Status, Job, Worker
     from storage import users, media, payments, quotas, ratelimit, retention, scenes
 
-It never reads the bot's settings: callers pass URLs, policies and limits in.
+It never reads the bot's settings: callers pass URLs, policies and limits in. `JobQueue` opens
+its own short transaction per method; every other use case takes the caller's session (see
+storage/README.md, "Transactions: who opens them").
 """
 
 from storage import media, payments, quotas, ratelimit, retention, scenes, users
