@@ -7,7 +7,7 @@ import logging
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import ContextTypes
 
-from bot import payments, voices
+from bot import offers, voices
 from bot.intake import speaker
 from bot.jobs import format_reset
 from bot.runtime import runtime, utcnow
@@ -82,7 +82,7 @@ async def quota(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if status.credits > 0:
         text += "\n" + t("quota_credits", who.lang, credits=status.credits)
     await update.effective_message.reply_text(
-        text, reply_markup=payments.buy_more_markup(rt.settings, who.lang)
+        text, reply_markup=offers.buy_more_markup(rt.settings, who.lang)
     )
 
 

@@ -16,7 +16,7 @@ from typing import Any
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, ReplyParameters, Update
 from telegram.ext import ContextTypes
 
-from bot import payments
+from bot import offers
 from bot.callbacks import face_data, parse_face
 from bot.intake import (
     Photo,
@@ -253,5 +253,5 @@ async def submit(
         await show_position(rt, status, queued.job, who.lang)
         return
     # The acknowledgement said "next": it now says the truth (nothing queued, nothing charged).
-    offer = None if queued.database_down else await payments.offer_when_out(rt, who)
+    offer = None if queued.database_down else await offers.offer_when_out(rt, who)
     await status.edit_text(queued.text, reply_markup=offer)

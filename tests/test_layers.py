@@ -61,3 +61,28 @@ def test_imports_only_point_down(path: Path) -> None:
     top = path.relative_to(REPO).parts[0]
     wrong = imported_packages(path) & FORBIDDEN[top]
     assert not wrong, f"{path.relative_to(REPO)} imports {sorted(wrong)}: {top}/ must not"
+
+
+#: bot/'s handler modules (one callback per user action); helpers they share live in other modules.
+HANDLERS = ("conversation", "scenes", "commands", "admin", "payments")
+
+
+def bot_modules_imported(path: Path) -> set[str]:
+    """The bot modules one file imports (`from bot import x`, `from bot.x import …`, `import bot.x`)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.ImportFrom) and node.module == "bot":
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("bot."):
+            found.add((node.module or "").split(".")[1])
+        elif isinstance(node, ast.Import):
+            found.update(a.name.split(".")[1] for a in node.names if a.name.startswith("bot."))
+    return found
+
+
+@pytest.mark.parametrize("handler", HANDLERS)
+def test_a_handler_module_imports_no_other_handler_module(handler: str) -> None:
+    imported = bot_modules_imported(REPO / "bot" / f"{handler}.py")
+    assert imported, "the parser saw no bot import at all"
+    wrong = imported & set(HANDLERS) - {handler}
+    assert not wrong, f"bot/{handler}.py imports the handler modules {sorted(wrong)}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from bot.payments import pack_of, payload_of
+from bot.offers import pack_of, payload_of
 from bot.settings import Settings
 
 
