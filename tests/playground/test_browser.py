@@ -11,11 +11,6 @@ from __future__ import annotations
 import base64
 import io
 import os
-import queue
-import signal
-import subprocess
-import sys
-import threading
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -33,6 +28,7 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 from bot.texts import t
 from playground.server import UNKNOWN_METHOD
 from tests.e2e.media import astronaut_portrait, speech_wav, two_astronauts
+from tests.playground.process import PlaygroundProcess
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -52,33 +48,16 @@ def playground(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`python -m playground` on a free port, as `make playground` runs it; yields the page's URL."""
     data_dir = tmp_path_factory.mktemp("playground")
     env = {**os.environ, "PYTHONPATH": str(REPO), "OUTPUT_MAX_SIDE": "480"}  # small, quick renders
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "playground", "--port", "0", "--data-dir", str(data_dir)],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    lines: queue.Queue[str] = queue.Queue()
-    assert proc.stdout is not None
-    threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True).start()  # type: ignore[union-attr]
+    playground = PlaygroundProcess(["--port", "0", "--data-dir", str(data_dir)], cwd=REPO, env=env)
     try:
-        first = lines.get(timeout=60)
-        assert first.startswith("phototalk playground: http://127.0.0.1:"), first
-        yield first.split(": ", 1)[1].strip()
+        yield playground.url() + "/"
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            _, stderr = proc.communicate(timeout=90)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            _, stderr = proc.communicate()
+        stderr = playground.stop()
     # The bot called only methods the emulator knows, and never failed.
     assert UNKNOWN_METHOD not in stderr, stderr
     log = (data_dir / "bot.log").read_text()
     assert "Traceback" not in log, log[-4000:]
-    assert proc.returncode == 0, stderr
+    assert playground.returncode == 0, stderr
 
 
 @pytest.fixture

@@ -4,11 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import queue
-import signal
-import subprocess
-import sys
-import threading
 import time
 import urllib.parse
 import urllib.request
@@ -18,6 +13,7 @@ import pytest
 
 from bot.texts import t
 from playground.server import MEMBERS
+from tests.playground.process import PlaygroundProcess
 
 REPO = Path(__file__).resolve().parents[2]
 #: Seconds the bot may take to start (imports, migrations, render pool) and answer on a loaded machine.
@@ -46,24 +42,11 @@ def test_a_real_token_in_dot_env_is_never_used_and_the_bot_answers_through_the_e
         # The operator's own shell holds the real token too: the bot must not inherit it.
         "TELEGRAM_BOT_TOKEN": "123456:real-token-from-the-shell",
     }
-    proc = subprocess.Popen(
-        # No --port: the README's URL, http://127.0.0.1:8765/, or a free port when that one is taken.
-        [sys.executable, "-m", "playground", "--data-dir", str(data_dir)],
-        cwd=checkout,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    lines: queue.Queue[str] = queue.Queue()
-    assert proc.stdout is not None
-    stdout = proc.stdout
-    threading.Thread(target=lambda: [lines.put(line) for line in stdout], daemon=True).start()
+    # No --port: the README's URL, http://127.0.0.1:8765/, or a free port when that one is taken.
+    playground = PlaygroundProcess(["--data-dir", str(data_dir)], cwd=checkout, env=env)
     url = ""
     try:
-        first = lines.get(timeout=60)
-        assert first.startswith("phototalk playground: http://127.0.0.1:"), first
-        url = first.split(": ", 1)[1].strip().rstrip("/")
+        url = playground.url()
         alice = MEMBERS[0]
         form = urllib.parse.urlencode(
             {"user_id": alice.id, "chat_id": alice.id, "kind": "text", "text": "/start"}
@@ -84,13 +67,8 @@ def test_a_real_token_in_dot_env_is_never_used_and_the_bot_answers_through_the_e
             answered = any(m["from"]["is_bot"] and m["text"] == t("help", "en") for m in state()["messages"])
         assert answered, "the bot never answered /start through the emulator"
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            _, stderr = proc.communicate(timeout=90)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            _, stderr = proc.communicate()
-    assert proc.returncode == 0  # Ctrl-C stops the bot, then the emulator, cleanly
+        stderr = playground.stop()
+    assert playground.returncode == 0  # Ctrl-C stops the bot, then the emulator, cleanly
     assert url == "http://127.0.0.1:8765" or "port 8765 is taken; using a free one" in stderr, (url, stderr)
     log = (data_dir / "bot.log").read_text()
     assert "real-token-from" not in log and "bot.example.invalid" not in log, log[-4000:]
