@@ -54,3 +54,11 @@ def test_a_make_target_runs_what_the_readme_says(fresh_clone: Path, target: str)
         found = proc.stdout.find(step, at)
         assert found >= 0, f"make {target} does not run {step!r} (after what came before):\n{proc.stdout}"
         at = found + len(step)
+
+
+def test_python_3_11_or_3_12_is_what_the_package_and_make_accept() -> None:
+    import tomllib
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    assert project["requires-python"] == ">=3.11,<3.13"
+    assert "assert (3, 11) <= sys.version_info[:2] < (3, 13)" in (REPO / "Makefile").read_text()

@@ -233,3 +233,24 @@ async def test_dead_workers_job_is_reclaimed_and_given_up_after_the_last_attempt
     assert isinstance(apologies[0], LeaseExpired)
     assert await status_of(queue, job.id) == Status.FAILED
     assert await used(db, 7, policy) == 0
+
+
+async def test_a_render_longer_than_its_lease_keeps_it_by_heartbeats_and_runs_once(
+    queue: JobQueue, policy: QuotaPolicy
+) -> None:
+    job = await queue.enqueue(spec(9, 1), policy)
+    runs: list[int] = []
+
+    async def slow(j: Job) -> str:
+        runs.append(j.id)
+        await asyncio.sleep(3.5)  # over three leases long: only heartbeats (every third) keep it
+        return "video"
+
+    worker = Worker(queue, slow, concurrency=1, lease_seconds=1, **FAST)
+    other = Worker(queue, slow, concurrency=1, lease_seconds=1, **FAST)  # reclaims whatever expires
+    tasks = [asyncio.create_task(worker.run()), asyncio.create_task(other.run())]
+    await eventually(lambda: _is(queue, job.id, Status.DONE))
+    for w, task in zip((worker, other), tasks, strict=True):
+        await stop(w, task)
+    done = await queue.get(job.id)
+    assert runs == [job.id] and done is not None and done.attempts == 1
