@@ -49,15 +49,6 @@ class Runtime:
     tts: tts.Synthesizer = field(default_factory=tts.Synthesizer)
     background: set[asyncio.Task[Any]] = field(default_factory=set)
 
-    async def in_pool(self, fn: Callable[..., T], *args: Any) -> T:
-        """Runs CPU-bound `fn(*args)` in the render process pool, off the event loop.
-
-        A `GeneratorError` raised there (it pickles with its code) is raised here too. A pool broken
-        by a crashed process is replaced (the call still fails, and the job is retried), so one crash
-        never stops renders.
-        """
-        return await self.wait_for(self.submit(fn, *args))
-
     async def analyze(self, photo: bytes) -> dict[str, Any]:
         """Finds the faces in a photo, in the analysis pool; the analysis as stored (landmarks
         included, so the render reuses it instead of searching again)."""

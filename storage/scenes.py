@@ -181,24 +181,6 @@ async def lines(s: AsyncSession, scene_id: int) -> list[SceneLine]:
     )
 
 
-async def set_scene_status(
-    s: AsyncSession,
-    scene_id: int,
-    status: SceneStatus,
-    job_id: int | None = None,
-    now: datetime | None = None,
-) -> Scene:
-    """Moves the scene along (open → rendering → done, or expired); remembers the render's job."""
-    now = now or utcnow()
-    scene = await s.get_one(Scene, scene_id)
-    scene.status = SceneStatus(status)
-    if job_id is not None:
-        scene.job_id = job_id
-    scene.updated_at = scene.last_activity_at = now
-    await s.flush()
-    return scene
-
-
 async def touch(s: AsyncSession, scene_id: int, now: datetime | None = None) -> None:
     """Records activity, so the scene is not expired while members are still at it."""
     now = now or utcnow()

@@ -188,7 +188,7 @@ async def test_cancel_during_a_render_stops_it_in_the_pool(
         await asyncio.sleep(0.1)
     else:
         raise AssertionError("the cancelled render kept running in the pool")
-    assert await rt.in_pool(os.getpid)  # the pool takes the next call
+    assert await rt.wait_for(rt.submit(os.getpid))  # the pool takes the next call
     assert not fake.calls_to("sendVideo")
     fake.send_command(alice, None, "quota")
     assert "0 of 3 videos used, 3 left" in (await reply(fake, 1001)).params["text"]

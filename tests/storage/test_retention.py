@@ -45,7 +45,7 @@ async def test_purge_removes_old_rows_and_counts_them(
         scene = await scenes.create_scene(
             s, chat_id=-1, creator_id=1, file_id="g", file_unique_id="gu", faces=[], now=old
         )
-        await scenes.set_scene_status(s, scene.id, SceneStatus.EXPIRED, now=old)
+        await scenes.expire_idle(s, old + timedelta(minutes=1), idle_minutes=0)
     finished = await queue.enqueue(spec(1, 100), policy, old)
     job = await queue.claim("w", 60, old)
     assert job is not None and job.id == finished.id

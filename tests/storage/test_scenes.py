@@ -95,13 +95,15 @@ async def test_scene_is_found_from_its_message_or_its_photo(db: Database) -> Non
         assert await scenes.scene_for_message(s, -100, 99) is None
 
 
-async def test_idle_scenes_expire_and_active_ones_do_not(db: Database) -> None:
+async def test_idle_scenes_expire_and_active_ones_do_not(
+    db: Database, queue: JobQueue, policy: QuotaPolicy
+) -> None:
     idle = await new_scene(db)
     active = await new_scene(db)
     rendering = await new_scene(db)
     async with db.session() as s, s.begin():
         await scenes.touch(s, active.id, NOW + timedelta(minutes=25))
-        await scenes.set_scene_status(s, rendering.id, SceneStatus.RENDERING, now=NOW)
+    await render(queue, policy, rendering, 40)  # its render job moves it to RENDERING
     async with db.session() as s, s.begin():
         expired = await scenes.expire_idle(s, NOW + timedelta(minutes=31), idle_minutes=30)
     assert [sc.id for sc in expired] == [idle.id]
