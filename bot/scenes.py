@@ -293,7 +293,7 @@ async def say_line(
     if len(parts) < 2 or not parts[1].strip():
         await message.reply_text(t("scene_say_usage", who.lang))
         return
-    scene = await _scene_for(context, rt, message, who.user_id, mine="claimed")
+    scene = await _scene_for(rt, message, who.user_id, mine="claimed")
     if scene is None:
         await message.reply_text(t("scene_none", who.lang))
         return
@@ -386,7 +386,7 @@ async def render_command(
 ) -> None:
     """Renders the scene the command replies to (or the member's newest open scene)."""
     rt = runtime(context)
-    scene = await _scene_for(context, rt, message, who.user_id, mine="created")
+    scene = await _scene_for(rt, message, who.user_id, mine="created")
     if scene is None:
         await message.reply_text(t("scene_none", who.lang))
         return
@@ -498,9 +498,7 @@ async def _load_scene(rt: Runtime, scene_id: int) -> Scene | None:
         return await scenes.get_scene(s, scene_id)
 
 
-async def _scene_for(
-    context: ContextTypes.DEFAULT_TYPE, rt: Runtime, message: Message, user_id: int, *, mine: str
-) -> Scene | None:
+async def _scene_for(rt: Runtime, message: Message, user_id: int, *, mine: str) -> Scene | None:
     """The scene a command means (see _find_scene), its render settled."""
     scene = await _find_scene(rt, message, user_id, mine=mine)
     return None if scene is None else await _load_scene(rt, scene.id)
