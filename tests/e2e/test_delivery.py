@@ -77,33 +77,29 @@ async def test_an_upload_whose_answer_timed_out_is_not_sent_again(
     assert len(fake.calls_to("sendVideo")) == 1
 
 
-async def test_a_5xx_answer_to_the_upload_counts_as_delivered_and_is_not_sent_again(
-    fake: FakeBotApi, make_bot: BotFactory
+@pytest.mark.parametrize(
+    ("code", "description", "told", "status", "used"),
+    [
+        # A stated refusal: Telegram has no video, so the job fails and the quota comes back.
+        pytest.param(
+            400, "Bad Request: VIDEO_CONTENT_TYPE_INVALID", "upload_failed", Status.FAILED, 0, id="4xx"
+        ),
+        # A gateway error: Telegram (behind it) may have taken the video, so it is never sent again.
+        pytest.param(502, "Bad Gateway", "upload_unsure", Status.DONE, 1, id="5xx"),
+    ],
+)
+async def test_a_failed_upload_is_not_rendered_or_sent_again_and_only_a_refusal_is_refunded(
+    fake: FakeBotApi, make_bot: BotFactory, code: int, description: str, told: str, status: Status, used: int
 ) -> None:
     rt = await make_bot(daily_quota=3)
-    # A gateway error: Telegram (behind it) may have taken the video, so the bot must not resend.
-    fake.fail_next("sendVideo", error_code=502, description="Bad Gateway")
+    fake.fail_next("sendVideo", error_code=code, description=description)
     await request_a_video(fake)
-    await said(fake, 1001, t("upload_unsure", "en"))
+    await said(fake, 1001, t(told, "en"))
     job = await finished_job(rt)
-    assert job.status == Status.DONE and job.delivered
-    assert [c.status for c in fake.calls_to("sendVideo")] == [502]
+    assert job.status == status and job.delivered == (status == Status.DONE)
+    assert [c.status for c in fake.calls_to("sendVideo")] == [code]
     fake.send_command(fake.user(1001, "Alice", "en"), None, "quota")
-    assert "1 of 3 videos used, 2 left" in (await reply(fake, 1001)).params["text"]
-
-
-async def test_a_video_telegram_refuses_is_refunded_and_not_rendered_again(
-    fake: FakeBotApi, make_bot: BotFactory
-) -> None:
-    rt = await make_bot(daily_quota=3)
-    fake.fail_next("sendVideo", error_code=400, description="Bad Request: VIDEO_CONTENT_TYPE_INVALID")
-    await request_a_video(fake)
-    await said(fake, 1001, t("upload_failed", "en"))
-    job = await finished_job(rt)
-    assert job.status == Status.FAILED and not job.delivered
-    assert len(fake.calls_to("sendVideo")) == 1
-    fake.send_command(fake.user(1001, "Alice", "en"), None, "quota")
-    assert "0 of 3 videos used, 3 left" in (await reply(fake, 1001)).params["text"]
+    assert f"{used} of 3 videos used, {3 - used} left" in (await reply(fake, 1001)).params["text"]
 
 
 async def test_a_429_on_the_upload_is_waited_out_and_the_video_arrives_once(
