@@ -61,3 +61,15 @@ def test_no_telegram_call_is_made_while_a_write_transaction_is_open(path: Path) 
     allowed = storage_names(tree)
     wrong = [line for block in write_blocks(tree) for line in foreign_awaits(block, allowed)]
     assert not wrong, f"{path.name} awaits outside storage inside a write transaction: {wrong}"
+
+
+@pytest.mark.parametrize("path", sorted(BOT.glob("*.py")), ids=lambda p: p.name)
+def test_a_write_session_is_only_opened_to_write_reads_use_the_read_session(path: Path) -> None:
+    # `db.session()` opens on the writer (SQLite: its one write lock once used); a plain read
+    # belongs on `db.read_session()`, so every write session comes with its explicit transaction.
+    lone = [
+        block.lineno
+        for block in write_blocks(ast.parse(path.read_text()))
+        if not any(ast.unparse(item.context_expr).endswith(".begin()") for item in block.items)
+    ]
+    assert not lone, f"{path.name}: db.session() without s.begin() at lines {lone} (a read? use read_session)"
