@@ -7,7 +7,12 @@ new choice, so the user can pick a style and a motion amount from one message.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Awaitable, Callable
+
+from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.error import BadRequest
 from telegram.ext import ContextTypes
 
 from bot.callbacks import motion_data, parse_motion, parse_style, style_data
@@ -35,35 +40,45 @@ async def style(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 async def pick_style(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Remembers the style the user tapped."""
-    await _pick(update, context, "style")
+    assert update.callback_query is not None
+    style = parse_style(update.callback_query.data)
+    await _remember(
+        update, context, None if style is None else functools.partial(users.set_style, style=style)
+    )
 
 
 async def pick_motion(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Remembers the motion scale the user tapped."""
-    await _pick(update, context, "motion")
+    assert update.callback_query is not None
+    motion = parse_motion(update.callback_query.data)
+    save = None if motion is None else functools.partial(users.set_motion, motion=motion)
+    await _remember(update, context, save)
 
 
-async def _pick(update: Update, context: ContextTypes.DEFAULT_TYPE, what: str) -> None:
+async def _remember(
+    update: Update,
+    context: ContextTypes.DEFAULT_TYPE,
+    save: Callable[[AsyncSession, int], Awaitable[None]] | None,
+) -> None:
+    """Saves a tap (`save`; None: data /style never offered) and shows the choice in the menu."""
     query = update.callback_query
     assert query is not None
     who, _ = await speaker(update, context)
-    picked = parse_style(query.data) if what == "style" else parse_motion(query.data)
-    if picked is None:
+    if save is None:
         await query.answer(t("button_unknown", who.lang), show_alert=True)
         return
     rt = runtime(context)
     async with rt.db.session() as s, s.begin():
-        before = choice_of(await users.get_user(s, who.user_id))
-        if isinstance(picked, str):
-            await users.set_style(s, who.user_id, picked)
-        else:
-            await users.set_motion(s, who.user_id, picked)
-        after = choice_of(await users.get_user(s, who.user_id))
+        await save(s, who.user_id)
+        choice = choice_of(await users.get_user(s, who.user_id))
     await query.answer()
-    if after == before:  # the tick is already there: Telegram refuses an edit that changes nothing
-        return
-    text = describe("style_set", after, who.lang)
-    await query.edit_message_text(text, reply_markup=keyboard(after, who.lang))
+    try:
+        await query.edit_message_text(
+            describe("style_set", choice, who.lang), reply_markup=keyboard(choice, who.lang)
+        )
+    except BadRequest as exc:
+        if "not modified" not in exc.message:  # the menu already shows this choice: nothing to do
+            raise
 
 
 def describe(key: str, choice: StyleChoice, lang: str) -> str:
