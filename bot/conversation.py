@@ -233,6 +233,9 @@ async def submit(
     (a refusal, or the database out of reach) the acknowledgement is edited to say so.
     """
     request_id = request_id or message.message_id
+    # Read before the acknowledgement: once it is out, only `enqueue` may meet a database failure,
+    # which it turns into the truth told in the acknowledgement.
+    choice = await choice_for(rt, who.user_id, photo.style)
     status = await message.get_bot().send_message(
         who.chat_id,
         t("queued_next", who.lang),
@@ -240,7 +243,6 @@ async def submit(
     )
     if track.face is None and photo.face is not None:
         track = dataclasses.replace(track, face=photo.face)  # the face picked on the photo speaks
-    choice = await choice_for(rt, who.user_id, photo.style)
     request = render_job(
         language=who.lang,
         photo=PhotoRef(photo.file_id, photo.file_unique_id),
