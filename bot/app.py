@@ -36,7 +36,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot import admin, commands, conversation, payments, scenes
+from bot import admin, commands, conversation, payments, scenes, style
 from bot.delivery import Delivery, sweep_orphaned_workdirs
 from bot.runtime import RateLimit, Runtime, make_pool, make_synthesizer, quota_policy, utcnow
 from bot.scene_sweeper import start_sweeper
@@ -50,7 +50,7 @@ log = logging.getLogger(__name__)
 #: The application type this bot builds (PTB's defaults: ExtBot, dict data, JobQueue unused).
 App = Application[Any, Any, Any, Any, Any, Any]
 
-USER_COMMANDS = ("start", "help", "voice", "quota", "cancel", "privacy", "forget")
+USER_COMMANDS = ("start", "help", "voice", "style", "quota", "cancel", "privacy", "forget")
 ADMIN_COMMANDS = ("stats", "grant", "ban", "unban")
 #: Added to the menus when STARS_PACKS sells something (Telegram requires /paysupport then).
 SELLING_COMMANDS = ("buy", "paysupport")
@@ -99,6 +99,7 @@ def build_application(settings: Settings, *, worker_only: bool = False) -> App:
         add(handler)
     add(CommandHandler(["start", "help"], commands.start, filters=private))
     add(CommandHandler("voice", commands.voice, filters=private))
+    add(CommandHandler("style", style.style, filters=private))
     add(CommandHandler("quota", commands.quota, filters=private))
     add(CommandHandler("cancel", commands.cancel, filters=private))
     add(CommandHandler("privacy", commands.privacy, filters=private))
@@ -115,6 +116,8 @@ def build_application(settings: Settings, *, worker_only: bool = False) -> App:
     add(MessageHandler(filters.StatusUpdate.REFUNDED_PAYMENT, payments.on_refunded_payment))
     add(CallbackQueryHandler(conversation.pick_face, pattern=r"^face:"))
     add(CallbackQueryHandler(commands.pick_voice, pattern=r"^voice:"))
+    add(CallbackQueryHandler(style.pick_style, pattern=r"^style:"))
+    add(CallbackQueryHandler(style.pick_motion, pattern=r"^motion:"))
     add(CallbackQueryHandler(commands.confirm_forget, pattern=r"^forget:"))
     add(MessageHandler(private & (filters.PHOTO | filters.Document.IMAGE), conversation.on_photo))
     speech = filters.VOICE | filters.AUDIO | filters.VIDEO | filters.VIDEO_NOTE

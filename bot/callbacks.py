@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import cast
+
+from bot.styles import MOTION_STEPS
+from generator.types import STYLES, Style
 
 _FACE = re.compile(r"face:(\d{1,18}):(\d{1,3}|all)")
 _SCENE = re.compile(r"scene:(\d{1,18}):(?:(claim):(\d{1,3})|(render)|(trim))")
@@ -56,3 +60,35 @@ def parse_scene(data: str | None) -> SceneAction | None:
         return None
     scene_id, claim, face, render, trim = match.groups()
     return SceneAction(int(scene_id), claim or render or trim, None if face is None else int(face))
+
+
+# --- /style ---------------------------------------------------------------------------------------
+
+_STYLE = re.compile(r"style:([a-z]{1,16})")
+_MOTION = re.compile(r"motion:(\d\.\d)")
+
+
+def style_data(style: str) -> str:
+    """Callback data for a /style style button."""
+    return f"style:{style}"
+
+
+def parse_style(data: str | None) -> Style | None:
+    """The style a button's data names, or None if it is not one /style offers."""
+    match = _STYLE.fullmatch(data or "")
+    if match is None or match.group(1) not in STYLES:
+        return None
+    return cast(Style, match.group(1))
+
+
+def motion_data(motion: float) -> str:
+    """Callback data for a /style motion button."""
+    return f"motion:{motion:.1f}"
+
+
+def parse_motion(data: str | None) -> float | None:
+    """The motion scale a button's data names, or None if it is not one /style offers."""
+    match = _MOTION.fullmatch(data or "")
+    if match is None or float(match.group(1)) not in MOTION_STEPS.values():
+        return None
+    return float(match.group(1))

@@ -35,6 +35,7 @@ from bot.intake import (
 from bot.jobs import enqueue, show_position
 from bot.request import PhotoRef, Track, UnreadableRequest, render_job, track_from
 from bot.runtime import Runtime, runtime, utcnow
+from bot.styles import caption_style, choice_for, style_label
 from bot.texts import t
 from storage import JobSpec, Media, media
 
@@ -60,8 +61,14 @@ async def on_photo(
     if not faces:
         await message.reply_text(no_usable_face(photo.analysis, who.lang))
         return
-    if message.caption and message.caption.strip():
-        track = await text_track(message, message.caption, who, rt)
+    keyword, caption = caption_style(message.caption or "")
+    if keyword is not None:  # "#calm": this photo's videos use that style, /style's choice stays
+        async with rt.db.session() as s, s.begin():
+            photo = dataclasses.replace(photo, media=await media.set_style(s, photo.media.id, keyword))
+        if not caption.strip():
+            await message.reply_text(t("style_for_photo", who.lang, style=style_label(keyword, who.lang)))
+    if caption.strip():
+        track = await text_track(message, caption, who, rt)
         if track is not None:
             await submit(message, who, track, photo.media, rt)
         return
@@ -226,6 +233,9 @@ async def submit(
     (a refusal, or the database out of reach) the acknowledgement is edited to say so.
     """
     request_id = request_id or message.message_id
+    # Read before the acknowledgement: once it is out, only `enqueue` may meet a database failure,
+    # which it turns into the truth told in the acknowledgement.
+    choice = await choice_for(rt, who.user_id, photo.style)
     status = await message.get_bot().send_message(
         who.chat_id,
         t("queued_next", who.lang),
@@ -239,6 +249,8 @@ async def submit(
         tracks=[track],
         chorus=bool(photo.chorus),
         reply_to_message_id=request_id,
+        style=choice.style,
+        motion=choice.motion,
     )
     spec = JobSpec(
         user_id=who.user_id,

@@ -280,6 +280,8 @@ class Delivery:
             seed=job.id,
             chorus=wanted.chorus,
             analysis=ImageAnalysis.from_stored(stored) if stored is not None else None,
+            style=wanted.style,
+            motion=wanted.motion,
         )
 
     async def _fetch(self, file_id: str, stem: Path) -> Path:

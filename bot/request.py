@@ -8,6 +8,11 @@ fails the job with a refund and says so) instead of a KeyError half-way through 
 The status message ("queued… rendering 40 %") is not part of it: its id lives in the job row
 (`Job.status_message_id`). Each track names the member it belongs to (`user_id`), so /forget can
 scrub a member's lines out of someone else's job (storage does).
+
+`style` and `motion` (how the person performs, see generator.RenderRequest) are optional fields of
+version 1 rather than a version 2: a payload written before them reads as "natural" at 1.0, and
+during a rolling deploy an older worker renders a newer payload in the default style instead of
+refusing (and refunding) it.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, cast
 
 from generator import PhonemeSpan
+from generator.types import MOTION_RANGE, STYLES, Style
 
 #: The payload version this code writes and reads.
 VERSION = 1
@@ -82,6 +88,8 @@ class RenderJob:
     chorus: bool = False
     reply_to_message_id: int | None = None
     scene_id: int | None = None
+    style: Style = "natural"
+    motion: float = 1.0
     version: int = field(default=VERSION)
 
     def to_payload(self) -> dict[str, Any]:
@@ -109,6 +117,8 @@ class RenderJob:
                 chorus=bool(payload.get("chorus", False)),
                 reply_to_message_id=_opt_int(payload.get("reply_to_message_id")),
                 scene_id=_opt_int(payload.get("scene_id")),
+                style=_style(payload.get("style", "natural")),
+                motion=_motion(payload.get("motion", 1.0)),
             )
         except (KeyError, TypeError, ValueError) as exc:
             if isinstance(exc, UnreadableRequest):
@@ -147,6 +157,8 @@ def render_job(
     chorus: bool = False,
     reply_to_message_id: int | None = None,
     scene_id: int | None = None,
+    style: str = "natural",
+    motion: float = 1.0,
 ) -> RenderJob:
     """The one builder of render requests, for private chats and scenes alike."""
     if not tracks:
@@ -158,6 +170,8 @@ def render_job(
         chorus=chorus,
         reply_to_message_id=reply_to_message_id,
         scene_id=scene_id,
+        style=_style(style),
+        motion=_motion(motion),
     )
 
 
@@ -179,6 +193,19 @@ def _str(value: Any) -> str:
     if not isinstance(value, str) or not value:
         raise UnreadableRequest(f"expected text, got {value!r}")
     return value
+
+
+def _style(value: Any) -> Style:
+    if value not in STYLES:
+        raise UnreadableRequest(f"unknown style {value!r}")
+    return cast(Style, value)
+
+
+def _motion(value: Any) -> float:
+    low, high = MOTION_RANGE
+    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+        raise UnreadableRequest(f"motion {value!r} is outside {low}..{high}")
+    return float(value)
 
 
 def _opt_int(value: Any) -> int | None:

@@ -22,6 +22,7 @@ CATALOG: Final[dict[str, dict[str, str]]] = {
             "You can also send the voice first and the photo second, or put the words in the "
             "photo's caption. Reply to an earlier photo to use it again.\n\n"
             "/voice — choose the voice that reads typed text\n"
+            "/style — choose how the photo performs and how much it moves\n"
             "/quota — videos left today\n"
             "/cancel — cancel a waiting video\n"
             "/privacy — what I store and for how long\n"
@@ -33,6 +34,7 @@ CATALOG: Final[dict[str, dict[str, str]]] = {
             "2. 发送语音、音频文件、视频或圆形视频，或者直接输入照片要说的话。\n"
             "也可以先发语音再发照片，或把要说的话写在照片说明里。回复之前的照片即可再次使用它。\n\n"
             "/voice — 选择朗读文字的声音\n"
+            "/style — 选择照片的表演风格和动作幅度\n"
             "/quota — 今天剩余的视频数\n"
             "/cancel — 取消排队中的视频\n"
             "/privacy — 我保存什么、保存多久\n"
@@ -231,14 +233,45 @@ CATALOG: Final[dict[str, dict[str, str]]] = {
         "zh": "选择朗读文字的声音（当前：{voice}）：",
     },
     "voice_set": {"en": "Voice set: {voice}.", "zh": "已设置声音：{voice}。"},
+    # --- /style (bot/style.py, bot/styles.py) ----------------------------------------------------
+    "style_menu": {
+        "en": (
+            "How the person in your photos performs: {style}, {motion}.\n"
+            "Tap a style and an amount of motion; I remember them for your next videos. "
+            "A style's hashtag in a photo's caption (#natural, #calm, #lively, #serious, "
+            "#cheerful) sets the style of that photo's videos only."
+        ),
+        "zh": (
+            "你照片中的人物表演方式：{style}，{motion}。\n"
+            "点选一种风格和动作幅度，我会在你之后的视频中沿用。"
+            "在照片说明里写上风格的话题标签（#自然、#平静、#活泼、#严肃、#开朗，英文标签也可以），"
+            "只会改变这张照片的视频的风格。"
+        ),
+    },
+    "style_set": {
+        "en": "Saved for your next videos: {style}, {motion}.",
+        "zh": "已保存，之后的视频将使用：{style}，{motion}。",
+    },
+    "style_for_photo": {
+        "en": "This photo's videos will use the style {style}; your /style choice stays as it is.",
+        "zh": "这张照片的视频将使用风格：{style}；你在 /style 中的选择保持不变。",
+    },
+    "style_natural": {"en": "Natural", "zh": "自然"},
+    "style_calm": {"en": "Calm", "zh": "平静"},
+    "style_lively": {"en": "Lively", "zh": "活泼"},
+    "style_serious": {"en": "Serious", "zh": "严肃"},
+    "style_cheerful": {"en": "Cheerful", "zh": "开朗"},
+    "motion_less": {"en": "less motion", "zh": "少动一点"},
+    "motion_normal": {"en": "normal motion", "zh": "正常动作"},
+    "motion_more": {"en": "more motion", "zh": "多动一点"},
     "privacy": {
         "en": (
             "What I store:\n"
-            "• your Telegram id, username, language, chosen voice and daily video count;\n"
+            "• your Telegram id, username, language, chosen voice and style, and daily video count;\n"
             "• for the photos, recordings and text you send and the videos I make: Telegram's file "
-            "ids, the faces found in each photo and the words to speak, for up to {days} days. The "
-            "files stay with Telegram: I download a photo into memory to find its faces, and your "
-            "files while I make your video, and keep no copy;\n"
+            "ids, the faces found in each photo, a style named in its caption and the words to "
+            "speak, for up to {days} days. The files stay with Telegram: I download a photo into "
+            "memory to find its faces, and your files while I make your video, and keep no copy;\n"
             "• the last photo in each chat is remembered for {minutes} minutes for your next message.\n"
             "{speech}\n"
             "/forget deletes your photos, recordings, texts, videos and settings at once; it keeps "
@@ -247,8 +280,9 @@ CATALOG: Final[dict[str, dict[str, str]]] = {
         ),
         "zh": (
             "我保存的内容：\n"
-            "• 你的 Telegram ID、用户名、语言、所选声音和每日视频次数；\n"
-            "• 你发送的照片、录音、文字以及我生成的视频：Telegram 文件 ID、照片中找到的人脸和要朗读的文字，"
+            "• 你的 Telegram ID、用户名、语言、所选声音和风格，以及每日视频次数；\n"
+            "• 你发送的照片、录音、文字以及我生成的视频：Telegram 文件 ID、照片中找到的人脸、"
+            "照片说明里指定的风格和要朗读的文字，"
             "最多保存 {days} 天。文件本身留在 Telegram：我把照片下载到内存中查找人脸，"
             "生成视频时下载你的文件，不保留副本；\n"
             "• 每个聊天中的最后一张照片会保留 {minutes} 分钟，以便用于你的下一条消息。\n"
@@ -294,6 +328,7 @@ CATALOG: Final[dict[str, dict[str, str]]] = {
     "cmd_start": {"en": "Start and see how it works", "zh": "开始并查看用法"},
     "cmd_help": {"en": "How to use the bot", "zh": "使用说明"},
     "cmd_voice": {"en": "Choose the voice for typed text", "zh": "选择朗读文字的声音"},
+    "cmd_style": {"en": "Choose how the photo performs", "zh": "选择照片的表演风格"},
     "cmd_quota": {"en": "Videos left today", "zh": "今天剩余的视频数"},
     "cmd_cancel": {"en": "Cancel a waiting video", "zh": "取消排队中的视频"},
     "cmd_privacy": {"en": "What is stored and for how long", "zh": "保存什么、保存多久"},

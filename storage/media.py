@@ -101,6 +101,14 @@ async def set_face(s: AsyncSession, media_id: int, face: int | None, chorus: boo
     await s.flush()
 
 
+async def set_style(s: AsyncSession, media_id: int, style: str | None) -> Media:
+    """Remembers the style this photo's videos use (a caption keyword), whatever the user's /style."""
+    media = await s.get_one(Media, media_id)
+    media.style = style
+    await s.flush()
+    return media
+
+
 async def save_pending(
     s: AsyncSession,
     *,

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     Dialect,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -152,6 +153,9 @@ class User(Base):
     username: Mapped[str | None] = mapped_column(String(64))
     language: Mapped[str | None] = mapped_column(String(16))
     voice: Mapped[str | None] = mapped_column(String(64))
+    # The performance style and motion scale picked with /style (None: "natural", 1.0).
+    style: Mapped[str | None] = mapped_column(String(16))
+    motion: Mapped[float | None] = mapped_column(Float)
     banned: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -189,6 +193,8 @@ class Media(Base):
     )
     face: Mapped[int | None]
     chorus: Mapped[bool] = mapped_column(Boolean, default=False)
+    # A style keyword in the photo's caption (e.g. #calm): its videos use it instead of the user's.
+    style: Mapped[str | None] = mapped_column(String(16))
     expires_at: Mapped[datetime]
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 

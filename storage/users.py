@@ -62,6 +62,22 @@ async def set_voice(s: AsyncSession, user_id: int, voice: str | None) -> None:
     await s.flush()
 
 
+async def set_style(s: AsyncSession, user_id: int, style: str | None) -> None:
+    """Remembers the performance style the user picked (None: back to the default)."""
+    await ensure_user(s, user_id)
+    user = await s.get_one(User, user_id)
+    user.style = style
+    await s.flush()
+
+
+async def set_motion(s: AsyncSession, user_id: int, motion: float | None) -> None:
+    """Remembers the motion scale the user picked (None: back to the default)."""
+    await ensure_user(s, user_id)
+    user = await s.get_one(User, user_id)
+    user.motion = motion
+    await s.flush()
+
+
 async def set_banned(s: AsyncSession, user_id: int, banned: bool, admin_id: int | None) -> None:
     """Bans or unbans a user (creating the row if unseen) and writes the audit log."""
     await ensure_user(s, user_id)
@@ -148,7 +164,8 @@ async def forget_user(s: AsyncSession, user_id: int, now: datetime | None = None
         return counts
     keeps_ledger = await s.scalar(select(exists().where(QuotaEntry.user_id == user_id)))
     if user.banned or keeps_ledger:
-        user.username = user.language = user.voice = None
+        user.username = user.language = user.voice = user.style = None
+        user.motion = None
         if not user.banned:
             await s.execute(delete(AuditEntry).where(AuditEntry.target_user_id == user_id))
     else:

@@ -38,7 +38,8 @@ async def test_start_explains_how_to_use_and_menus_are_set_per_language(
     scopes = {(scope, lang): [c["command"] for c in cmds] for (scope, lang), cmds in fake.commands.items()}
     default = '{"type": "default"}'
     admin = f'{{"chat_id": {ADMIN_ID}, "type": "chat"}}'
-    assert scopes[(default, "")] == ["start", "help", "voice", "quota", "cancel", "privacy", "forget"]
+    menu = ["start", "help", "voice", "style", "quota", "cancel", "privacy", "forget"]
+    assert scopes[(default, "")] == menu
     assert scopes[(default, "zh")] == scopes[(default, "")]
     assert {"stats", "grant", "ban", "unban"} <= set(scopes[(admin, "")])
     assert {"stats", "grant", "ban", "unban"} <= set(scopes[(admin, "zh")])

@@ -206,3 +206,20 @@ async def test_forget_keeps_only_the_last_two_days_of_video_counts_so_the_allowa
         assert len(kept) == 1 and kept[0] >= NOW - timedelta(days=2)  # the older day's count is gone
         user = await users.get_user(s, 40)
         assert user is not None and (user.username, user.language, user.voice) == (None, None, None)
+
+
+async def test_style_and_motion_are_remembered_and_forget_clears_them(
+    db: Database, queue: JobQueue, policy: QuotaPolicy
+) -> None:
+    async with db.session() as s, s.begin():
+        await users.set_style(s, 40, "calm")  # a user the bot has not stored yet
+        await users.set_motion(s, 40, 1.5)
+    async with db.session() as s:
+        stored = await users.get_user(s, 40)
+        assert stored is not None and (stored.style, stored.motion) == ("calm", 1.5)
+    await queue.enqueue(spec(40, 1), policy, NOW)  # today's count keeps the row through /forget
+    async with db.session() as s, s.begin():
+        await users.forget_user(s, 40, NOW)
+    async with db.session() as s:
+        kept = await users.get_user(s, 40)
+        assert kept is not None and (kept.style, kept.motion) == (None, None)
