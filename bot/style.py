@@ -7,10 +7,6 @@ new choice, so the user can pick a style and a motion amount from one message.
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Awaitable, Callable
-
-from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import BadRequest
 from telegram.ext import ContextTypes
@@ -41,35 +37,34 @@ async def style(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 async def pick_style(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Remembers the style the user tapped."""
     assert update.callback_query is not None
-    style = parse_style(update.callback_query.data)
-    await _remember(
-        update, context, None if style is None else functools.partial(users.set_style, style=style)
-    )
+    await _remember(update, context, style=parse_style(update.callback_query.data))
 
 
 async def pick_motion(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Remembers the motion scale the user tapped."""
     assert update.callback_query is not None
-    motion = parse_motion(update.callback_query.data)
-    save = None if motion is None else functools.partial(users.set_motion, motion=motion)
-    await _remember(update, context, save)
+    await _remember(update, context, motion=parse_motion(update.callback_query.data))
 
 
 async def _remember(
     update: Update,
     context: ContextTypes.DEFAULT_TYPE,
-    save: Callable[[AsyncSession, int], Awaitable[None]] | None,
+    style: str | None = None,
+    motion: float | None = None,
 ) -> None:
-    """Saves a tap (`save`; None: data /style never offered) and shows the choice in the menu."""
+    """Saves a tapped style or motion (neither: data /style never offered) and shows the choice."""
     query = update.callback_query
     assert query is not None
     who, _ = await speaker(update, context)
-    if save is None:
+    if style is None and motion is None:
         await query.answer(t("button_unknown", who.lang), show_alert=True)
         return
     rt = runtime(context)
     async with rt.db.session() as s, s.begin():
-        await save(s, who.user_id)
+        if style is not None:
+            await users.set_style(s, who.user_id, style)
+        if motion is not None:
+            await users.set_motion(s, who.user_id, motion)
         choice = choice_of(await users.get_user(s, who.user_id))
     await query.answer()
     try:
