@@ -40,7 +40,18 @@ from generator.engine import Engine, Image
 from generator.motion import FaceMotion, MotionPlan
 from generator.types import FaceAnalysis, ImageAnalysis
 
-__all__ = ["CpuRigEngine", "Engine", "FaceFrame", "FaceRig", "Layer", "Overlay", "SceneRig", "render_frames"]
+__all__ = [
+    "CpuRigEngine",
+    "Engine",
+    "FaceFrame",
+    "FaceRig",
+    "Layer",
+    "Overlay",
+    "SceneRig",
+    "build_rigs",
+    "composite",
+    "render_frames",
+]
 
 #: Extra inner-lip gap at jaw_open = 1, as a fraction of the mouth's width.
 JAW_GAP = 0.45
@@ -121,15 +132,7 @@ class CpuRigEngine:
         self, image: Image, analysis: ImageAnalysis, plan: MotionPlan, person_mask: Image | None
     ) -> Iterator[NDArray[np.uint8]]:
         """Precomputes every face's rig and the global fields, then yields one frame per plan frame."""
-        pixels = np.ascontiguousarray(image, dtype=np.uint8)
-        # float32 already from segment_person(), so the same array; the scene reads it as float32 too.
-        mask_in = None if person_mask is None else np.asarray(person_mask, dtype=np.float32)
-        by_index = {face.index: face for face in analysis.faces}
-        rigs = [(FaceRig(pixels, by_index[m.face], mask_in), m) for m in plan.faces if m.face in by_index]
-        for rig, _ in rigs:
-            rig.reusable = not any(other is not rig and _overlap(rig.box, other.box) for other, _ in rigs)
-        mask = _guess_person(pixels.shape, [rig for rig, _ in rigs]) if mask_in is None else mask_in
-        scene = SceneRig(pixels.shape, mask, [rig for rig, _ in rigs], plan.parallax)
+        pixels, rigs, scene = build_rigs(image, analysis, plan, person_mask)
         return self._frames(pixels, plan, rigs, scene)
 
     def _frames(
@@ -195,6 +198,22 @@ def composite(out: NDArray[np.uint8], overlay: Overlay) -> None:
     for layer in overlay.layers:
         region = region * (1.0 - layer.alpha) + layer.colour * layer.alpha
     out[y0:y1, x0:x1] = np.clip(region, 0.0, 255.0).astype(np.uint8)
+
+
+def build_rigs(
+    image: Image, analysis: ImageAnalysis, plan: MotionPlan, person_mask: Image | None
+) -> tuple[NDArray[np.uint8], list[tuple[FaceRig, FaceMotion]], SceneRig]:
+    """The rig every engine draws: the photo as uint8, each planned face's rig with its motion, the scene."""
+    pixels = np.ascontiguousarray(image, dtype=np.uint8)
+    # float32 already from segment_person(), so the same array; the scene reads it as float32 too.
+    mask_in = None if person_mask is None else np.asarray(person_mask, dtype=np.float32)
+    by_index = {face.index: face for face in analysis.faces}
+    rigs = [(FaceRig(pixels, by_index[m.face], mask_in), m) for m in plan.faces if m.face in by_index]
+    for rig, _ in rigs:
+        rig.reusable = not any(other is not rig and _overlap(rig.box, other.box) for other, _ in rigs)
+    mask = _guess_person(pixels.shape, [rig for rig, _ in rigs]) if mask_in is None else mask_in
+    scene = SceneRig(pixels.shape, mask, [rig for rig, _ in rigs], plan.parallax)
+    return pixels, rigs, scene
 
 
 def render_frames(
