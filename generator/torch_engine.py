@@ -91,10 +91,18 @@ class TorchRigEngine:
                 moving = [j for j, back in enumerate(scene_backs) if back is not None]
                 if moving:
                     grid = self._sampling_grid(scene.grid, [b for b in scene_backs if b is not None])
+                    still = len(moving) < len(scene_backs)  # mostly none: the camera always drifts
                     moved = F.grid_sample(
-                        work[moving], grid, mode="bilinear", padding_mode="reflection", align_corners=True
-                    )
-                    work[moving] = moved.round_()
+                        work[moving] if still else work,
+                        grid,
+                        mode="bilinear",
+                        padding_mode="reflection",
+                        align_corners=True,
+                    ).round_()
+                    if still:
+                        work[moving] = moved
+                    else:
+                        work = moved
                 out = work.clamp_(0.0, 255.0).to(torch.uint8).permute(0, 2, 3, 1).contiguous().cpu().numpy()
                 yield from out
 

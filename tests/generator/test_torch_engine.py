@@ -88,9 +88,10 @@ def test_torch_rig_frames_match_the_cpu_rig_at_720p_and_lip_sync_scores_alike(
     psnrs = [_psnr(a, b) for a, b in zip(cpu.kept, gpu.kept, strict=True)]
     assert float(np.mean(psnrs)) >= 40.0, f"mean PSNR {np.mean(psnrs):.1f} dB, worst {min(psnrs):.1f} dB"
     # The clip moves (otherwise equal frames prove nothing): the mouth opens on some frame.
-    assert max(_psnr(cpu.kept[0], frame) for frame in cpu.kept) < 60.0
+    assert min(_psnr(cpu.kept[0], frame) for frame in cpu.kept) < 35.0
     cpu_r = evaluate_video(cpu_result.path).lip_sync_r
     gpu_r = evaluate_video(gpu_result.path).lip_sync_r
+    print(f"{photo}: mean PSNR {np.mean(psnrs):.1f} dB (worst {min(psnrs):.1f}); r {cpu_r:.3f} / {gpu_r:.3f}")
     assert cpu_r > 0.3, f"the CPU clip itself does not lip-sync (r = {cpu_r:.2f})"
     assert abs(gpu_r - cpu_r) <= 0.02, f"lip-sync r: cpu-rig {cpu_r:.3f}, torch-rig {gpu_r:.3f}"
 
