@@ -10,6 +10,7 @@ ENGINE name into one; torch is imported only when the torch engine is asked for 
 from __future__ import annotations
 
 import ctypes.util
+import functools
 import importlib.util
 import os
 from collections.abc import Iterator
@@ -86,6 +87,7 @@ def torch_installed() -> bool:
         return False
 
 
+@functools.cache  # find_library runs ldconfig; once per process is enough
 def nvidia_driver_present() -> bool:
     """Whether this machine has an NVIDIA driver (its kernel module or libcuda); torch is not imported.
 

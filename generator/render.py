@@ -18,8 +18,11 @@ photo and two small composites:
    gets the camera's drift, so it never wobbles with the jaw.
 
 Only the mouth interior and a closed eye are ever painted; everything else is the photo's own
-pixels, moved. An engine is anything with `prepare(image, analysis, plan, person_mask)` returning
-frames (`generator.engine.Engine`), so a GPU engine can replace this one.
+pixels, moved. What a frame looks like is decided here once, as data: `FaceRig.describe` gives a
+face's coarse backward map and its painted overlays (colour layers and alphas), `SceneRig.describe`
+the frame's coarse backward map. `CpuRigEngine` draws that with OpenCV; `generator.torch_engine`
+draws the very same description with torch on a GPU. An engine is anything with
+`prepare(image, analysis, plan, person_mask)` returning frames (`generator.engine.Engine`).
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from generator.motion import FaceMotion, MotionPlan
 from generator.types import FaceAnalysis, ImageAnalysis
 
 __all__ = [
+    "REUSE",
     "CpuRigEngine",
     "Engine",
     "FaceFrame",

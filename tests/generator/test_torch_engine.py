@@ -119,7 +119,7 @@ def test_torch_rig_reuses_a_still_face_and_warps_the_scene_like_the_cpu_rig(
     assert _psnr(cpu[0], cpu[-1]) < 40.0  # the frames do move
 
 
-def test_asking_for_torch_rig_without_torch_names_the_gpu_extra() -> None:
+def test_asking_for_torch_rig_without_torch_names_the_gpu_extra_at_startup_and_render() -> None:
     code = textwrap.dedent(
         """
         import sys
@@ -134,13 +134,21 @@ def test_asking_for_torch_rig_without_torch_names_the_gpu_extra() -> None:
         try:
             choose_engine("torch-rig")
         except EngineUnavailable as exc:
-            print(exc)
+            print("render:", exc)
+        from pydantic import ValidationError
+        from bot.settings import Settings
+        try:
+            Settings(engine="torch-rig")
+        except ValidationError as exc:
+            print("startup:", exc)
         """
     )
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120, check=True
     )
-    assert "pip install '.[gpu]'" in done.stdout and "ENGINE=torch-rig" in done.stdout, done.stdout
+    render, startup = done.stdout.split("startup:")
+    for said in (render, startup):  # the render call, and the bot's settings at startup
+        assert "pip install '.[gpu]'" in said and "ENGINE=torch-rig" in said, done.stdout
 
 
 def test_engine_names_pick_their_engine() -> None:
