@@ -29,6 +29,7 @@ RUNS = int(os.environ.get("RUNS", "3"))
 IN_FLIGHT = int(os.environ.get("IN_FLIGHT", "4"))
 RENDERS = int(os.environ.get("RENDERS", "8"))
 DEVICE = os.environ.get("DEVICE", "cuda")
+SIZES = os.environ.get("SIZES", "720p,1080p,4K").split(",")
 rows: list[tuple[str, ...]] = []
 
 
@@ -115,6 +116,8 @@ def main() -> None:
 
         # 2. Frame speed: prepare + every frame back on the host, median of RUNS (cpu-rig once, 720p/1080p).
         for label, long_side in (("720p", 1280), ("1080p", 1920), ("4K", 3840)):
+            if label not in SIZES:
+                continue
             for faces, src in (("1", one), ("6", six)):
                 photo = photo_at(src, folder, f"{label}_{faces}.jpg", long_side)
                 inputs = stages(photo, voice, long_side, SECONDS)

@@ -9,7 +9,8 @@
 #   WHEELS=/path/to/wheels bash bench/gpu_check.sh   # installs only from the wheels it is handed
 #
 # Knobs: PYTHON (python3.11/3.12), VENV (.venv-gpu), SKIP_INSTALL (set: use VENV as it is), and for
-# bench/gpu_check.py SECONDS_CLIP (15), RUNS (3), IN_FLIGHT (4), RENDERS (8), DEVICE (cuda).
+# bench/gpu_check.py SECONDS_CLIP (15), RUNS (3), IN_FLIGHT (4), RENDERS (8), DEVICE (cuda),
+# SIZES (720p,1080p,4K).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
