@@ -124,28 +124,44 @@ class TorchRigEngine:
                 for overlay in face.overlays:
                     self._composite(crops[n], overlay)
             work[drawn, :, y0:y1, x0:x1] = crops
-        # In frame order: a reused face takes the crop remembered last, maybe earlier in this block.
+        # In frame order: a reused face takes the crop remembered last, maybe earlier in this block;
+        # each run of reuses is pasted in one copy.
+        reused: list[int] = []
         for j, face in enumerate(frames):
             if face is None:
                 continue
             if face.back is None:
-                assert kept is not None, "a face is reused only after it was drawn"
-                work[j, :, y0:y1, x0:x1] = kept
+                reused.append(j)
             elif face.remember:
+                self._paste(work, reused, kept, rig.box)
+                reused = []
                 kept = work[j, :, y0:y1, x0:x1].clone()
+        self._paste(work, reused, kept, rig.box)
         return kept
+
+    @staticmethod
+    def _paste(
+        work: torch.Tensor, frames: list[int], crop: torch.Tensor | None, box: tuple[int, int, int, int]
+    ) -> None:
+        """Puts one face's kept crop back into the given frames of the block."""
+        if not frames:
+            return
+        assert crop is not None, "a face is reused only after it was drawn"
+        x0, y0, x1, y1 = box
+        work[frames, :, y0:y1, x0:x1] = crop
 
     def _sampling_grid(self, grid: _Grid, backs: Sequence[NDArray[np.float32]]) -> torch.Tensor:
         """grid_sample's (n, h, w, 2) grid from coarse backward maps: upsampled, cropped, normalised."""
-        coarse = self._tensor(np.stack([grid.xy + back for back in backs]))
+        # int(): the grid's sizes may be NumPy integers, which would make float64 maps.
+        spans = np.array([2.0 / max(int(grid.w) - 1, 1), 2.0 / max(int(grid.h) - 1, 1)], np.float32)
+        # Normalised on the coarse grid, a hundredth of the pixels: bilinear upsampling commutes
+        # with this affine map.
+        coarse = np.stack([(grid.xy + back) * spans - 1.0 for back in backs]).transpose(0, 3, 1, 2)
         c = grid.cell
         fine = F.interpolate(
-            coarse.permute(0, 3, 1, 2), size=(grid.gh * c, grid.gw * c), mode="bilinear", align_corners=False
-        )[:, :, c : c + grid.h, c : c + grid.w]
-        # int(): the grid's sizes may be NumPy integers, which would make a float64 tensor.
-        spans = [2.0 / max(int(grid.w) - 1, 1), 2.0 / max(int(grid.h) - 1, 1)]
-        scale = torch.tensor(spans, dtype=torch.float32, device=self.device)
-        return fine.permute(0, 2, 3, 1) * scale - 1.0
+            self._tensor(coarse), size=(grid.gh * c, grid.gw * c), mode="bilinear", align_corners=False
+        )
+        return fine[:, :, c : c + grid.h, c : c + grid.w].permute(0, 2, 3, 1)
 
     def _composite(self, crop: torch.Tensor, overlay: Overlay) -> None:
         """Paints one overlay onto a (3, h, w) crop in place, as `generator.render.composite` does."""
@@ -159,4 +175,4 @@ class TorchRigEngine:
 
     def _tensor(self, array: NDArray[np.generic]) -> torch.Tensor:
         """A float32 copy of `array` on the device."""
-        return torch.from_numpy(np.array(array, dtype=np.float32)).to(self.device)
+        return torch.from_numpy(np.array(array, dtype=np.float32, order="C")).to(self.device)
