@@ -15,7 +15,8 @@ outer pixel centres). A coarse map upsamples as `cv2.resize` does (half-pixel ce
 `F.interpolate(align_corners=False)`. Every warp is rounded and every paint stroke truncated to
 whole values, as uint8 pixels are on the CPU.
 
-torch is imported by this module only; `generator.engine.choose_engine` imports it on demand.
+Nothing else imports torch: `generator.engine.choose_engine` imports this module when torch-rig is
+asked for, or for auto on a machine with an NVIDIA driver (where it first asks torch about CUDA).
 """
 
 from __future__ import annotations
