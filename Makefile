@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export TEST_DATABASE_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/test
 
-.PHONY: run playground demo test lint bench migrate worker clean
+.PHONY: run playground demo test lint bench migrate worker clean gpu
 
 $(PY):
 	@test -n "$(PYTHON)" || { echo "phototalk needs Python 3.11 or 3.12 (python3.11 / python3.12 on PATH)"; exit 1; }
@@ -20,6 +20,13 @@ $(VENV)/.installed: pyproject.toml | $(PY)
 $(VENV)/.installed-dev: pyproject.toml | $(PY)
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $(VENV)/.installed $@
+
+$(VENV)/.installed-gpu: pyproject.toml | $(VENV)/.installed-dev
+	$(PY) -m pip install -q -e '.[dev,gpu]'
+	touch $@
+
+## gpu: add the gpu extra (torch) for ENGINE=torch-rig; `make test` then runs its parity tests too
+gpu: $(VENV)/.installed-gpu
 
 ## run: install, apply migrations, start the bot (SQLite under ./data, in-process CPU render worker)
 run: $(VENV)/.installed

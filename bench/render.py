@@ -15,9 +15,13 @@ cold render is reported separately).
 
 Targets from the issues: 15 s at 720p in at most 7.5 s wall (median; ≤ 0.45x real time issue 10 asks
 6.75 s), the six-face case at most 0.6x real time (9 s), peak RSS at most 1 GB at 1080p.
-Each size runs in its own child process, so its peak RSS is its own.
+Each size and engine runs in its own child process, so its peak RSS is its own.
 
-    python bench/render.py [--runs 5] [--seconds 15] [--sizes 720 1080] [--json]
+Engines (`--engine cpu-rig torch-rig`) are measured one after the other on each size and printed
+side by side; torch-rig runs on CUDA when torch sees a GPU, else on CPU torch (the targets above
+are the CPU rig's).
+
+    python bench/render.py [--runs 5] [--seconds 15] [--sizes 720 1080] [--engine cpu-rig torch-rig] [--json]
 """
 
 from __future__ import annotations
@@ -125,9 +129,21 @@ def _write_voice_note(path: Path, samples: np.ndarray) -> None:
     path.write_bytes(voice_note(wav.getvalue())[0])
 
 
-def measure(photo: str, voice: str, max_side: int, seconds: float, runs: int, out_dir: str, queue) -> None:  # type: ignore[no-untyped-def]
+def measure(  # type: ignore[no-untyped-def]
+    photo: str,
+    voice: str,
+    max_side: int,
+    seconds: float,
+    runs: int,
+    out_dir: str,
+    queue,
+    engine: str = "cpu-rig",
+) -> None:
     """In a child process: one cold render, then `runs` timed ones; reports through `queue`."""
     from generator import AudioTrack, RenderRequest, RenderResult, render
+    from generator.engine import choose_engine
+
+    drawer = choose_engine(engine)
 
     def cpu() -> float:
         usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -138,7 +154,7 @@ def measure(photo: str, voice: str, max_side: int, seconds: float, runs: int, ou
             image=photo, tracks=[AudioTrack(audio=voice)], max_seconds=seconds, max_side=max_side, seed=index
         )
         started, cpu_started = time.perf_counter(), cpu()
-        result = render(request, Path(out_dir) / f"bench_{max_side}_{index}.mp4")
+        result = render(request, Path(out_dir) / f"bench_{max_side}_{index}.mp4", engine=drawer)
         return time.perf_counter() - started, cpu() - cpu_started, result
 
     cold, _, result = once(0)
@@ -150,6 +166,8 @@ def measure(photo: str, voice: str, max_side: int, seconds: float, runs: int, ou
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
     queue.put(
         {
+            "engine": engine,
+            "device": str(getattr(drawer, "device", "cpu")),
             "max_side": max_side,
             "size": f"{result.width}x{result.height}",
             "clip_seconds": result.duration,
@@ -179,6 +197,13 @@ def main(argv: list[str] | None = None) -> int:
         choices=[720, 1080, 886],
         help="886: six faces",
     )
+    parser.add_argument(
+        "--engine",
+        nargs="+",
+        default=["cpu-rig"],
+        choices=["cpu-rig", "torch-rig"],
+        help="engines to compare",
+    )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)
 
@@ -188,26 +213,39 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         photos, voice = make_inputs(Path(tmp), args.seconds)
         for height in args.sizes:
-            queue = context.Queue()
-            max_side = 1920 if height == 1080 else 1280
-            child = context.Process(
-                target=measure,
-                args=(str(photos[height]), str(voice), max_side, args.seconds, args.runs, tmp, queue),
-            )
-            child.start()
-            results.append(queue.get())
-            child.join()
+            for engine in args.engine:
+                queue = context.Queue()
+                max_side = 1920 if height == 1080 else 1280
+                child = context.Process(
+                    target=measure,
+                    args=(
+                        str(photos[height]),
+                        str(voice),
+                        max_side,
+                        args.seconds,
+                        args.runs,
+                        tmp,
+                        queue,
+                        engine,
+                    ),
+                )
+                child.start()
+                results.append(queue.get())
+                child.join()
     if args.json:
         print(json.dumps(results, indent=2))
     else:
         for r in results:
             print(
-                f"{r['size']:>10}  {r['clip_seconds']:.1f} s clip  median {r['median_seconds']:.2f} s  "
+                f"{r['size']:>10}  {r['engine']:>9} ({r['device']})  {r['clip_seconds']:.1f} s clip  "
+                f"median {r['median_seconds']:.2f} s  "
                 f"min {r['min_seconds']:.2f} s  cold {r['cold_seconds']:.2f} s  "
                 f"x{r['realtime_factor']:.2f} real time  CPU {r['median_cpu_seconds']:.1f} s  "
                 f"peak RSS {r['peak_rss_mb']:.0f} MB  runs {r['runs']}"
             )
     for r in results:
+        if r["engine"] != "cpu-rig":
+            continue
         if r["size"] == "1280x720":
             _verdict("720p median wall <= 7.5 s", r["median_seconds"] <= TARGET_720P_SECONDS)
             _verdict("720p <= 0.45x real time", r["realtime_factor"] <= TARGET_REALTIME_720P)

@@ -46,6 +46,7 @@ from generator import (
     RenderResult,
     render,
 )
+from generator.engine import EngineName
 from storage import Job, Status, media
 from storage.errors import JobRejected
 
@@ -135,8 +136,10 @@ class RenderStopped(Exception):
     """The job ended (cancelled, lease lost, shut down) while its render still ran in the pool."""
 
 
-def render_in_process(request: RenderRequest, output: Path, progress_file: Path) -> RenderResult:
-    """Renders in a pool process, writing the fraction done to `progress_file` as it advances.
+def render_in_process(
+    request: RenderRequest, output: Path, progress_file: Path, engine: EngineName = "auto"
+) -> RenderResult:
+    """Renders in a pool process with the ENGINE named, writing the fraction done to `progress_file`.
 
     Stops (RenderStopped) at its next progress step once the job's side wrote the stop flag next
     to `progress_file` or removed the job's folder, so a cancelled render frees its process.
@@ -158,7 +161,7 @@ def render_in_process(request: RenderRequest, output: Path, progress_file: Path)
         os.replace(partial, progress_file)  # atomic: the reader never sees half a number
 
     try:
-        return render(request, output, progress=report)
+        return render(request, output, progress=report, engine=engine)
     except Exception as exc:
         if stopped:  # closing the half-written video may raise an error of its own: say why it ended
             raise RenderStopped(str(progress_file.parent)) from exc
@@ -297,7 +300,7 @@ class Delivery:
         """Renders in the pool, editing the status message and keeping the chat action alive."""
         progress_file = workdir / "progress"
         output = workdir / "video.mp4"
-        call = self.rt.submit(render_in_process, request, output, progress_file)
+        call = self.rt.submit(render_in_process, request, output, progress_file, self.rt.settings.engine)
         call.future.add_done_callback(functools.partial(_log_stopped, job.id))
         future = asyncio.ensure_future(self.rt.wait_for(call))
         last_edit = last_action = last_check = 0.0

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     analyses_per_minute: int = Field(default=10, ge=1)
     embedded_worker: bool = True
     job_lease_seconds: int = 90
+    # Which renderer draws the frames: cpu-rig, torch-rig (the gpu extra), auto = torch-rig on a CUDA GPU.
+    engine: Literal["auto", "cpu-rig", "torch-rig"] = "auto"
     job_max_attempts: int = 3
 
     # Conversation
@@ -92,6 +94,17 @@ class Settings(BaseSettings):
                 raise ValueError(f"STARS_PACKS: {part.strip()!r} needs at least 1 render and 1 Star")
             packs.append((int(renders), int(stars)))
         return packs
+
+    @field_validator("engine")
+    @classmethod
+    def _engine_installed(cls, value: str) -> str:
+        # Said at startup, not as a failed render per job; find_spec does not import torch.
+        if value == "torch-rig":
+            from generator.engine import GPU_INSTALL, torch_installed
+
+            if not torch_installed():
+                raise ValueError(f"ENGINE=torch-rig needs torch: install the GPU extra with {GPU_INSTALL}")
+        return value
 
     @property
     def bot_api_url(self) -> str:

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from generator.engine import ENGINE_NAMES, EngineUnavailable, choose_engine
 from generator.quiet import native_stderr_filtered
 from generator.types import (
     FPS,
@@ -55,6 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     except FileNotFoundError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except EngineUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
 
 
 def run_render(args: argparse.Namespace) -> int:
@@ -70,7 +74,7 @@ def run_render(args: argparse.Namespace) -> int:
         trim=not args.no_trim,
         chorus=args.chorus,
     )
-    return _render_and_report(request, args.output)
+    return _render_and_report(request, args.output, args.engine)
 
 
 def run_analyze(args: argparse.Namespace) -> int:
@@ -100,15 +104,16 @@ def run_demo(args: argparse.Namespace) -> int:
         request = RenderRequest(
             image=photo, tracks=[AudioTrack(audio=_wav_bytes(speech, rate))], seed=args.seed
         )
-        return _render_and_report(request, args.output)
+        return _render_and_report(request, args.output, args.engine)
 
 
-def _render_and_report(request: RenderRequest, output: Path) -> int:
+def _render_and_report(request: RenderRequest, output: Path, engine: str = "auto") -> int:
     """Runs a render with a progress line on a terminal, then prints one line about the result."""
     from generator.pipeline import render
 
+    drawer = choose_engine(engine)  # before the clock: torch's import is not the render's time
     started = time.perf_counter()
-    result = render(request, output, progress=_progress_printer())
+    result = render(request, output, progress=_progress_printer(), engine=drawer)
     seconds = time.perf_counter() - started
     if sys.stderr.isatty():
         print(file=sys.stderr)
@@ -197,6 +202,7 @@ def _parser() -> argparse.ArgumentParser:
     render.add_argument(
         "--chorus", action="store_true", help="recordings without --face drive every usable face"
     )
+    _engine_option(render)
     render.set_defaults(run=run_render)
 
     analyze = commands.add_parser("analyze", help="print the faces a photo holds, as JSON")
@@ -206,8 +212,19 @@ def _parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help=f"render the astronaut speaking a sentence (offline, {FPS} fps)")
     demo.add_argument("-o", "--output", type=Path, default=Path("out/demo.mp4"))
     demo.add_argument("--seed", type=int, default=0)
+    _engine_option(demo)
     demo.set_defaults(run=run_demo)
     return parser
+
+
+def _engine_option(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--engine",
+        choices=ENGINE_NAMES,
+        default="auto",
+        help="renderer: cpu-rig, torch-rig (needs the gpu extra), or auto: torch-rig on a CUDA GPU, "
+        "else cpu-rig (default auto)",
+    )
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from numpy.typing import NDArray
 
 from generator.analysis import analyze_image, segment_person
 from generator.encode import VideoEncoder, make_thumbnail
-from generator.engine import Engine
+from generator.engine import Engine, EngineName, choose_engine
 from generator.intake import SAMPLE_RATE, fit_size, load_audio, load_image
 from generator.motion import plan_motion
 from generator.render import render_frames
@@ -55,13 +55,16 @@ def render(
     request: RenderRequest,
     output: Path | str,
     progress: ProgressCallback | None = None,
-    engine: Engine | None = None,
+    engine: Engine | EngineName | None = None,
 ) -> RenderResult:
     """Renders `request` into an MP4 at `output` and describes the result.
 
-    Raises GeneratorError for input it cannot use, always before drawing anything.
+    `engine`: an engine, or its name (`generator.engine.choose_engine`); None is the CPU rig.
+    Raises GeneratorError for input it cannot use, always before drawing anything, and
+    EngineUnavailable for an engine this machine cannot run.
     """
     report = _Progress(progress)
+    drawer = choose_engine(engine) if isinstance(engine, str) else engine
 
     # 1. Check inputs: the photo decodes (and is not a decompression bomb), every recording decodes.
     image, recordings, trimmed = check_inputs(request)
@@ -88,9 +91,13 @@ def render(
     plan = plan_motion(face_tracks, n_frames, request.fps, seed=request.seed)
 
     # 6. Render frames and encode the video, streamed: the clip is never held in memory.
-    frames = render_frames(frame, frame_analysis, plan, person, engine=engine)
+    frames = render_frames(frame, frame_analysis, plan, person, engine=drawer)
     soundtrack = mix_lines(lines, n_frames, request.fps)
-    thumbnail = encode_video(frames, soundtrack, Path(output), frame.shape, request.fps, n_frames, report)
+    # Frames drawn on a GPU are encoded there too when it can (NVENC); a CPU engine keeps x264.
+    on_gpu = bool(getattr(drawer, "on_gpu", False))
+    thumbnail = encode_video(
+        frames, soundtrack, Path(output), frame.shape, request.fps, n_frames, report, hardware=on_gpu
+    )
     report(1.0)
 
     return RenderResult(
@@ -308,11 +315,12 @@ def encode_video(
     fps: int,
     n_frames: int,
     report: _Progress,
+    hardware: bool = False,
 ) -> bytes:
     """Streams frames into the MP4 with its soundtrack; returns a JPEG thumbnail of the first frame."""
     thumbnail = b""
     every = max(1, n_frames // 40)
-    with VideoEncoder(output, shape[1], shape[0], fps, soundtrack, SAMPLE_RATE) as encoder:
+    with VideoEncoder(output, shape[1], shape[0], fps, soundtrack, SAMPLE_RATE, hardware=hardware) as encoder:
         for i, frame in enumerate(_ahead(frames)):
             if i == 0:
                 thumbnail = make_thumbnail(frame)

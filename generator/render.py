@@ -18,15 +18,19 @@ photo and two small composites:
    gets the camera's drift, so it never wobbles with the jaw.
 
 Only the mouth interior and a closed eye are ever painted; everything else is the photo's own
-pixels, moved. An engine is anything with `prepare(image, analysis, plan, person_mask)` returning
-frames (`generator.engine.Engine`), so a GPU engine can replace this one.
+pixels, moved. What a frame looks like is decided here once, as data: `FaceRig.describe` gives a
+face's coarse backward map and its painted overlays (colour layers and alphas), `SceneRig.describe`
+the frame's coarse backward map. `CpuRigEngine` draws that with OpenCV; `generator.torch_engine`
+draws the very same description with torch on a GPU. An engine is anything with
+`prepare(image, analysis, plan, person_mask)` returning frames (`generator.engine.Engine`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import cv2
 import numpy as np
@@ -39,7 +43,19 @@ from generator.engine import Engine, Image
 from generator.motion import FaceMotion, MotionPlan
 from generator.types import FaceAnalysis, ImageAnalysis
 
-__all__ = ["CpuRigEngine", "Engine", "render_frames"]
+__all__ = [
+    "REUSE",
+    "CpuRigEngine",
+    "Engine",
+    "FaceFrame",
+    "FaceRig",
+    "Layer",
+    "Overlay",
+    "SceneRig",
+    "build_rigs",
+    "composite",
+    "render_frames",
+]
 
 #: Extra inner-lip gap at jaw_open = 1, as a fraction of the mouth's width.
 JAW_GAP = 0.45
@@ -74,6 +90,43 @@ _Float = TypeVar("_Float", np.float32, np.float64)
 Colour = NDArray[np.float32] | NDArray[np.float64]
 
 
+# --- the rig's per-frame description, drawn by either engine ---------------------------------------
+
+
+@dataclass(frozen=True)
+class Layer:
+    """Paint over pixels: `pixels * (1 - alpha) + colour * alpha`."""
+
+    colour: NDArray[Any]  # float (h, w, 3), or (1, 1, 3) for one colour; numpy's stubs lose the dtype
+    alpha: Colour  # (h, w, 1)
+
+
+@dataclass(frozen=True)
+class Overlay:
+    """Painted layers inside `box` (x0, y0, x1, y1) of a face's crop, blended in order in float and
+    then clipped and truncated to uint8 once, as one paint stroke."""
+
+    box: tuple[int, int, int, int]
+    layers: tuple[Layer, ...]
+
+
+@dataclass(frozen=True)
+class FaceFrame:
+    """One face on one frame, as data: warp the crop through `back`, then paint `overlays` in order.
+
+    `back` is the coarse backward displacement on the face's grid (`_Grid.backward`); None means
+    "the crop this face drew last" (see REUSE_PX). `remember`: keep this drawing for such reuse.
+    """
+
+    back: NDArray[np.float32] | None
+    overlays: tuple[Overlay, ...] = ()
+    remember: bool = False
+
+
+#: A face drawn exactly as on its last drawn frame.
+REUSE = FaceFrame(back=None)
+
+
 class CpuRigEngine:
     """The default engine: mesh-driven warps and a painted mouth interior, real time on a CPU."""
 
@@ -83,15 +136,7 @@ class CpuRigEngine:
         self, image: Image, analysis: ImageAnalysis, plan: MotionPlan, person_mask: Image | None
     ) -> Iterator[NDArray[np.uint8]]:
         """Precomputes every face's rig and the global fields, then yields one frame per plan frame."""
-        pixels = np.ascontiguousarray(image, dtype=np.uint8)
-        # float32 already from segment_person(), so the same array; the scene reads it as float32 too.
-        mask_in = None if person_mask is None else np.asarray(person_mask, dtype=np.float32)
-        by_index = {face.index: face for face in analysis.faces}
-        rigs = [(FaceRig(pixels, by_index[m.face], mask_in), m) for m in plan.faces if m.face in by_index]
-        for rig, _ in rigs:
-            rig.reusable = not any(other is not rig and _overlap(rig.box, other.box) for other, _ in rigs)
-        mask = _guess_person(pixels.shape, [rig for rig, _ in rigs]) if mask_in is None else mask_in
-        scene = SceneRig(pixels.shape, mask, [rig for rig, _ in rigs], plan.parallax)
+        pixels, rigs, scene = build_rigs(image, analysis, plan, person_mask)
         return self._frames(pixels, plan, rigs, scene)
 
     def _frames(
@@ -108,13 +153,30 @@ class CpuRigEngine:
         """
         buffers = [image.copy(), image.copy()]
         motions = [motion for _, motion in rigs]
+        drawn: list[NDArray[np.uint8] | None] = [None] * len(rigs)  # each face's crop kept for reuse
 
         def draw_faces(i: int) -> NDArray[np.uint8]:
             work = buffers[i % 2]
             for rig, _ in rigs:
                 rig.restore(work, image)
-            for rig, motion in rigs:
-                rig.apply(work, motion, i)
+            for k, (rig, motion) in enumerate(rigs):
+                face = rig.describe(motion, i)
+                if face is None:
+                    continue
+                x0, y0, x1, y1 = rig.box
+                kept = drawn[k]
+                if face.back is None:
+                    assert kept is not None, "a face is reused only after it was drawn"
+                    work[y0:y1, x0:x1] = kept
+                    continue
+                source_map = rig.grid.source_map(face.back)
+                src = work[y0:y1, x0:x1].copy()
+                out = np.asarray(_remap(src, source_map, cv2.BORDER_REPLICATE), dtype=np.uint8)
+                for overlay in face.overlays:
+                    composite(out, overlay)
+                work[y0:y1, x0:x1] = out
+                if face.remember:
+                    drawn[k] = out
             return work
 
         if plan.n_frames == 0:
@@ -125,7 +187,37 @@ class CpuRigEngine:
                 work = pending.result()
                 if i + 1 < plan.n_frames:
                     pending = helper.submit(draw_faces, i + 1)
-                yield scene.apply(work, plan, motions, i)
+                back = scene.describe(plan, motions, i)
+                if back is None:
+                    yield work.copy()
+                else:
+                    source_map = scene.grid.source_map(back)
+                    yield np.asarray(_remap(work, source_map, cv2.BORDER_REFLECT101), dtype=np.uint8)
+
+
+def composite(out: NDArray[np.uint8], overlay: Overlay) -> None:
+    """Paints one overlay onto `out` (a face's warped crop) in place."""
+    x0, y0, x1, y1 = overlay.box
+    region = out[y0:y1, x0:x1].astype(np.float32)
+    for layer in overlay.layers:
+        region = region * (1.0 - layer.alpha) + layer.colour * layer.alpha
+    out[y0:y1, x0:x1] = np.clip(region, 0.0, 255.0).astype(np.uint8)
+
+
+def build_rigs(
+    image: Image, analysis: ImageAnalysis, plan: MotionPlan, person_mask: Image | None
+) -> tuple[NDArray[np.uint8], list[tuple[FaceRig, FaceMotion]], SceneRig]:
+    """The rig every engine draws: the photo as uint8, each planned face's rig with its motion, the scene."""
+    pixels = np.ascontiguousarray(image, dtype=np.uint8)
+    # float32 already from segment_person(), so the same array; the scene reads it as float32 too.
+    mask_in = None if person_mask is None else np.asarray(person_mask, dtype=np.float32)
+    by_index = {face.index: face for face in analysis.faces}
+    rigs = [(FaceRig(pixels, by_index[m.face], mask_in), m) for m in plan.faces if m.face in by_index]
+    for rig, _ in rigs:
+        rig.reusable = not any(other is not rig and _overlap(rig.box, other.box) for other, _ in rigs)
+    mask = _guess_person(pixels.shape, [rig for rig, _ in rigs]) if mask_in is None else mask_in
+    scene = SceneRig(pixels.shape, mask, [rig for rig, _ in rigs], plan.parallax)
+    return pixels, rigs, scene
 
 
 def render_frames(
@@ -247,6 +339,7 @@ class FaceRig:
         x1, y1 = min(width, hi[0] + 1), min(height, hi[1] + 1)
         self.box = (x0, y0, x1, y1)
         cw, ch = x1 - x0, y1 - y0
+        self.size = [cw, ch]  # the crop's (width, height): overlays stay inside it
         self.origin = np.array([x0, y0], dtype=np.float64)
         local = xy - self.origin
         self.points = local  # mesh points in crop coordinates
@@ -293,9 +386,9 @@ class FaceRig:
         self.points = np.vstack([local, teeth_points])
         self._mouth_setup(image, local, face)
         self._eyes_setup(image, local)
-        #: The last drawn crop and what drew it; only for a face whose crop no other face's overlaps.
+        #: What drew the last remembered crop; only for a face whose crop no other face's overlaps.
         self.reusable = True
-        self._last: tuple[NDArray[np.float64], float, NDArray[np.uint8]] | None = None
+        self._last: tuple[NDArray[np.float64], float] | None = None
 
     # -- setup --
 
@@ -563,18 +656,18 @@ class FaceRig:
         d += b["yaw"] * np.sin(yaw) + b["pitch"] * np.sin(pitch)
         return d, gap
 
-    def apply(self, work: NDArray[np.uint8], m: FaceMotion, i: int) -> None:
-        """Warps this face's crop of `work` in place and paints the mouth interior and closed eyes.
+    def describe(self, m: FaceMotion, i: int) -> FaceFrame | None:
+        """This face on frame i: how its crop warps and what is painted on it (mouth, closed eyes).
 
-        A face whose every control point is within REUSE_PX of where it was last drawn (a listener
-        between blinks and glances, a speaker in a pause) gets its last crop back instead of a new
-        warp: that is what keeps a photo of six people, one speaking, nearly as cheap as one.
+        None: the photo's own pixels (nothing moved). A face whose every control point is within
+        REUSE_PX of where it was last drawn (a listener between blinks and glances, a speaker in a
+        pause) gets REUSE, its last crop back, instead of a new warp: that is what keeps a photo of
+        six people, one speaking, nearly as cheap as one. Call it once per frame, frames in order.
         """
         d, gap = self.displacements(m, i)
         if not np.any(np.abs(d) > 1e-3):
             self._last = None
-            return
-        x0, y0, x1, y1 = self.box
+            return None
         if (
             self.reusable
             and self._last is not None
@@ -582,8 +675,7 @@ class FaceRig:
             and abs(gap - self._last[1]) < REUSE_PX
             and float(m.blink[i]) <= 0.3
         ):
-            work[y0:y1, x0:x1] = self._last[2]
-            return
+            return REUSE
         g = self.grid
         controls = np.zeros((self.n_controls, 2), np.float64)
         controls[: self.n_moving] = d
@@ -591,24 +683,20 @@ class FaceRig:
         field = np.asarray(cv2.GaussianBlur(field, (0, 0), self.blur), dtype=np.float32)
         field *= self.keep
         back = g.backward(field)
-        source_map = g.source_map(back)
-        src = work[y0:y1, x0:x1].copy()
-        out = np.asarray(_remap(src, source_map, cv2.BORDER_REPLICATE), dtype=np.uint8)
         moved = self.points + d
-        self._paint_mouth(out, moved, gap, m, i)
+        overlays: list[Overlay | None] = [self._paint_mouth(moved, gap, m, i)]
         press = float(m.lips_pressed[i])
         if press > 0.3:
-            self._seal_lips(out, moved, press)
+            overlays.append(self._seal_lips(moved, press))
         blink = float(m.blink[i])
         if blink > 0.3:
-            self._paint_eyes(out, moved, blink)
-        work[y0:y1, x0:x1] = out
-        if self.reusable and blink <= 0.3:
-            self._last = (d, gap, out)
+            overlays.extend(self._paint_eyes(moved, blink))
+        remember = self.reusable and blink <= 0.3
+        if remember:
+            self._last = (d, gap)
+        return FaceFrame(back, tuple(o for o in overlays if o is not None), remember)
 
-    def _paint_mouth(
-        self, out: NDArray[np.uint8], moved: NDArray[np.float64], gap: float, m: FaceMotion, i: int
-    ) -> None:
+    def _paint_mouth(self, moved: NDArray[np.float64], gap: float, m: FaceMotion, i: int) -> Overlay | None:
         """Paints the cavity, upper and lower teeth and tongue inside the warped lips when they part.
 
         Only the opening beyond the photo's own is new. A photo that shows its upper teeth keeps
@@ -620,15 +708,15 @@ class FaceRig:
         extra = gap - self.gap0
         strength = float(_smoothstep(0.01 * self.mouth_w, 0.05 * self.mouth_w, np.array(extra)))
         if strength <= 0.01 or gap < 1.0:
-            return
+            return None
         lower = moved[list(lm.LIPS_INNER_LOWER)]  # right corner -> left corner
         # The photo's own teeth edge (left -> right) when it shows teeth, else the upper inner lip.
         upper = moved[self.n_mesh :] if self.photo_teeth else moved[list(lm.LIPS_INNER_UPPER[1:-1])]
         poly_pts = np.vstack([lower, upper])
         lo = np.maximum(np.floor(poly_pts.min(axis=0) - 3).astype(int), 0)
-        hi = np.minimum(np.ceil(poly_pts.max(axis=0) + 3).astype(int), [out.shape[1], out.shape[0]])
+        hi = np.minimum(np.ceil(poly_pts.max(axis=0) + 3).astype(int), self.size)
         if np.any(hi - lo < 3):
-            return
+            return None
         pw, ph = hi - lo
         mask = np.zeros((ph, pw), np.float32)
         cv2.fillPoly(mask, [np.round((poly_pts - lo) * 8).astype(np.int32)], (1.0,), cv2.LINE_AA, shift=3)
@@ -706,11 +794,9 @@ class FaceRig:
             colour = colour * (1.0 - a) + teeth_col[None, None, :] * tshade[..., None] * a
 
         alpha = (mask * strength)[..., None]
-        region = out[lo[1] : hi[1], lo[0] : hi[0]]
-        blended = region.astype(np.float32) * (1.0 - alpha) + colour * alpha
-        region[:] = np.clip(blended, 0.0, 255.0).astype(np.uint8)
+        return Overlay((lo[0], lo[1], hi[0], hi[1]), (Layer(colour, alpha),))
 
-    def _seal_lips(self, out: NDArray[np.uint8], moved: NDArray[np.float64], press: float) -> None:
+    def _seal_lips(self, moved: NDArray[np.float64], press: float) -> Overlay | None:
         """Lips pressed (m, b, p): whatever is left of the opening becomes lip, with a dark seam.
 
         The warp brings the lips together, but a photo with parted lips or teeth keeps a sliver
@@ -718,9 +804,9 @@ class FaceRig:
         """
         inner = moved[list(lm.LIPS_INNER)]
         lo = np.maximum(np.floor(inner.min(axis=0) - 3).astype(int), 0)
-        hi = np.minimum(np.ceil(inner.max(axis=0) + 3).astype(int), [out.shape[1], out.shape[0]])
+        hi = np.minimum(np.ceil(inner.max(axis=0) + 3).astype(int), self.size)
         if np.any(hi - lo < 3):
-            return
+            return None
         mask = np.zeros((hi[1] - lo[1], hi[0] - lo[0]), np.float32)
         pts = np.round((inner - lo) * 8).astype(np.int32)
         thick = max(1, round(0.02 * self.mouth_w))
@@ -734,17 +820,17 @@ class FaceRig:
         seam = np.zeros_like(mask)
         cv2.polylines(seam, [seam_pts], False, (1.0,), thick, cv2.LINE_AA, shift=3)
         seam = np.asarray(cv2.GaussianBlur(seam, (0, 0), max(0.5, 0.008 * self.mouth_w)), dtype=np.float32)
-        region = out[lo[1] : hi[1], lo[0] : hi[0]].astype(np.float32)
         lip = self.lip_rgb.astype(np.float32)
         a = (mask * min(1.0, (press - 0.3) / 0.4))[..., None]
-        sealed = region * (1.0 - a) + lip[None, None, :] * 0.92 * a
+        sealed = Layer(lip[None, None, :] * 0.92, a)
         sa = (seam * 0.6 * a[..., 0])[..., None]
-        sealed = sealed * (1.0 - sa) + lip[None, None, :] * 0.4 * sa
-        out[lo[1] : hi[1], lo[0] : hi[0]] = np.clip(sealed, 0, 255).astype(np.uint8)
+        seamed = Layer(lip[None, None, :] * 0.4, sa)
+        return Overlay((lo[0], lo[1], hi[0], hi[1]), (sealed, seamed))
 
-    def _paint_eyes(self, out: NDArray[np.uint8], moved: NDArray[np.float64], blink: float) -> None:
+    def _paint_eyes(self, moved: NDArray[np.float64], blink: float) -> list[Overlay]:
         """Covers what the lowering lid hides with lid skin, and draws the lash line along its edge."""
         strength = float(_smoothstep(0.3, 0.8, np.array(blink)))
+        overlays: list[Overlay] = []
         for loop, upper_ids, (top, bottom, lash_rgb) in (
             (lm.RIGHT_EYE, lm.RIGHT_EYE_UPPER, self.lids[0]),
             (lm.LEFT_EYE, lm.LEFT_EYE_UPPER, self.lids[1]),
@@ -752,7 +838,7 @@ class FaceRig:
             was, now = self.points[list(loop)], moved[list(loop)]
             both = np.vstack([was, now])
             lo = np.maximum(np.floor(both.min(axis=0) - 3).astype(int), 0)
-            hi = np.minimum(np.ceil(both.max(axis=0) + 3).astype(int), [out.shape[1], out.shape[0]])
+            hi = np.minimum(np.ceil(both.max(axis=0) + 3).astype(int), self.size)
             if np.any(hi - lo < 3):
                 continue
             covered = np.zeros((hi[1] - lo[1], hi[0] - lo[0]), np.float32)
@@ -770,12 +856,12 @@ class FaceRig:
             # Lid skin shades from the tone above the eye to the tone below it.
             rows = np.linspace(0.0, 1.0, covered.shape[0], dtype=np.float32)[:, None, None]
             skin = top[None, None, :] * (1.0 - rows) + bottom[None, None, :] * rows
-            region = out[lo[1] : hi[1], lo[0] : hi[0]].astype(np.float32)
             a = (covered * strength)[..., None]
-            lidded = region * (1.0 - a) + skin * a
+            lidded = Layer(skin, a)
             la = (lash * strength * 0.75)[..., None]
-            lidded = lidded * (1.0 - la) + lash_rgb[None, None, :] * la
-            out[lo[1] : hi[1], lo[0] : hi[0]] = np.clip(lidded, 0, 255).astype(np.uint8)
+            lashed = Layer(lash_rgb[None, None, :], la)
+            overlays.append(Overlay((lo[0], lo[1], hi[0], hi[1]), (lidded, lashed)))
+        return overlays
 
 
 def _remap(
@@ -886,10 +972,8 @@ class SceneRig:
         )
         self.short_side = float(min(width, height))
 
-    def apply(
-        self, work: NDArray[np.uint8], plan: MotionPlan, motions: list[FaceMotion], i: int
-    ) -> NDArray[np.uint8]:
-        """The frame: `work` moved by this frame's global fields."""
+    def field(self, plan: MotionPlan, motions: list[FaceMotion], i: int) -> NDArray[np.float32]:
+        """Frame i's forward displacement (gh, gw, 2) on the coarse grid: every global motion, summed."""
         g = self.grid
         field = np.zeros((g.gh, g.gw, 2), np.float32)
         cam = plan.camera[i]
@@ -903,8 +987,15 @@ class SceneRig:
             field[..., 0] += float(m.shift[i, 0]) * fh * head + float(m.body[i, 0]) * fh * body
             field[..., 1] += float(m.shift[i, 1]) * fh * head + float(m.body[i, 1]) * fh * body
             field += float(np.radians(m.head[i, 2])) * fields["roll"]
+        return field
+
+    def describe(self, plan: MotionPlan, motions: list[FaceMotion], i: int) -> NDArray[np.float32] | None:
+        """Frame i's coarse backward displacement (`_Grid.backward`); None when nothing moves.
+
+        An engine upsamples `grid.xy + back` to every pixel and reads the frame there, the border
+        reflected (cv2.BORDER_REFLECT_101).
+        """
+        field = self.field(plan, motions, i)
         if not np.any(np.abs(field) > 1e-3):
-            return work.copy()
-        back = g.backward(field)
-        source_map = g.source_map(back)
-        return np.asarray(_remap(work, source_map, cv2.BORDER_REFLECT101), dtype=np.uint8)
+            return None
+        return self.grid.backward(field)

@@ -12,7 +12,7 @@ from generator import landmarks as lm
 from generator.analysis import analyze_image, segment_person
 from generator.engine import Engine
 from generator.motion import FaceMotion, MotionPlan, plan_motion
-from generator.render import CpuRigEngine, render_frames
+from generator.render import REUSE, CpuRigEngine, FaceRig, render_frames
 from generator.speech import silent_track
 from generator.types import ImageAnalysis
 
@@ -207,3 +207,29 @@ def test_idle_faces_and_engines_plug_in(astronaut: tuple[np.ndarray, ImageAnalys
 
     assert [f.shape for f in render_frames(image, analysis, plan, mask, engine=engine)] == [image.shape] * 5
     assert default.name == "cpu-rig"
+
+
+def test_the_rig_describes_a_frame_as_data_any_engine_can_draw(
+    astronaut: tuple[np.ndarray, ImageAnalysis, np.ndarray],
+) -> None:
+    """At rest: nothing to draw; an open mouth: a coarse map and a painted interior inside the crop;
+    the same pose again: the last drawing reused; a blink: lids painted, never reused."""
+    image, analysis, mask = astronaut
+    jaw = np.array([0.0, 0.8, 0.8, 0.8], np.float32)
+    plan = posed_plan(4, jaw_open=jaw, blink=np.array([0, 0, 0, 0.9], np.float32))
+    rig, motion = FaceRig(image, analysis.faces[0], mask), plan.faces[0]
+
+    assert rig.describe(motion, 0) is None
+    drawn = rig.describe(motion, 1)
+    assert drawn is not None and drawn.back is not None and drawn.remember
+    assert drawn.back.shape == (rig.grid.gh, rig.grid.gw, 2) and drawn.back.dtype == np.float32
+    assert drawn.overlays, "an open mouth paints its interior"
+    for overlay in drawn.overlays:
+        x0, y0, x1, y1 = overlay.box
+        assert 0 <= x0 < x1 <= rig.size[0] and 0 <= y0 < y1 <= rig.size[1]
+        for layer in overlay.layers:
+            assert layer.alpha.shape == (y1 - y0, x1 - x0, 1) and layer.alpha.min() >= 0.0
+    assert rig.describe(motion, 2) is REUSE
+    blinking = rig.describe(motion, 3)
+    assert blinking is not None and blinking.back is not None and not blinking.remember
+    assert len(blinking.overlays) == len(drawn.overlays) + 2  # one per eye
