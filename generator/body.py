@@ -9,9 +9,10 @@ coarse field like the head and camera ones, it runs on whatever engine executes 
   a free arm rises with its shoulder.
 - A free arm: the whole arm (a soft capsule along shoulder-elbow-wrist-fingertip) sways about
   the shoulder, and the forearm and hand rotate about the elbow for a beat, the hand rising. Each
-  field is a small rigid rotation inside its capsule that fades to nothing over about half a face
-  height outside it, and never reaches a head: the background beside a moving hand stretches a
-  few pixels instead of tearing, and faces keep their own warps.
+  field is a small rigid rotation inside its capsule that fades to nothing over about a face
+  height outside it, and never reaches a head: the background beside a moving hand stretches
+  instead of tearing, and faces keep their own warps. Each field's travel is eased into a
+  fraction of its fade (`FOLD_SAFE`), so however large the plan's angle, the warp never folds.
 - An arm stays still (no field at all) unless the pose model sees its shoulder, elbow and wrist
   (`MIN_VISIBILITY`), the elbow and wrist lie inside the photo away from its edges (not cut off),
   the wrist is on its own side of the body and apart from the other hand (not folded, not holding
@@ -58,7 +59,11 @@ MIN_FACE_DISTANCE = 1.0
 MIN_FOREARM = 0.35
 #: Capsule radius around a limb (face heights) and the fade outside it.
 LIMB_RADIUS = 0.3
-LIMB_FADE = 0.55
+LIMB_FADE = 0.9
+#: No field moves anything further than this fraction of its fade (larger values are eased into
+#: it): a smoothstep fade is at most 1.5 times as steep as linear, so two such fields together
+#: stretch the picture at most ~65 % and never fold it.
+FOLD_SAFE = 0.22
 #: Smile: corner rise and spread, cheek rise (face heights), and the bumps' widths.
 SMILE_RISE = 0.022
 SMILE_SPREAD = 0.012
@@ -121,6 +126,9 @@ class _PersonFields:
     arms: list[NDArray[np.float32] | None]  # per radian of sway, left, right
     hands: list[NDArray[np.float32] | None]  # per radian of beat, left, right
     smile: NDArray[np.float32] | None  # at smile = 1
+    #: The largest value each arm and hand field takes (FOLD_SAFE), per side.
+    arm_limit: tuple[float, float] = (0.0, 0.0)
+    hand_limit: tuple[float, float] = (0.0, 0.0)
 
 
 class BodyRig:
@@ -152,12 +160,12 @@ class BodyRig:
                 continue
             for k in range(2):
                 for basis, value in (
-                    (fields.shoulders[k], g.shoulders[i, k]),
-                    (fields.arms[k], g.arms[i, k]),
-                    (fields.hands[k], g.hands[i, k]),
+                    (fields.shoulders[k], float(g.shoulders[i, k])),
+                    (fields.arms[k], _ease(float(g.arms[i, k]), fields.arm_limit[k])),
+                    (fields.hands[k], _ease(float(g.hands[i, k]), fields.hand_limit[k])),
                 ):
                     if basis is not None and value != 0.0:
-                        field += float(value) * basis
+                        field += value * basis
             if fields.smile is not None and g.smile[i] != 0.0:
                 field += float(g.smile[i]) * fields.smile
 
@@ -179,6 +187,8 @@ class BodyRig:
             self.states.append(("unseen", "unseen"))
             return fields
         states: list[ArmState] = []
+        arm_limit, hand_limit = [0.0, 0.0], [0.0, 0.0]
+        fade = LIMB_FADE * fh
         for side in range(2):
             s, e, w, tip = (LEFT_SHOULDER + side, LEFT_ELBOW + side, LEFT_WRIST + side, LEFT_INDEX + side)
             hand_at = self._sample_person(pose.points[w])
@@ -201,17 +211,22 @@ class BodyRig:
             arm = self._arm(pose, side, fh) * _beyond(self.xy, shoulder, elbow, 0.15)
             sway = (arm * self.not_head)[..., None] * _rotation(self.xy, shoulder)
             fields.arms[side] = sway.astype(np.float32)
+            # The sway is the smaller motion: half the travel, so sway and beat together stay safe.
+            arm_limit[side] = 0.5 * FOLD_SAFE * fade / max(float(np.linalg.norm(sway, axis=-1).max()), 1e-6)
             # Beat: forearm and hand about the elbow, turned so the hand rises.
             fore = _capsule(self.xy, [elbow, wrist, tip_point], LIMB_RADIUS * fh, LIMB_FADE * fh)
             fore *= _beyond(self.xy, elbow, wrist, 0.2)
             sign = -1.0 if wrist[0] - elbow[0] > 0 else 1.0
             beat = (fore * self.not_head)[..., None] * _rotation(self.xy, elbow) * sign
             fields.hands[side] = beat.astype(np.float32)
+            hand_limit[side] = FOLD_SAFE * fade / max(float(np.linalg.norm(beat, axis=-1).max()), 1e-6)
         for side in range(2):
             basis = fields.shoulders[side]
             if basis is not None:
                 fields.shoulders[side] = basis.astype(np.float32)
         self.states.append((states[0], states[1]))
+        fields.arm_limit = (arm_limit[0], arm_limit[1])
+        fields.hand_limit = (hand_limit[0], hand_limit[1])
         return fields
 
     def _arm(self, pose: BodyPose, side: int, fh: float) -> NDArray[np.float64]:
@@ -255,6 +270,11 @@ class BodyRig:
             bump = np.exp(-0.5 * (np.linalg.norm(self.xy - p[cheek], axis=-1) / (CHEEK_SIGMA * fh)) ** 2)
             out += bump[..., None] * CHEEK_RISE * up * fh
         return out.astype(np.float32)
+
+
+def _ease(value: float, limit: float) -> float:
+    """`value` eased smoothly into [-limit, limit] (about linear well below the limit)."""
+    return limit * float(np.tanh(value / limit)) if limit > 0 else 0.0
 
 
 def _smoothstep(edge0: float, edge1: float, x: NDArray[np.float64]) -> NDArray[np.float64]:

@@ -336,9 +336,11 @@ def _gestures(
     impulses = np.zeros((n, 2), dtype=np.float64)
     for i in stresses:
         # Both hands beat together, one leading (people mostly gesture with both, unevenly).
+        # Any stress that earns a beat gets a visible one; stronger stresses a larger one.
         lead = int(rng.integers(0, 2))
-        impulses[i, lead] = float(mouth.emphasis[i])
-        impulses[i, 1 - lead] = float(mouth.emphasis[i]) * rng.uniform(0.4, 0.8)
+        size = 0.5 + 0.5 * float(mouth.emphasis[i])
+        impulses[i, lead] = size
+        impulses[i, 1 - lead] = size * rng.uniform(0.4, 0.8)
     for k in range(2):
         hands[:, k] = _centred_train(impulses[:, k], fps, 0.6)
         arms[:, k] = _noise(rng, n, fps, 1.6 * style.tempo)
@@ -505,7 +507,9 @@ def _centred_train(impulses: NDArray[np.floating[Any]], fps: int, seconds: float
     """Each impulse becomes a smooth bump (0..1 peak) centred on it, `seconds` wide."""
     length = max(3, round(seconds * fps) | 1)
     bump = np.sin(np.linspace(0.0, np.pi, length)) ** 2
-    out: NDArray[np.float64] = np.convolve(np.asarray(impulses, dtype=np.float64), bump, mode="same")
+    x = np.asarray(impulses, dtype=np.float64)
+    half = length // 2
+    out: NDArray[np.float64] = np.convolve(x, bump)[half : half + len(x)]
     return np.clip(out, 0.0, 1.5)
 
 
