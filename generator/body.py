@@ -59,11 +59,13 @@ MIN_FACE_DISTANCE = 1.0
 MIN_FOREARM = 0.35
 #: Capsule radius around a limb (face heights) and the fade outside it.
 LIMB_RADIUS = 0.3
-LIMB_FADE = 0.9
-#: No field moves anything further than this fraction of its fade (larger values are eased into
-#: it): a smoothstep fade is at most 1.5 times as steep as linear, so two such fields together
-#: stretch the picture at most ~65 % and never fold it.
-FOLD_SAFE = 0.22
+LIMB_FADE = 1.1
+#: No hand field moves anything further than this fraction of its fade, no sway field further than
+#: SWAY_SAFE (larger values are eased into it): a smoothstep fade is at most 1.5 times as steep
+#: as linear, so the two together stretch the picture by well under 100 % and never fold it
+#: (tests/generator/test_body.py checks the warp's Jacobian at twice the lively motion).
+FOLD_SAFE = 0.3
+SWAY_SAFE = 0.1
 #: Smile: corner rise and spread, cheek rise (face heights), and the bumps' widths.
 SMILE_RISE = 0.022
 SMILE_SPREAD = 0.012
@@ -126,7 +128,7 @@ class _PersonFields:
     arms: list[NDArray[np.float32] | None]  # per radian of sway, left, right
     hands: list[NDArray[np.float32] | None]  # per radian of beat, left, right
     smile: NDArray[np.float32] | None  # at smile = 1
-    #: The largest value each arm and hand field takes (FOLD_SAFE), per side.
+    #: The largest value each arm (SWAY_SAFE) and hand (FOLD_SAFE) field takes, per side.
     arm_limit: tuple[float, float] = (0.0, 0.0)
     hand_limit: tuple[float, float] = (0.0, 0.0)
 
@@ -208,14 +210,13 @@ class BodyRig:
             elbow, wrist = pose.points[e].astype(np.float64), pose.points[w].astype(np.float64)
             tip_point = self._hand_tip(pose, wrist, elbow, tip, fh)
             # Sway: the whole arm about the shoulder.
-            arm = self._arm(pose, side, fh) * _beyond(self.xy, shoulder, elbow, 0.15)
+            arm = self._arm(pose, side, fh) * _beyond(self.xy, shoulder, elbow, 0.5 * fade)
             sway = (arm * self.not_head)[..., None] * _rotation(self.xy, shoulder)
             fields.arms[side] = sway.astype(np.float32)
-            # The sway is the smaller motion: half the travel, so sway and beat together stay safe.
-            arm_limit[side] = 0.5 * FOLD_SAFE * fade / max(float(np.linalg.norm(sway, axis=-1).max()), 1e-6)
+            arm_limit[side] = SWAY_SAFE * fade / max(float(np.linalg.norm(sway, axis=-1).max()), 1e-6)
             # Beat: forearm and hand about the elbow, turned so the hand rises.
             fore = _capsule(self.xy, [elbow, wrist, tip_point], LIMB_RADIUS * fh, LIMB_FADE * fh)
-            fore *= _beyond(self.xy, elbow, wrist, 0.2)
+            fore *= _beyond(self.xy, elbow, wrist, 0.5 * fade)
             sign = -1.0 if wrist[0] - elbow[0] > 0 else 1.0
             beat = (fore * self.not_head)[..., None] * _rotation(self.xy, elbow) * sign
             fields.hands[side] = beat.astype(np.float32)
@@ -304,8 +305,8 @@ def _capsule(
 def _beyond(
     xy: NDArray[np.float64], pivot: NDArray[np.float64], toward: NDArray[np.float64], reach: float
 ) -> NDArray[np.float64]:
-    """0 behind a joint, 1 past it along the limb towards `toward` (eased over `reach` of its length):
-    a rotation about the joint then moves only the limb beyond it."""
+    """0 behind a joint, 1 past it along the limb towards `toward`, eased over `reach` pixels either
+    side: a rotation about the joint then moves only the limb beyond it, and never steeply."""
     ab = toward - pivot
-    t = ((xy - pivot) @ ab) / max(float(ab @ ab), 1e-9)
-    return _smoothstep(-reach, reach, t)
+    along = ((xy - pivot) @ ab) / max(float(np.linalg.norm(ab)), 1e-9)
+    return _smoothstep(-reach, reach, along)

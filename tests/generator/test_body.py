@@ -177,3 +177,19 @@ def test_body_rig_without_poses_moves_nothing_but_the_smile(
     for i in range(plan.n_frames):
         rig.add(field, plan.faces, i)
     assert np.all(field == 0)  # natural style: no smile, and no pose: no body motion
+
+
+def test_the_cli_takes_a_style_and_a_motion_scale(capsys: pytest.CaptureFixture[str]) -> None:
+    from generator.__main__ import _parser
+
+    args = _parser().parse_args(
+        ["render", "p.jpg", "a.ogg", "-o", "o.mp4", "--style", "calm", "--motion", "0.5"]
+    )
+    assert (args.style, args.motion) == ("calm", 0.5)
+    defaults = _parser().parse_args(["render", "p.jpg", "a.ogg", "-o", "o.mp4"])
+    assert (defaults.style, defaults.motion) == ("natural", 1.0)
+    for wrong in (["--motion", "2.5"], ["--motion", "fast"], ["--style", "sleepy"]):
+        with pytest.raises(SystemExit) as exit_info:
+            _parser().parse_args(["render", "p.jpg", "a.ogg", "-o", "o.mp4", *wrong])
+        assert exit_info.value.code == 2
+        assert wrong[0] in capsys.readouterr().err  # the usage error names the option
