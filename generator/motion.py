@@ -465,7 +465,8 @@ def _gaze(
     """Fixations joined by quick saccades; a speaker mostly looks at the camera.
 
     A look away (chance `away` while speaking, twice that in silence) is always followed by a
-    return to the camera; fixations on the camera hold tiny drifts, as real eyes never stay still.
+    return to the camera, where the eyes rest exactly (a still face's crop is then reused, not
+    warped again: see render.REUSE_PX).
     """
     gaze = np.zeros((n, 2), dtype=np.float64)
     i = 0
@@ -477,8 +478,6 @@ def _gaze(
         if looking_away:
             hold = min(hold, int(1.2 * fps))  # a glance away is brief
             gaze[i : i + hold] = rng.normal(0.0, [0.05, 0.025])
-        else:
-            gaze[i : i + hold] = rng.normal(0.0, [0.006, 0.004])
         was_away = looking_away
         i += max(1, hold)
     # Saccades last ~40-60 ms: smooth just enough that a move spans one or two frames.
