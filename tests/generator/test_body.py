@@ -145,17 +145,16 @@ def test_a_stored_analysis_keeps_the_pose_and_an_older_one_still_renders(
 
 def test_a_render_moves_the_hands_with_the_stresses_and_keeps_lip_sync(tmp_path: Path) -> None:
     """End to end, measured on the video by the evaluators: the bars of issue 12 for one photo."""
+    from bench.body import SPEECH
     from generator import AudioTrack, RenderRequest, render
     from generator.evaluate import evaluate_body, evaluate_video
     from tests.generator.media import synthesize_english, write_audio
 
-    samples, rate = synthesize_english(
-        "Good morning! I have been to space, and I want to tell you what it looks like. Is it not amazing?"
-    )
+    samples, rate = synthesize_english(SPEECH)  # about 11 s, a dozen stresses
     voice = write_audio(tmp_path / "voice.wav", samples, rate, codec="pcm_s16le", container="wav")
     photo = save_photos(tmp_path / "photos")["hopper"]
     out = tmp_path / "hopper.mp4"
-    render(RenderRequest(image=photo, tracks=[AudioTrack(audio=voice)], max_side=640), out)
+    render(RenderRequest(image=photo, tracks=[AudioTrack(audio=voice)], max_seconds=10.0), out)
 
     body = evaluate_body(out)
     assert body.wrists_seen == 2
