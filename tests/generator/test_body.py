@@ -85,6 +85,23 @@ def test_a_hand_at_the_face_stays_still(
     assert arm_state(held, 1, face, w, h) == "free"
 
 
+def test_arms_cut_off_hidden_behind_something_or_pointing_at_the_camera_stay_still(
+    photos: dict[str, np.ndarray], analyses: dict[str, ImageAnalysis]
+) -> None:
+    face = analyses["hopper"].usable_faces[0]
+    body = face.body
+    assert body is not None
+    h, w = photos["hopper"].shape[:2]
+    cut = body.points.copy()
+    cut[LEFT_WRIST + 1, 0] = 3.0  # the frame's edge runs through the hand
+    short = body.points.copy()
+    short[LEFT_WRIST] = short[LEFT_ELBOW] + 0.1 * face.box[3]  # the forearm points at the camera
+
+    assert arm_state(dataclasses.replace(body, points=cut), 1, face, w, h) == "cut_off"
+    assert arm_state(dataclasses.replace(body, points=short), 0, face, w, h) == "foreshortened"
+    assert arm_state(body, 0, face, w, h, person_at=0.1) == "off_person"  # the hand is not the person's
+
+
 def jacobian_min(field: np.ndarray, cell: float) -> float:
     """Smallest determinant of the map x -> x + field(x) on the grid: <= 0 is a fold (a tear)."""
     dy_f, dx_f = np.gradient(field, cell, axis=(0, 1))
