@@ -2,6 +2,7 @@
 
     python -m generator render PHOTO AUDIO [AUDIO ...] -o OUT.mp4 [--face N ...] [--seed S]
                                [--max-seconds X] [--size N] [--no-trim] [--chorus]
+                               [--style natural|calm|lively|serious|cheerful] [--motion 0..2]
     python -m generator analyze PHOTO            # JSON on stdout
     python -m generator demo -o out/demo.mp4     # the astronaut, speaking with piper's voice
 
@@ -30,6 +31,8 @@ from generator.types import (
     FPS,
     MAX_SECONDS,
     MAX_SIDE,
+    MOTION_RANGE,
+    STYLES,
     AudioTrack,
     GeneratorError,
     ProgressCallback,
@@ -73,6 +76,8 @@ def run_render(args: argparse.Namespace) -> int:
         seed=args.seed,
         trim=not args.no_trim,
         chorus=args.chorus,
+        style=args.style,
+        motion=args.motion,
     )
     return _render_and_report(request, args.output, args.engine)
 
@@ -174,6 +179,17 @@ def _wav_bytes(samples: NDArray[np.float32], rate: int) -> bytes:
     return out.getvalue()
 
 
+def _motion_scale(text: str) -> float:
+    """--motion's value: a number within MOTION_RANGE."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not MOTION_RANGE[0] <= value <= MOTION_RANGE[1]:
+        raise argparse.ArgumentTypeError(f"must be within {MOTION_RANGE[0]:g} and {MOTION_RANGE[1]:g}")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m generator", description="phototalk's render library")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -203,6 +219,15 @@ def _parser() -> argparse.ArgumentParser:
         "--chorus", action="store_true", help="recordings without --face drive every usable face"
     )
     _engine_option(render)
+    render.add_argument(
+        "--style", choices=STYLES, default="natural", help="how the person performs (default natural)"
+    )
+    render.add_argument(
+        "--motion",
+        type=_motion_scale,
+        default=1.0,
+        help=f"head, body and hand motion scale, {MOTION_RANGE[0]:g} to {MOTION_RANGE[1]:g} (default 1)",
+    )
     render.set_defaults(run=run_render)
 
     analyze = commands.add_parser("analyze", help="print the faces a photo holds, as JSON")

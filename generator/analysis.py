@@ -4,8 +4,9 @@ Faces are found by MediaPipe's full-range face detector on the whole photo and o
 tiles (the detector sees a 192-pixel thumbnail, so small faces in group photos appear only in
 tiles); the 478-point face mesh then runs on an enlarged crop around each face, because the mesh's
 own detector is short-range and misses faces that are small in the frame. Head pose comes from the
-mesh's 3D points. The person mask and the shoulders, which the motion plan uses to move the body
-apart from the background, come from MediaPipe's selfie segmentation and pose models.
+mesh's 3D points. The person mask, which the render uses to move the body apart from the
+background, comes from MediaPipe's selfie segmentation; each usable face's body (shoulders,
+elbows, wrists, fingertips, with visibility) from its pose model, on a region around that person.
 
 Every model ships inside the mediapipe 0.10.21 wheel; nothing is downloaded. The graphs are
 created once per process (creating one takes longer than running it) and are not thread-safe.
@@ -33,7 +34,16 @@ from numpy.typing import NDArray
 
 from generator import landmarks as lm
 from generator.intake import load_image
-from generator.types import ErrorCode, FaceAnalysis, ImageAnalysis, Source
+from generator.types import (
+    LEFT_SHOULDER,
+    POSE_IDS,
+    RIGHT_SHOULDER,
+    BodyPose,
+    ErrorCode,
+    FaceAnalysis,
+    ImageAnalysis,
+    Source,
+)
 
 MIN_FACE_PIXELS = 48
 MIN_FACE_FRACTION = 0.03
@@ -83,6 +93,8 @@ def analyze_image(rgb: NDArray[np.uint8]) -> ImageAnalysis:
             faces.append(face)
     faces.sort(key=lambda face: face.box[0] + face.box[2] / 2)
     ordered = [_with_index(face, i) for i, face in enumerate(faces)]
+    # Each usable face's body, for the arms and shoulders to move; kept with the stored analysis.
+    ordered = [dataclasses.replace(f, body=detect_pose(rgb, f)) if f.usable else f for f in ordered]
     return ImageAnalysis(width=width, height=height, faces=ordered)
 
 
@@ -110,14 +122,52 @@ def detect_shoulders(rgb: NDArray[np.uint8], face: FaceAnalysis) -> NDArray[np.f
     """Where this face's person has their shoulders: float32 (2, 2) pixel x, y of the subject's left
     (pose landmark 11) and right (12) shoulder, or None when they are not visible in the photo.
     """
+    pose = detect_pose(rgb, face)
+    shoulders = pose.points[[LEFT_SHOULDER, RIGHT_SHOULDER]]
     height, width = rgb.shape[:2]
+    visible = float(pose.visibility[[LEFT_SHOULDER, RIGHT_SHOULDER]].min()) >= 0.5
+    inside = bool(np.all((shoulders >= 0) & (shoulders < [width, height])))
+    below = bool(np.all(shoulders[:, 1] > face.box[1] + face.box[3] * 0.5))
+    return shoulders if visible and inside and below else None
+
+
+def detect_pose(rgb: NDArray[np.uint8], face: FaceAnalysis) -> BodyPose:
+    """This face's body from MediaPipe's pose model: shoulders, elbows, wrists and fingertips.
+
+    The model runs on a region around this person only (2.5 face sides either way, 1 above, 4.5
+    below), so it does not pick a neighbour in a group; a pose whose nose is not on this face
+    belongs to someone else and counts as not found (`BodyPose.absent()`).
+    """
+    region = pose_region(face, rgb.shape[1], rgb.shape[0])
+    if region is None:
+        return BodyPose.absent()
+    found = detect_pose_in(rgb, region)
+    if found is None:
+        return BodyPose.absent()
+    nose, points, visibility = found
+    x, y, w, h = face.box
+    if not (x - 0.25 * w <= nose[0] <= x + 1.25 * w and y - 0.25 * h <= nose[1] <= y + 1.25 * h):
+        return BodyPose.absent()  # the pose belongs to someone else
+    return BodyPose(points=points, visibility=visibility)
+
+
+def pose_region(face: FaceAnalysis, width: int, height: int) -> tuple[int, int, int, int] | None:
+    """The photo region (x0, y0, x1, y1) the pose model sees for this face's person, or None."""
     x, y, w, h = face.box
     side = max(w, h)
-    # A region around this person only, so the pose model does not pick a neighbour in a group.
     x0, x1 = max(0, int(x + w / 2 - 2.5 * side)), min(width, int(x + w / 2 + 2.5 * side))
     y0, y1 = max(0, int(y - 1.0 * side)), min(height, int(y + 4.5 * side))
     if x1 - x0 < 16 or y1 - y0 < 16:
         return None
+    return x0, y0, x1, y1
+
+
+def detect_pose_in(
+    rgb: NDArray[np.uint8], region: tuple[int, int, int, int]
+) -> tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.float32]] | None:
+    """The pose model on one region: nose (2,), the POSE_IDS points (8, 2) in photo pixels, and
+    their visibility (8,); None when it finds no body."""
+    x0, y0, x1, y1 = region
     crop = np.ascontiguousarray(rgb[y0:y1, x0:x1])
     scale = min(1.0, 512 / max(crop.shape[:2]))
     if scale < 1.0:
@@ -125,20 +175,12 @@ def detect_shoulders(rgb: NDArray[np.uint8], face: FaceAnalysis) -> NDArray[np.f
     result = _pose().process(crop)
     if result.pose_landmarks is None:
         return None
-    points = result.pose_landmarks.landmark
+    marks = result.pose_landmarks.landmark
     crop_w, crop_h = x1 - x0, y1 - y0
-
-    def pixel(i: int) -> tuple[float, float]:
-        return x0 + points[i].x * crop_w, y0 + points[i].y * crop_h
-
-    nose_x, nose_y = pixel(0)
-    if not (x - 0.25 * w <= nose_x <= x + 1.25 * w and y - 0.25 * h <= nose_y <= y + 1.25 * h):
-        return None  # the pose belongs to someone else
-    shoulders = np.array([pixel(11), pixel(12)], dtype=np.float32)
-    visible = min(points[11].visibility, points[12].visibility) >= 0.5
-    inside = bool(np.all((shoulders >= 0) & (shoulders < [width, height])))
-    below = bool(np.all(shoulders[:, 1] > y + h * 0.5))
-    return shoulders if visible and inside and below else None
+    nose = np.array([x0 + marks[0].x * crop_w, y0 + marks[0].y * crop_h], np.float32)
+    points = np.array([[x0 + marks[i].x * crop_w, y0 + marks[i].y * crop_h] for i in POSE_IDS], np.float32)
+    visibility = np.clip(np.array([marks[i].visibility for i in POSE_IDS], np.float32), 0.0, 1.0)
+    return nose, points, visibility
 
 
 def head_pose(points: NDArray[np.float32]) -> tuple[float, float, float]:

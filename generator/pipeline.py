@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from generator.analysis import analyze_image, segment_person
+from generator.analysis import analyze_image, detect_pose, segment_person
 from generator.encode import VideoEncoder, make_thumbnail
 from generator.engine import Engine, EngineName, choose_engine
 from generator.intake import SAMPLE_RATE, fit_size, load_audio, load_image
@@ -27,6 +27,8 @@ from generator.motion import plan_motion
 from generator.render import render_frames
 from generator.speech import SpeechTrack, check_speech, track_mouth
 from generator.types import (
+    MOTION_RANGE,
+    STYLES,
     ErrorCode,
     FaceAnalysis,
     GeneratorError,
@@ -85,10 +87,20 @@ def render(
     # 4. Fit the output size, keeping the photo's aspect ratio; find the person for body motion.
     frame, frame_analysis = fit_output(image, analysis, request.max_side)
     person = segment_person(frame)
+    frame_analysis = find_bodies(frame, frame_analysis)
     report(0.2)
 
-    # 5. Plan motion: mouths, blinks, gaze, head, body, breathing and the camera, per frame.
-    plan = plan_motion(face_tracks, n_frames, request.fps, seed=request.seed)
+    # 5. Plan motion: mouths, blinks, gaze, head, body, hands, breathing and the camera, per frame,
+    #    in the request's style.
+    plan = plan_motion(
+        face_tracks,
+        n_frames,
+        request.fps,
+        seed=request.seed,
+        style=request.style,
+        motion=request.motion,
+        positions={face.index: face.box[0] + face.box[2] / 2 for face in frame_analysis.faces},
+    )
 
     # 6. Render frames and encode the video, streamed: the clip is never held in memory.
     frames = render_frames(frame, frame_analysis, plan, person, engine=drawer)
@@ -121,6 +133,10 @@ def check_inputs(request: RenderRequest) -> tuple[NDArray[np.uint8], list[NDArra
     """Decodes the photo and every recording; says whether any recording was cut to the limit."""
     if not request.tracks:
         raise GeneratorError(ErrorCode.NO_SPEECH, "the request has no speech track", tracks=0)
+    if request.style not in STYLES:
+        raise ValueError(f"unknown style {request.style!r}; one of {', '.join(STYLES)}")
+    if not MOTION_RANGE[0] <= request.motion <= MOTION_RANGE[1]:
+        raise ValueError(f"motion {request.motion} is outside {MOTION_RANGE}")
     image = load_image(request.image)
     recordings: list[NDArray[np.float32]] = []
     trimmed = False
@@ -300,8 +316,23 @@ def fit_output(
         points = face.landmarks.astype(np.float32) * np.array([sx, sy, 0.5 * (sx + sy)], np.float32)
         x, y, w, h = face.box
         box = (round(x * sx), round(y * sy), round(w * sx), round(h * sy))
-        faces.append(dataclasses.replace(face, landmarks=points, box=box))
+        body = None if face.body is None else face.body.scaled(sx, sy)
+        faces.append(dataclasses.replace(face, landmarks=points, box=box, body=body))
     return frame, ImageAnalysis(width=out_w, height=out_h, faces=faces)
+
+
+def find_bodies(frame: NDArray[np.uint8], analysis: ImageAnalysis) -> ImageAnalysis:
+    """The analysis with every usable face's body pose; an analysis stored before poses were kept
+    gets them here, from the output frame."""
+    if all(face.body is not None for face in analysis.usable_faces):
+        return analysis
+    faces = [
+        dataclasses.replace(face, body=detect_pose(frame, face))
+        if face.usable and face.body is None
+        else face
+        for face in analysis.faces
+    ]
+    return dataclasses.replace(analysis, faces=faces)
 
 
 # --- 6. encode -----------------------------------------------------------------------------------

@@ -39,6 +39,7 @@ from scipy import sparse
 from scipy.spatial import Delaunay
 
 from generator import landmarks as lm
+from generator.body import BodyRig
 from generator.engine import Engine, Image
 from generator.motion import FaceMotion, MotionPlan
 from generator.types import FaceAnalysis, ImageAnalysis
@@ -971,6 +972,8 @@ class SceneRig:
             np.dstack([x - width / 2.0, y - height / 2.0]).astype(np.float32) * near_factor[..., None]
         )
         self.short_side = float(min(width, height))
+        # Shoulders, arms, hands and smiles: more coarse fields (generator.body), weighted per frame.
+        self.bodies = BodyRig(g.xy, person, [face.face for face in faces], width, height)
 
     def field(self, plan: MotionPlan, motions: list[FaceMotion], i: int) -> NDArray[np.float32]:
         """Frame i's forward displacement (gh, gw, 2) on the coarse grid: every global motion, summed."""
@@ -987,6 +990,7 @@ class SceneRig:
             field[..., 0] += float(m.shift[i, 0]) * fh * head + float(m.body[i, 0]) * fh * body
             field[..., 1] += float(m.shift[i, 1]) * fh * head + float(m.body[i, 1]) * fh * body
             field += float(np.radians(m.head[i, 2])) * fields["roll"]
+        self.bodies.add(field, motions, i)
         return field
 
     def describe(self, plan: MotionPlan, motions: list[FaceMotion], i: int) -> NDArray[np.float32] | None:

@@ -70,6 +70,57 @@ def _rebuild_error(code: ErrorCode, message: str, details: dict[str, object]) ->
     return GeneratorError(code, message, **details)
 
 
+#: The pose landmarks kept for a person's body (MediaPipe Pose ids), the subject's left side first:
+#: shoulders, elbows, wrists, index fingertips.
+POSE_IDS = (11, 12, 13, 14, 15, 16, 19, 20)
+LEFT_SHOULDER, RIGHT_SHOULDER, LEFT_ELBOW, RIGHT_ELBOW = 0, 1, 2, 3
+LEFT_WRIST, RIGHT_WRIST, LEFT_INDEX, RIGHT_INDEX = 4, 5, 6, 7
+
+
+@dataclass(frozen=True)
+class BodyPose:
+    """One person's shoulders, elbows, wrists and fingertips, in the photo's pixels.
+
+    `visibility` is the pose model's own (0..1, how likely the point is in view and not hidden); a
+    pose with every visibility 0 means the model was asked and found no body for this face.
+    """
+
+    points: NDArray[np.float32]  # (8, 2): x, y per POSE_IDS entry
+    visibility: NDArray[np.float32]  # (8,)
+
+    @classmethod
+    def absent(cls) -> BodyPose:
+        """The pose of a face whose body the model did not find."""
+        n = len(POSE_IDS)
+        return cls(points=np.zeros((n, 2), np.float32), visibility=np.zeros(n, np.float32))
+
+    def scaled(self, sx: float, sy: float) -> BodyPose:
+        """The same pose in a photo resized by sx, sy."""
+        points = (self.points * np.array([sx, sy], np.float32)).astype(np.float32)
+        return BodyPose(points=points, visibility=self.visibility)
+
+    def to_stored(self) -> dict[str, object]:
+        """A JSON-ready form: points rounded to a tenth of a pixel, visibility to 1/1000."""
+        return {
+            "points": [[round(float(x), 1), round(float(y), 1)] for x, y in self.points],
+            "visibility": [round(float(v), 3) for v in self.visibility],
+        }
+
+    @classmethod
+    def from_stored(cls, data: Any) -> BodyPose | None:
+        """A pose back from `to_stored`'s form; None for anything else."""
+        try:
+            points = np.asarray(data["points"], dtype=np.float32)
+            visibility = np.asarray(data["visibility"], dtype=np.float32)
+        except (KeyError, TypeError, ValueError):
+            return None
+        if points.shape != (len(POSE_IDS), 2) or visibility.shape != (len(POSE_IDS),):
+            return None
+        if not (np.all(np.isfinite(points)) and np.all((visibility >= 0) & (visibility <= 1))):
+            return None
+        return cls(points=points, visibility=visibility)
+
+
 @dataclass(frozen=True)
 class FaceAnalysis:
     """One face found in a photo, in the photo's own pixel coordinates (EXIF-rotated)."""
@@ -84,6 +135,9 @@ class FaceAnalysis:
     mouth_open: float  # inner-lip gap over mouth width, as photographed
     usable: bool
     reason: ErrorCode | None = None  # why not usable
+    #: This face's body from the pose model; None when nobody looked (an analysis stored before
+    #: poses were kept): the render then looks itself.
+    body: BodyPose | None = None
 
     def to_dict(self) -> dict[str, object]:
         """A JSON-ready view without the landmark array."""
@@ -128,13 +182,16 @@ class ImageAnalysis:
             stored.update(mouth_open=face.mouth_open)
             points = np.ascontiguousarray(face.landmarks, dtype="<f4")
             stored["landmarks"] = base64.b64encode(points.tobytes()).decode("ascii")
+            if face.body is not None:
+                stored["body"] = face.body.to_stored()
             faces.append(stored)
         return {"width": self.width, "height": self.height, "faces": faces}
 
     @classmethod
     def from_stored(cls, data: Any) -> ImageAnalysis | None:
         """An analysis back from `to_stored`'s form; None for anything else (e.g. stored without
-        landmarks by an older version), so the caller analyses the photo again."""
+        landmarks by an older version), so the caller analyses the photo again. A face stored
+        without a body pose (older versions) comes back with `body=None`."""
         try:
             faces = []
             for i, face in enumerate(data["faces"]):
@@ -156,6 +213,7 @@ class ImageAnalysis:
                         mouth_open=float(face["mouth_open"]),
                         usable=bool(face["usable"]),
                         reason=None if reason is None else ErrorCode(reason),
+                        body=BodyPose.from_stored(face["body"]) if "body" in face else None,
                     )
                 )
             return cls(width=int(data["width"]), height=int(data["height"]), faces=faces)
