@@ -18,6 +18,7 @@ render and reads closures straight from the viseme track (seconds instead of min
 rendered figures are the ones that count).
 
     python bench/visemes.py [--split heldout|dev] [--track-only] [--json]
+    python bench/visemes.py --fit    # refits generator/closure_model.json on the dev split
 """
 
 from __future__ import annotations
@@ -30,10 +31,10 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from skimage import data
-from sklearn.neural_network import MLPClassifier
 
 from generator import render
 from generator.evaluate import LabelledSpan, evaluate_video, evaluate_visemes
@@ -352,7 +353,9 @@ def stretches(clip: Clip) -> Stretches:
     )
 
 
-def _network(x: np.ndarray, y: np.ndarray) -> MLPClassifier:
+def _network(x: np.ndarray, y: np.ndarray) -> Any:
+    from sklearn.neural_network import MLPClassifier  # librosa's own dependency
+
     return MLPClassifier((HIDDEN,), alpha=ALPHA, max_iter=2000, random_state=0).fit(x, y)
 
 

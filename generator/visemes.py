@@ -55,11 +55,16 @@ F3_ROUND = 2650.0
 MIN_CLOSURE = 0.07
 #: A closure: energy above 1 kHz this far (dB) under the loudest of the 300 ms around it.
 CLOSURE_DARK_DB = 12.0
+#: How long the lips stay shut for a closure heard from the sound alone, seconds: two video
+#: frames, around the closure's quietest moment (see `_closures`).
+CLOSURE_HOLD = 0.08
 #: A dark stretch closes the lips only where it is quieter than this (speech-band loudness,
 #: [0, 1]): a nasal hums at about 0.6, vowels reach 1.
 CLOSURE_MAX_LEVEL = 0.75
 #: A phrase-initial murmur sits this far (dB) above 1 kHz under the vowel that follows it.
 ONSET_HUM_DB = 20.0
+#: How much a spread vowel closes the jaw from a phoneme timeline (/i/: spread 0.9 -> jaw x 0.75).
+SPREAD_JAW_CLOSE = 0.28
 #: How early the lips start rounding before a rounded sound, seconds.
 ROUND_LEAD = 0.15
 
@@ -238,8 +243,10 @@ def track_visemes(
         phonemes = None  # word edges alone (edge-tts without phonemes) say nothing about shapes
     if phonemes:
         targets = _phoneme_targets(phonemes, n_hops, hop_rate)
-        # Loudness leads, as in the acoustic path; each sound's own jaw height scales it.
-        jaw = np.minimum(_level(energy, speech) ** 0.8 * (0.35 + 0.72 * targets[:, 0]), 1.0)
+        # Loudness leads, as in the acoustic path; each sound's own jaw height scales it, and
+        # spread vowels (/i/, /e/) are made with the jaw nearly shut however loud they are.
+        jaw = _level(energy, speech) ** 0.8 * (0.35 + 0.72 * targets[:, 0])
+        jaw = np.minimum(jaw * (1.0 - SPREAD_JAW_CLOSE * targets[:, 1]), 1.0)
         spread, rounded = targets[:, 1], targets[:, 2]
         pressed, lip_teeth, tongue = targets[:, 3], targets[:, 4], targets[:, 5]
     else:
@@ -671,12 +678,23 @@ def _closures(
     for (a, b, _), score in zip(candidates, scores.tolist(), strict=True):
         if float(np.mean(energy[a:b])) > CLOSURE_MAX_LEVEL or score <= model.threshold:
             continue
-        if float(np.mean(speech[a:b])) >= 0.5:
-            out[a:b] = 1.0
+        # The lips meet for CLOSURE_HOLD, not the whole stretch: a nasal hums on through its
+        # closure and a stop's silence is short against the 80 ms a listener hears loudness
+        # over, so a mouth held shut over all of it reads as out of step with the sound. Before
+        # a phrase that opens with p or b, the pause is the closure.
+        hold = round(CLOSURE_HOLD * hop_rate)
+        if b - a <= hold:
+            start = a
+        elif float(np.mean(speech[a:b])) >= 0.5:
+            # Around the stretch's quietest moment (energy over 80 ms, as a listener hears a
+            # syllable's loudness): the lips meet where the sound is least.
+            quiet = ndimage.uniform_filter1d(energy, round(0.08 * hop_rate), mode="nearest")[a:b]
+            start = min(max(a, a + int(np.argmin(quiet)) - hold // 2), b - hold)
         elif speech[b : b + round(0.03 * hop_rate)].any():
-            # A phrase opening with p or b: the pause before it is the closure, released into
-            # the first sound. Only its last stretch; the mouth rests before that.
-            out[max(a, b - round(0.1 * hop_rate)) : b] = 1.0
+            start = b - hold  # shut at the end of the pause, opened by the phrase's first sound
+        else:
+            continue  # the silence before or after an utterance: the mouth rests there
+        out[start : min(b, start + hold)] = 1.0
     if n < 10:
         return out
     bright_db = 10.0 * np.log10(spec[(freqs >= 1000) & (freqs < 8000)].sum(axis=0) + 1e-10)
