@@ -9,9 +9,10 @@ teeth (f, v), the tongue tip showing (th, l), and how far the teeth part. Two so
 - **The recording alone** (voice notes), language-independent: the jaw follows loudness scaled by
   the first formant (F1 rises as the jaw drops: /a/ opens about twice as far as /i/); spread and
   rounding follow the second formant (high F2: spread front vowels; low F2 with low F1: rounded
-  back vowels); LPC formants come from `librosa.lpc`. Closures are quiet, dark gaps (no energy
-  above 1 kHz) that end in a release (`librosa.onset.onset_strength`), and they are what m, b
-  and p sound like in any language.
+  back vowels); LPC formants come from `librosa.lpc`. Closures start as dark stretches (the
+  sound above 1 kHz drops away: a stop's silence, a nasal's hum); a small network shipped in
+  `closure_model.json` (fitted by `bench/visemes.py --fit`) tells m, b and p from t, d, k, g
+  and n by the release, the murmur's colour, F2 and mean-normalised MFCCs (`librosa.feature`).
 
 Coarticulation is the same for both: rounding anticipates its vowel by up to ~150 ms (the lips
 purse before the sound starts), the jaw opens fast and closes a little slower, and closures stay
@@ -53,7 +54,7 @@ F1_ROUND = 470.0
 F3_ROUND = 2650.0
 #: Shortest lip closure for a bilabial from a phoneme timeline, seconds.
 MIN_CLOSURE = 0.07
-#: A closure: energy above 1 kHz this far (dB) under the loudest of the 300 ms around it.
+#: A closure candidate: energy above 1 kHz this far (dB) under the loudest of the 300 ms around it.
 CLOSURE_DARK_DB = 12.0
 #: How long the lips stay shut for a closure heard from the sound alone, seconds: two video
 #: frames, around the closure's quietest moment (see `_closures`).
