@@ -83,20 +83,11 @@ def track_mouth(
     if n_frames is None:
         n_frames = max(1, int(np.ceil(len(samples) * fps / sample_rate)))
     hop = max(1, round(sample_rate / HOP_RATE))
-    bands = _band_energies(samples, sample_rate, hop)
-    level_db: NDArray[np.float64] = 10.0 * np.log10(bands["speech"] + 1e-10)
-
-    floor_db = _noise_floor(level_db)
-    loud = level_db[level_db > floor_db + 6.0]
-    peak_db = float(np.percentile(loud, 95)) if loud.size else float(np.max(level_db, initial=-100.0))
+    loudness = measure_loudness(samples, sample_rate)
+    level_db, floor_db, peak_db = loudness.level_db, loudness.floor_db, loudness.peak_db
+    speech, energy = loudness.speech, loudness.energy
     floor_med = float(np.median(floor_db)) if floor_db.size else -100.0
     dynamic = peak_db - floor_med
-
-    speech = _voice_activity(level_db, floor_db, peak_db)
-    # A mouth spans about 30 dB of a voice: quieter than that below the peak, it is closed.
-    low_db = np.maximum(floor_db + 3.0, peak_db - JAW_RANGE_DB)
-    energy: NDArray[np.float64] = np.clip((level_db - low_db) / np.maximum(peak_db - low_db, 6.0), 0.0, 1.0)
-    energy = np.where(level_db < ABSOLUTE_SILENCE_DB, 0.0, energy)
 
     pitch = _pitch_semitones(samples, sample_rate, hop, len(level_db), speech & (energy > 0.2))
 
@@ -121,6 +112,33 @@ def track_mouth(
         floor_db=floor_med,
         peak_db=peak_db if dynamic > 0 else floor_med,
     )
+
+
+@dataclass(frozen=True)
+class Loudness:
+    """Per analysis hop (HOP_RATE a second): how loud the speech band is, and where speech is."""
+
+    level_db: NDArray[np.float64]  # speech-band power, dBFS
+    floor_db: NDArray[np.float64]  # the adaptive noise floor, dBFS
+    peak_db: float  # loud speech (95th percentile above the floor), dBFS
+    energy: NDArray[np.float64]  # [0, 1]: loudness over the JAW_RANGE_DB under the peak
+    speech: NDArray[np.bool_]  # voice activity
+
+
+def measure_loudness(samples: NDArray[np.float32], sample_rate: int) -> Loudness:
+    """Speech-band loudness against an adaptive noise floor, per hop, and voice activity."""
+    hop = max(1, round(sample_rate / HOP_RATE))
+    bands = _band_energies(samples, sample_rate, hop)
+    level_db: NDArray[np.float64] = 10.0 * np.log10(bands["speech"] + 1e-10)
+    floor_db = _noise_floor(level_db)
+    loud = level_db[level_db > floor_db + 6.0]
+    peak_db = float(np.percentile(loud, 95)) if loud.size else float(np.max(level_db, initial=-100.0))
+    speech = _voice_activity(level_db, floor_db, peak_db)
+    # A mouth spans about 30 dB of a voice: quieter than that below the peak, it is closed.
+    low_db = np.maximum(floor_db + 3.0, peak_db - JAW_RANGE_DB)
+    energy: NDArray[np.float64] = np.clip((level_db - low_db) / np.maximum(peak_db - low_db, 6.0), 0.0, 1.0)
+    energy = np.where(level_db < ABSOLUTE_SILENCE_DB, 0.0, energy)
+    return Loudness(level_db, floor_db, peak_db, energy, speech)
 
 
 def check_speech(track: SpeechTrack) -> None:

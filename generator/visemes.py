@@ -9,9 +9,10 @@ teeth (f, v), the tongue tip showing (th, l), and how far the teeth part. Two so
 - **The recording alone** (voice notes), language-independent: the jaw follows loudness scaled by
   the first formant (F1 rises as the jaw drops: /a/ opens about twice as far as /i/); spread and
   rounding follow the second formant (high F2: spread front vowels; low F2 with low F1: rounded
-  back vowels); LPC formants come from `librosa.lpc`. Closures are quiet, dark gaps (no energy
-  above 1 kHz) that end in a release (`librosa.onset.onset_strength`), and they are what m, b
-  and p sound like in any language.
+  back vowels); LPC formants come from `librosa.lpc`. Closures start as dark stretches (the
+  sound above 1 kHz drops away: a stop's silence, a nasal's hum); a small network shipped in
+  `closure_model.json` (fitted by `bench/visemes.py --fit`) tells m, b and p from t, d, k, g
+  and n by the release, the murmur's colour, F2 and mean-normalised MFCCs (`librosa.feature`).
 
 Coarticulation is the same for both: rounding anticipates its vowel by up to ~150 ms (the lips
 purse before the sound starts), the jaw opens fast and closes a little slower, and closures stay
@@ -20,10 +21,13 @@ crisp: a bilabial holds the lips shut on at least one whole video frame, never a
 
 from __future__ import annotations
 
+import functools
+import json
 import math
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import librosa
@@ -50,16 +54,18 @@ F1_ROUND = 470.0
 F3_ROUND = 2650.0
 #: Shortest lip closure for a bilabial from a phoneme timeline, seconds.
 MIN_CLOSURE = 0.07
-#: A closure: energy above 1 kHz this far (dB) under the loudest of the 300 ms around it.
-CLOSURE_DARK_DB = 24.0
-#: Shortest silent stop read as a bilabial by sound alone, seconds (t and k gaps are shorter).
-STOP_CLOSURE = 0.05
-#: A labial burst's energy above 4 kHz stays this far (dB) under 1-4 kHz.
-LABIAL_BURST_DB = -5.0
-#: A second formant falling this fast (Hz) out of a stop marks an alveolar or palatal release.
-F2_FALL_HZ = 300.0
+#: A closure candidate: energy above 1 kHz this far (dB) under the loudest of the 300 ms around it.
+CLOSURE_DARK_DB = 12.0
+#: How long the lips stay shut for a closure heard from the sound alone, seconds: two video
+#: frames, around the closure's quietest moment (see `_closures`).
+CLOSURE_HOLD = 0.08
+#: A dark stretch closes the lips only where it is quieter than this (speech-band loudness,
+#: [0, 1]): a nasal hums at about 0.6, vowels reach 1.
+CLOSURE_MAX_LEVEL = 0.75
 #: A phrase-initial murmur sits this far (dB) above 1 kHz under the vowel that follows it.
 ONSET_HUM_DB = 20.0
+#: How much a spread vowel closes the jaw from a phoneme timeline (/i/: spread 0.9 -> jaw x 0.75).
+SPREAD_JAW_CLOSE = 0.28
 #: How early the lips start rounding before a rounded sound, seconds.
 ROUND_LEAD = 0.15
 
@@ -238,8 +244,10 @@ def track_visemes(
         phonemes = None  # word edges alone (edge-tts without phonemes) say nothing about shapes
     if phonemes:
         targets = _phoneme_targets(phonemes, n_hops, hop_rate)
-        # Loudness leads, as in the acoustic path; each sound's own jaw height scales it.
-        jaw = np.minimum(_level(energy, speech) ** 0.8 * (0.35 + 0.72 * targets[:, 0]), 1.0)
+        # Loudness leads, as in the acoustic path; each sound's own jaw height scales it, and
+        # spread vowels (/i/, /e/) are made with the jaw nearly shut however loud they are.
+        jaw = _level(energy, speech) ** 0.8 * (0.35 + 0.72 * targets[:, 0])
+        jaw = np.minimum(jaw * (1.0 - SPREAD_JAW_CLOSE * targets[:, 1]), 1.0)
         spread, rounded = targets[:, 1], targets[:, 2]
         pressed, lip_teeth, tongue = targets[:, 3], targets[:, 4], targets[:, 5]
     else:
@@ -263,7 +271,14 @@ def track_visemes(
     # A closure shows on every frame it covers for more than a quarter: crisp, never averaged.
     # From the sound alone a closure must fill half a frame: a frame that is mostly the vowel
     # before or after stays open, so the lips never shut on audible sound.
-    pressed_f = (sampler.mean(pressed) > (0.25 if phonemes else 0.5)).astype(np.float64)
+    covered = sampler.mean(pressed)
+    pressed_f = (covered > (0.25 if phonemes else 0.5)).astype(np.float64)
+    # A closure heard shorter than half a frame still shows: on the frame it covers most.
+    labels, count = ndimage.label(covered > 0.0)
+    for k, piece in enumerate(ndimage.find_objects(labels)[:count], start=1):
+        frames = np.flatnonzero(labels[piece[0]] == k) + piece[0].start
+        if not pressed_f[frames].any():
+            pressed_f[frames[np.argmax(covered[frames])]] = 1.0
     jaw_f = jaw_f * (1.0 - pressed_f)
     return VisemeTrack(
         jaw=np.clip(jaw_f, 0.0, 1.0).astype(np.float32),
@@ -303,6 +318,51 @@ def _phoneme_targets(phonemes: Sequence[PhonemeSpan], n_hops: int, hop_rate: int
 # --- from the sound ------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _Sound:
+    """What the acoustic path reads from a recording, per hop."""
+
+    spec: FloatArray  # power spectrogram (freq x hops)
+    freqs: FloatArray
+    f1: FloatArray  # formants, Hz, divided by the speaker's scale (NaN where none)
+    f2: FloatArray
+    f3: FloatArray
+    f2_raw: FloatArray  # F2 as measured
+    voiced: FloatArray  # bool: harmonics under 1.2 kHz outweigh hiss above 4 kHz
+    level: FloatArray  # loudness relative to the speaker's loud syllables, [0, 1]
+
+
+def _listen(
+    audio: FloatArray, sample_rate: int, hop_rate: int, energy: FloatArray, speech: FloatArray
+) -> _Sound:
+    """Formants (scaled to an adult male's), spectrum, voicing and relative loudness per hop."""
+    n_hops = len(energy)
+    f1, f2, f3 = _formants(audio, sample_rate, hop_rate, n_hops)
+    spec, freqs = _spectrum(audio, sample_rate, sample_rate / hop_rate, n_hops)
+    voice_band = spec[(freqs >= 80) & (freqs < 1200)].sum(axis=0) + 1e-10
+    high = spec[(freqs >= 4000) & (freqs < 8000)].sum(axis=0) + 1e-10
+    # Voiced: the voice's harmonics under 1.2 kHz outweigh any hiss above 4 kHz.
+    voiced = (voice_band > 3.0 * high) & np.isfinite(f2)
+    # Loudness relative to this speaker's loud syllables (so a quiet recording opens as far as a
+    # loud one).
+    level = _level(energy, speech)
+    # Vowel nuclei: voiced and near this speaker's loud syllables (l, z, n are quieter and would
+    # read as rounded or front vowels of their own).
+    vowel = speech & voiced & (level > 0.6)
+    scale = _speaker_scale(audio, sample_rate, vowel, hop_rate)
+    return _Sound(spec, freqs, f1 / scale, f2 / scale, f3 / scale, f2, voiced, level)
+
+
+def sound_closure_candidates(
+    audio: FloatArray, sample_rate: int, hop_rate: int, energy: FloatArray, speech: FloatArray
+) -> list[tuple[int, int, FloatArray]]:
+    """`closure_candidates` of a recording, as the voice-note path sees them (for fitting the score)."""
+    if len(audio) < sample_rate // 20:
+        return []
+    sound = _listen(audio, sample_rate, hop_rate, energy, speech)
+    return closure_candidates(sound.spec, sound.freqs, energy, speech, hop_rate, sound.f2)
+
+
 def _acoustic_targets(
     audio: FloatArray, sample_rate: int, hop_rate: int, energy: FloatArray, speech: FloatArray
 ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
@@ -311,26 +371,13 @@ def _acoustic_targets(
     if len(audio) < sample_rate // 20:  # under 50 ms: nothing to read a vowel from
         zeros = np.zeros(n_hops)
         return zeros, zeros, zeros, zeros, zeros
-    hop = sample_rate / hop_rate
-    f1, f2, f3 = _formants(audio, sample_rate, hop_rate, n_hops)
-    spec, freqs = _spectrum(audio, sample_rate, hop, n_hops)
+    sound = _listen(audio, sample_rate, hop_rate, energy, speech)
+    spec, freqs, level, voiced_lpc = sound.spec, sound.freqs, sound.level, sound.voiced
+    f1n, f2n, f3n = sound.f1, sound.f2, sound.f3
     low = spec[(freqs >= 80) & (freqs < 500)].sum(axis=0) + 1e-10
-    voice_band = spec[(freqs >= 80) & (freqs < 1200)].sum(axis=0) + 1e-10
     mid = spec[(freqs >= 1000) & (freqs < 4000)].sum(axis=0) + 1e-10
     high = spec[(freqs >= 4000) & (freqs < 8000)].sum(axis=0) + 1e-10
-    # Voiced: the voice's harmonics under 1.2 kHz outweigh any hiss above 4 kHz.
-    voiced_lpc = (voice_band > 3.0 * high) & np.isfinite(f2)
-
-    # Loudness relative to this speaker's loud syllables (so a quiet recording opens as far as a
-    # loud one), scaled by how open the vowel is.
-    level = _level(energy, speech)
-    # Loudness leads (lips follow syllables), vowel openness scales it; spread front vowels are
-    # made with a nearly closed jaw.
-    # Vowel nuclei: voiced and near this speaker's loud syllables (l, z, n are quieter and would
-    # read as rounded or front vowels of their own).
     vowel = speech & voiced_lpc & (level > 0.6)
-    scale = _speaker_scale(audio, sample_rate, vowel, hop_rate)
-    f1n, f2n, f3n = f1 / scale, f2 / scale, f3 / scale
     openness = np.clip((f1n - F1_CLOSE) / (F1_OPEN - F1_CLOSE), 0.0, 1.0)
     # High F2 with a low F1 is a spread front vowel (/i/, /e/). A close vowel with a lower F2 is
     # rounded: /u/ and /o/, Mandarin u and ü (American English fronts /u/ to F2 ~1600 Hz, still
@@ -358,7 +405,7 @@ def _acoustic_targets(
     jaw = np.minimum(level**0.8 * (0.7 + 0.5 * openness), 1.0) * (1.0 - 0.25 * front) * (1.0 - 0.5 * hiss)
     spread = np.clip(front * voiced_w + 0.3 * hiss, 0.0, 1.0)
     rounded = rounded * voiced_w
-    pressed = _closures(spec, freqs, energy, speech, hop_rate, rounded, f2)
+    pressed = _closures(spec, freqs, energy, speech, hop_rate, f2n)
     # A weak, flat hiss with nothing low (f, v): the lower lip under the teeth.
     weak = (energy > 0.05) & (energy < 0.55)
     lip_teeth = (hiss > 0.5) & weak & (10.0 * np.log10(high / mid) < 3.0)
@@ -445,74 +492,215 @@ def _spectrum(audio: FloatArray, sample_rate: int, hop: float, n_hops: int) -> t
     return spec[:, :n_hops], librosa.fft_frequencies(sr=sample_rate, n_fft=n_fft)
 
 
+#: What the bilabial score reads off each dark stretch (see `closure_candidates`), in this order.
+CLOSURE_FEATURES: tuple[str, ...] = (
+    "burst_hiss",  # release: dB above 4 kHz against 1-4 kHz (t, k, ch hiss; p, b do not)
+    "burst_tilt",  # release: dB at 2-4 kHz against 1-2 kHz
+    "murmur_tilt",  # inside: dB at 2-4 kHz against 1-2 kHz (m hums low; n, ng higher)
+    "murmur_low",  # inside: dB under 1 kHz against above it
+    "murmur_bass",  # inside: dB at 80-300 Hz against 300-1000 Hz
+    "f2_onset",  # second formant (speaker-scaled, kHz) just after the release: low out of the lips
+    "f2_offset",  # second formant (speaker-scaled, kHz) just before the stretch: low into the lips
+    "depth",  # how dark (dB under the loudest 300 ms around it, at most 60)
+    "duration",  # hops
+    "murmur_hiss",  # inside: dB above 4 kHz against 1-4 kHz (breath and room noise)
+    "burst_jump_high",  # dB the release rises above 4 kHz over the stretch (t's burst jumps)
+    "burst_jump_mid",  # dB the release rises at 1-4 kHz over the stretch
+    # cepstral coefficients 1-8 (recording mean removed; see _cepstra) inside the stretch, over its
+    # release (40 ms), the sound after it (50-120 ms on) and the sound before it (60 ms)
+    *(f"{where}_c{k}" for where in ("inside", "release", "after", "before") for k in range(1, 9)),
+)
+#: The bilabial score: a small neural network (one hidden layer) over the standardised features,
+#: with the probability it is read at. Fitted by `python bench/visemes.py --fit` on the dev split
+#: (its own voices and sentences); the held-out split measures it. Shipped with the package.
+CLOSURE_MODEL_PATH = Path(__file__).with_name("closure_model.json")
+
+
+@dataclass(frozen=True)
+class ClosureModel:
+    """P(this dark stretch is the lips shut), from its features (see CLOSURE_MODEL_PATH)."""
+
+    mean: FloatArray  # (features,)
+    spread: FloatArray  # (features,)
+    hidden_weight: FloatArray  # (features, hidden)
+    hidden_bias: FloatArray  # (hidden,)
+    out_weight: FloatArray  # (hidden,)
+    out_bias: float
+    threshold: float  # probability above which a stretch closes the lips
+
+    def probability(self, features: FloatArray) -> FloatArray:
+        """P(bilabial) per row of `features` (one row per dark stretch)."""
+        hidden = np.maximum(
+            ((features - self.mean) / self.spread) @ self.hidden_weight + self.hidden_bias, 0.0
+        )
+        logit = np.clip(hidden @ self.out_weight + self.out_bias, -50.0, 50.0)
+        p: FloatArray = 1.0 / (1.0 + np.exp(-logit))
+        return p
+
+
+@functools.cache
+def closure_model() -> ClosureModel:
+    """The shipped bilabial score (read once per process)."""
+    data = json.loads(CLOSURE_MODEL_PATH.read_text())
+    if list(data["features"]) != list(CLOSURE_FEATURES):
+        raise RuntimeError(f"{CLOSURE_MODEL_PATH.name} was fitted on other features; refit it")
+    return ClosureModel(
+        mean=np.array(data["mean"], np.float64),
+        spread=np.array(data["spread"], np.float64),
+        hidden_weight=np.array(data["hidden_weight"], np.float64),
+        hidden_bias=np.array(data["hidden_bias"], np.float64),
+        out_weight=np.array(data["out_weight"], np.float64),
+        out_bias=float(data["out_bias"]),
+        threshold=float(data["threshold"]),
+    )
+
+
+def closure_candidates(
+    spec: FloatArray,
+    freqs: FloatArray,
+    energy: FloatArray,
+    speech: FloatArray,
+    hop_rate: int,
+    f2n: FloatArray,
+) -> list[tuple[int, int, FloatArray]]:
+    """Dark stretches inside speech that could be a closed mouth: (first hop, end hop, features).
+
+    With the lips shut no sound above 1 kHz gets out (a stop's silence, a nasal's hum), so every
+    bilabial is a stretch 20-400 ms long whose energy above 1 kHz drops CLOSURE_DARK_DB under
+    the loudest 300 ms around it. So are t, d, k, g, n and ng: `CLOSURE_FEATURES` describe what
+    tells them apart (how the stop releases, how the murmur is coloured, where F2 points).
+    """
+    n = len(energy)
+    if n < 10:
+        return []
+
+    def band(lo: float, hi: float) -> FloatArray:
+        summed: FloatArray = spec[(freqs >= lo) & (freqs < hi)].sum(axis=0) + 1e-10
+        return summed
+
+    bright_db = 10.0 * np.log10(band(1000, 8000))
+    low, mid, high = band(80, 1000), band(1000, 4000), band(4000, 8000)
+    b12, b24, bass, lowmid = band(1000, 2000), band(2000, 4000), band(80, 300), band(300, 1000)
+    around = ndimage.maximum_filter1d(bright_db, size=round(0.3 * hop_rate), mode="nearest")
+    dark = bright_db < around - CLOSURE_DARK_DB
+    dark &= ndimage.binary_dilation(speech, np.ones(round(0.1 * hop_rate), bool))
+    labels, count = ndimage.label(dark)
+    shortest, longest = round(0.02 * hop_rate), round(0.4 * hop_rate)
+    cepstra = _cepstra(spec, freqs, speech)
+    out: list[tuple[int, int, FloatArray]] = []
+    for a, b in ((int(s.start), int(s.stop)) for (s,) in ndimage.find_objects(labels)[:count]):
+        if not shortest <= b - a <= longest:
+            continue
+        release = slice(b, min(n, b + round(0.04 * hop_rate)))
+        inside = slice(a, b)
+        after = slice(b + round(0.05 * hop_rate), b + round(0.12 * hop_rate))
+        before = slice(max(0, a - round(0.06 * hop_rate)), a)
+
+        features = [
+            _ratio(high, mid, release),
+            _ratio(b24, b12, release),
+            _ratio(b24, b12, inside),
+            _ratio(low, mid + high, inside),
+            _ratio(bass, lowmid, inside),
+            _median_khz(f2n[release]),
+            _median_khz(f2n[max(0, a - round(0.04 * hop_rate)) : a]),
+            min(float(np.max(around[inside] - bright_db[inside])), 60.0),
+            float(b - a),
+            _ratio(high, mid, inside),
+            _jump(high, inside, release),
+            _jump(mid, inside, release),
+        ]
+        for where in (inside, release, after, before):
+            features += _mean_cepstrum(cepstra, where)
+        out.append((a, b, np.array(features)))
+    return out
+
+
+#: Cepstral coefficients per stretch (1..N_CEPSTRA of 26 mel bands; c0, the loudness, is left out).
+N_CEPSTRA = 8  # CLOSURE_FEATURES names them
+
+
+def _cepstra(spec: FloatArray, freqs: FloatArray, speech: FloatArray) -> FloatArray:
+    """MFCCs 1..N_CEPSTRA per hop, less their mean over speech (cepstral mean normalisation).
+
+    Subtracting the recording's own mean takes out what is the same in every sound of it (the
+    microphone, the room, the speaker's vocal tract and breathiness), as speech recognisers do.
+    """
+    sample_rate = round(2 * float(freqs[-1]))
+    n_fft = 2 * (len(freqs) - 1)
+    top = min(8000.0, sample_rate / 2)
+    mel = librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=26, fmin=80.0, fmax=top)
+    mfcc = librosa.feature.mfcc(S=librosa.power_to_db(mel @ spec, top_db=80.0), n_mfcc=N_CEPSTRA + 1)[1:]
+    voiced = speech[: mfcc.shape[1]]
+    centre = mfcc[:, voiced].mean(axis=1, keepdims=True) if voiced.any() else mfcc.mean(axis=1, keepdims=True)
+    normalised: FloatArray = mfcc - centre
+    return normalised
+
+
+def _mean_cepstrum(cepstra: FloatArray, where: slice) -> list[float]:
+    part = cepstra[:, where]
+    return [float(v) for v in part.mean(axis=1)] if part.shape[1] else [0.0] * len(cepstra)
+
+
+def _ratio(x: FloatArray, y: FloatArray, where: slice) -> float:
+    """dB of x over y summed over `where` (0 where it holds no hops)."""
+    return float(10.0 * np.log10(x[where].sum() / y[where].sum())) if x[where].size else 0.0
+
+
+def _jump(x: FloatArray, inside: slice, release: slice) -> float:
+    """dB the release's mean rises over the stretch's (0 where the recording ends first)."""
+    return float(10.0 * np.log10(x[release].mean() / x[inside].mean())) if x[release].size else 0.0
+
+
+def _median_khz(f: FloatArray) -> float:
+    """Median of the finite values in kHz; 1.5 kHz (a neutral tract) where there are none."""
+    f = f[np.isfinite(f)]
+    return float(np.median(f)) / 1000.0 if f.size else 1.5
+
+
 def _closures(
     spec: FloatArray,
     freqs: FloatArray,
     energy: FloatArray,
     speech: FloatArray,
     hop_rate: int,
-    rounded: FloatArray,
-    f2: FloatArray,
+    f2n: FloatArray,
 ) -> FloatArray:
-    """Hops with the lips shut: a 30–250 ms stretch with nothing above 1 kHz, inside speech.
+    """Hops with the lips shut: dark stretches inside speech that score as bilabials.
 
-    With the lips closed no sound above 1 kHz gets out: a stop's silence (p, b) or a nasal hum
-    (m, which keeps humming below 500 Hz). The lips then open into a louder sound. Stops made
-    further back (t, d, k, g) are dark too, but they open with a hissy burst (energy above
-    4 kHz outweighing 1-4 kHz) where a bilabial's burst is weak and low; those are skipped.
-    n and ng hum like m and close the lips here too: by sound alone they are hard to tell apart.
-    A dark stretch that opens into a rounded vowel is most likely w (Mandarin wo, wu): the
-    lips purse there (the rounding channel) but do not meet.
+    Never where the speaker is loud: a stretch whose own loudness is near the speaker's loud
+    syllables is a vowel the formant tracker lost, not a closed mouth.
     """
     n = len(energy)
     out = np.zeros(n)
+    candidates = closure_candidates(spec, freqs, energy, speech, hop_rate, f2n)
+    model = closure_model()
+    scores = model.probability(np.array([f for _, _, f in candidates])) if candidates else np.zeros(0)
+    for (a, b, _), score in zip(candidates, scores.tolist(), strict=True):
+        if float(np.mean(energy[a:b])) > CLOSURE_MAX_LEVEL or score <= model.threshold:
+            continue
+        # The lips meet for CLOSURE_HOLD, not the whole stretch: a nasal hums on through its
+        # closure and a stop's silence is short against the 80 ms a listener hears loudness
+        # over, so a mouth held shut over all of it reads as out of step with the sound. Before
+        # a phrase that opens with p or b, the pause is the closure.
+        hold = round(CLOSURE_HOLD * hop_rate)
+        if b - a <= hold:
+            start = a
+        elif float(np.mean(speech[a:b])) >= 0.5:
+            # Around the stretch's quietest moment (energy over 80 ms, as a listener hears a
+            # syllable's loudness): the lips meet where the sound is least.
+            quiet = ndimage.uniform_filter1d(energy, round(0.08 * hop_rate), mode="nearest")[a:b]
+            start = min(max(a, a + int(np.argmin(quiet)) - hold // 2), b - hold)
+        elif speech[b : b + round(0.03 * hop_rate)].any():
+            start = b - hold  # shut at the end of the pause, opened by the phrase's first sound
+        else:
+            continue  # the silence before or after an utterance: the mouth rests there
+        out[start : min(b, start + hold)] = 1.0
     if n < 10:
         return out
-    bright = spec[(freqs >= 1000) & (freqs < 8000)].sum(axis=0) + 1e-10
-    mid = spec[(freqs >= 1000) & (freqs < 4000)].sum(axis=0) + 1e-10
-    high = spec[(freqs >= 4000) & (freqs < 8000)].sum(axis=0) + 1e-10
-    bright_db = 10.0 * np.log10(bright)
-    band = (freqs >= 300) & (freqs < 8000)
-    centroid = (freqs[band, None] * spec[band]).sum(axis=0) / (spec[band].sum(axis=0) + 1e-10)
-    around = ndimage.maximum_filter1d(bright_db, size=round(0.3 * hop_rate), mode="nearest")
-    dark = bright_db < around - CLOSURE_DARK_DB
-    dark &= ndimage.binary_dilation(speech, np.ones(round(0.1 * hop_rate), bool))
-    labels, count = ndimage.label(dark)
-    shortest, longest = round(0.03 * hop_rate), round(0.3 * hop_rate)
-    reach = round(0.08 * hop_rate)
-    for k in range(1, count + 1):
-        idx = np.flatnonzero(labels == k)
-        a, b = int(idx[0]), int(idx[-1]) + 1
-        if not shortest <= b - a <= longest:
-            continue
-        if float(np.mean(speech[a:b])) < 0.5:
-            continue  # the silence before or after an utterance: the mouth rests there
-        # Between two sounds: something loud just before and just after (a consonant inside a
-        # word or phrase), or a hum inside it (a nasal at a word's end).
-        hum = float(np.mean(energy[a:b])) > 0.15
-        opened = energy[b : b + reach].max(initial=0.0) > 0.4
-        closed_from = energy[max(0, a - reach) : a].max(initial=0.0) > 0.4
-        release = slice(b, min(n, b + round(0.04 * hop_rate)))
-        if hum:
-            if not (opened or closed_from):
-                continue
-        elif not (opened and closed_from and b - a >= STOP_CLOSURE * hop_rate):
-            continue  # a silent stop: only a real gap inside a word, between two loud sounds
-        elif not _labial_release(spec, freqs, release, f2, b, hop_rate):
-            continue
-        # What opens the lips: a labial release is weak and low (no hiss above 4 kHz, its
-        # brightness under ~2 kHz); t, d, k, g and the affricates (Mandarin j, q, zh, ch)
-        # release with a burst or a hiss high in the spectrum.
-        if 10.0 * np.log10(high[release].sum() / mid[release].sum()) > -3.0:
-            continue
-        if centroid[release].mean() > 2000.0 and not hum:
-            continue
-        if rounded[b : b + round(0.08 * hop_rate)].mean() > 0.4:
-            continue
-        out[a:b] = 1.0
+    bright_db = 10.0 * np.log10(spec[(freqs >= 1000) & (freqs < 8000)].sum(axis=0) + 1e-10)
     # A phrase that starts with m, b or p: the lips are shut before the first sound and open
-    # on it. An m hums with nothing above 1 kHz before the vowel brightens; a b or p starts with
-    # a weak, low burst straight into a vowel whose F2 does not fall.
+    # on it. An m hums with nothing above 1 kHz before the vowel brightens.
     starts = np.flatnonzero(np.diff(np.concatenate([[False], speech]).astype(np.int8)) == 1)
     lead = round(0.06 * hop_rate)
     for s in starts.tolist():
@@ -526,38 +714,7 @@ def _closures(
             murmur += 1
         if round(0.03 * hop_rate) <= murmur <= round(0.2 * hop_rate):
             out[max(0, s - lead) : s + murmur] = 1.0
-        elif (
-            energy[s : s + round(0.05 * hop_rate)].max(initial=0.0) > 0.4
-            and _labial_release(spec, freqs, slice(s, s + round(0.04 * hop_rate)), f2, s, hop_rate)
-            and rounded[s : s + round(0.08 * hop_rate)].mean() <= 0.4
-        ):
-            # Lips shut in the pause, opened by the first sound: before a vowel this is only the
-            # mouth resting closed a moment longer, so a wrong guess costs little.
-            out[max(0, s - lead) : s] = 1.0
     return out
-
-
-def _labial_release(
-    spec: FloatArray, freqs: FloatArray, release: slice, f2: FloatArray, b: int, hop_rate: int
-) -> bool:
-    """Whether a silent stop released at hop `b` sounds like p or b rather than t, d, k or g.
-
-    A labial burst is weak and low: little above 4 kHz against 1-4 kHz, and more under 1 kHz
-    than above it. Out of a labial the second formant rises or stays put (the lips' locus is
-    low); out of t, d and the palatals it falls steeply from its high locus into the vowel.
-    """
-    mid = spec[(freqs >= 1000) & (freqs < 4000), release].sum() + 1e-10
-    high = spec[(freqs >= 4000) & (freqs < 8000), release].sum() + 1e-10
-    low = spec[(freqs >= 80) & (freqs < 1000), release].sum() + 1e-10
-    if 10.0 * np.log10(high / mid) > LABIAL_BURST_DB or 10.0 * np.log10(low / (mid + high)) < -3.0:
-        return False
-    early = f2[b + round(0.02 * hop_rate) : b + round(0.06 * hop_rate)]
-    later = f2[b + round(0.08 * hop_rate) : b + round(0.16 * hop_rate)]
-    return not (
-        np.isfinite(early).any()
-        and np.isfinite(later).any()
-        and float(np.nanmedian(later) - np.nanmedian(early)) < -F2_FALL_HZ
-    )
 
 
 def _hold(x: FloatArray, hop_rate: int) -> FloatArray:

