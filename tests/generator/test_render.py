@@ -233,3 +233,34 @@ def test_the_rig_describes_a_frame_as_data_any_engine_can_draw(
     blinking = rig.describe(motion, 3)
     assert blinking is not None and blinking.back is not None and not blinking.remember
     assert len(blinking.overlays) == len(drawn.overlays) + 2  # one per eye
+
+
+def test_shoulders_and_chest_rise_and_fall_with_breathing_while_the_wall_stays(
+    astronaut: tuple[np.ndarray, ImageAnalysis, np.ndarray],
+) -> None:
+    image, analysis, mask = astronaut
+    plan = plan_motion({0: None}, 10 * FPS, FPS, seed=3)
+    plan.camera[:] = 0.0  # no camera drift: whatever moves below the chin is the body's own motion
+    points = analysis.faces[0].landmarks[:, :2]
+    chin_y = int(points[list(lm.FACE_OVAL), 1].max())
+    face_h = float(np.ptp(points[list(lm.FACE_OVAL), 1]))
+    cx = int(points[list(lm.FACE_OVAL), 0].mean())
+    chest = (slice(chin_y + int(0.4 * face_h), chin_y + int(0.4 * face_h) + 64), slice(cx - 64, cx + 64))
+    sky = (slice(10, 110), slice(400, 500))  # top right: the wall behind her
+    assert mask[chest].mean() > 0.9 and mask[sky].max() < 0.01
+
+    rises, wall_still = [], True
+    for k, frame in enumerate(render_frames(image, analysis, plan, mask)):
+        wall_still &= bool(np.array_equal(frame[sky], image[sky]))
+        if k % 5 == 0:
+            a = cv2.cvtColor(image[chest], cv2.COLOR_RGB2GRAY).astype(np.float64)
+            b = cv2.cvtColor(frame[chest], cv2.COLOR_RGB2GRAY).astype(np.float64)
+            (_, dy), _ = cv2.phaseCorrelate(a, b)
+            rises.append(dy)
+
+    assert wall_still
+    rise = np.asarray(rises) - np.mean(rises)
+    assert rise.std() > 0.25  # the chest visibly moves (pixels at 512 px)
+    spectrum = np.abs(np.fft.rfft(rise))
+    freqs = np.fft.rfftfreq(len(rise), d=5 / FPS)
+    assert 0.1 <= freqs[1:][np.argmax(spectrum[1:])] <= 0.5  # at a breathing pace: one every 2-10 s
