@@ -100,10 +100,10 @@ class BodyPose:
         return BodyPose(points=points, visibility=self.visibility)
 
     def to_stored(self) -> dict[str, object]:
-        """A JSON-ready form: points rounded to a tenth of a pixel, visibility to 1/1000."""
+        """A JSON-ready form, exact: a render from a stored analysis makes the same frames as a fresh one."""
         return {
-            "points": [[round(float(x), 1), round(float(y), 1)] for x, y in self.points],
-            "visibility": [round(float(v), 3) for v in self.visibility],
+            "points": [[float(x), float(y)] for x, y in self.points],
+            "visibility": [float(v) for v in self.visibility],
         }
 
     @classmethod
