@@ -26,6 +26,7 @@ PROMISES = {
     "bench": ["bench/render.py", "bench/claims.py"],
     "migrate": ["-m bot migrate"],
     "worker": ["-m bot worker"],
+    "gpu": ["-m venv .venv", "pip install -q -e '.[dev]'", "pip install -q -e '.[dev,gpu]'"],
 }
 
 
