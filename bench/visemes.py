@@ -15,9 +15,11 @@ away from every bilabial, per second of speech.
 Two splits: `dev` is what the closure detector was fitted on (`--fit`); `heldout` (the figures quoted in the
 README) has other sentences, other voice variants and other speeds. `--track-only` skips the
 render and reads closures straight from the viseme track (seconds instead of minutes; the
-rendered figures are the ones that count).
+rendered figures are the ones that count). `--misses` lists every bilabial the track leaves open
+and why: no dark stretch there, its stretch scored under the model's threshold, too loud, or the
+lips shut elsewhere in its stretch (outside the span and a frame either side).
 
-    python bench/visemes.py [--split heldout|dev] [--track-only] [--json]
+    python bench/visemes.py [--split heldout|dev] [--track-only] [--misses] [--json]
     python bench/visemes.py --fit    # refits generator/closure_model.json on the dev split
 """
 
@@ -45,6 +47,7 @@ from generator.visemes import (
     CLOSURE_FEATURES,
     CLOSURE_MAX_LEVEL,
     CLOSURE_MODEL_PATH,
+    closure_model,
     phoneme_visemes,
     sound_closure_candidates,
 )
@@ -266,6 +269,48 @@ def false_closures(track: SpeechTrack, spans: list[LabelledSpan]) -> float:
     return len(runs) / max(float(track.speech.sum()) / FPS, 1e-3)
 
 
+def missed_closures(clip: Clip, track: SpeechTrack) -> list[dict[str, object]]:
+    """The bilabials `track_closures` counts as not closed, each with why (see the docstring)."""
+    pressed = track.lips_pressed > 0.5
+    samples = np.asarray(clip.audio, np.float32)
+    loud = measure_loudness(samples, clip.rate)
+    found = sound_closure_candidates(samples, clip.rate, HOP_RATE, loud.energy, loud.speech)
+    model = closure_model()
+    scores = model.probability(np.array([f for _, _, f in found])) if found else np.zeros(0)
+    out: list[dict[str, object]] = []
+    for span in clip.spans:
+        a = max(0, math.floor(span.start * FPS) - 1)
+        if not _is_bilabial(span.label) or pressed[a : math.ceil(span.end * FPS) + 1].any():
+            continue
+        near = [
+            (lo, hi, float(p), float(np.mean(loud.energy[lo:hi])))
+            for (lo, hi, _), p in zip(found, scores, strict=True)
+            if lo / HOP_RATE < span.end + 0.04 and hi / HOP_RATE > span.start - 0.04
+        ]
+        row: dict[str, object] = {
+            "voice": clip.voice.label,
+            "phoneme": span.label,
+            "start_s": round(span.start, 3),
+            "span_ms": round(1000 * (span.end - span.start)),
+        }
+        if not near:
+            row["why"] = "no dark stretch"
+        else:
+            lo, hi, p, level = max(near, key=lambda c: c[2])
+            row.update(
+                stretch_ms=round(1000 * (hi - lo) / HOP_RATE), score=round(p, 2), level=round(level, 2)
+            )
+            row["why"] = (
+                "score under threshold"
+                if p <= model.threshold
+                else "too loud"
+                if level > CLOSURE_MAX_LEVEL
+                else "shut elsewhere in its stretch"
+            )
+        out.append(row)
+    return out
+
+
 def measure(clip: Clip, folder: Path, photo: Path, track_only: bool) -> dict[str, object]:
     started = time.perf_counter()
     track = track_mouth(clip.audio, clip.rate, FPS)
@@ -437,6 +482,9 @@ def main() -> None:
     parser.add_argument("--track-only", action="store_true", help="closures from the track, no render")
     parser.add_argument("--json", action="store_true")
     parser.add_argument(
+        "--misses", action="store_true", help="list the bilabials the track leaves open, and why (no render)"
+    )
+    parser.add_argument(
         "--fit",
         action="store_true",
         help="fit the bilabial score on the dev split into generator/closure_model.json",
@@ -446,6 +494,16 @@ def main() -> None:
         model = fit_closure_model(clips("dev"))
         CLOSURE_MODEL_PATH.write_text(json.dumps(model, indent=1, ensure_ascii=False) + "\n")
         print(f"wrote {CLOSURE_MODEL_PATH}")
+        return
+    if args.misses:
+        tally: dict[str, int] = {}
+        for clip in clips(args.split):
+            if clip.set_name != "m/b/p":
+                continue
+            for row in missed_closures(clip, track_mouth(clip.audio, clip.rate, FPS)):
+                tally[str(row["why"])] = tally.get(str(row["why"]), 0) + 1
+                print(json.dumps(row, ensure_ascii=False), flush=True)
+        print("misses by why", tally)
         return
     rows: list[dict[str, object]] = []
     with tempfile.TemporaryDirectory() as tmp:
