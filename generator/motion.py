@@ -344,7 +344,7 @@ def _gestures(
         impulses[i, lead] = size
         impulses[i, 1 - lead] = size * rng.uniform(0.4, 0.8)
     for k in range(2):
-        hands[:, k] = _centred_train(impulses[:, k], fps, 0.6)
+        hands[:, k] = _centred_train(impulses[:, k], fps, 0.8)
         arms[:, k] = _noise(rng, n, fps, 1.6 * style.tempo)
     hands *= BEAT_ANGLE * style.gesture * motion
     # The upper arms sway slowly, and lift a little with their hand's beat.
