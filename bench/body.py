@@ -1,6 +1,6 @@
 """Body benchmark: do arms, hands, head and brows perform, per photo and style, and does lip sync hold?
 
-For each test photo (bench/people.py: three half-body photos with visible hands, three without
+For each test photo (bench/people.py: four half-body photos with visible hands, three without
 free arms) and each style, renders the same English speech (piper's offline voice, about
 `--seconds` long) and measures the video with the project's evaluators only:
 

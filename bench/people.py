@@ -9,6 +9,8 @@ wrists on each with visibility of at least 0.7 (checked in tests/generator/test_
 - `waving`: the astronaut, both forearms raised beside her, hands open;
 - `mixed`: the astronaut mirrored and recoloured, one hand raised, the other low in front;
 - `hopper`: Grace Hopper in her navy uniform, both hands raised beside her;
+- `hopper_level`: Grace Hopper mirrored and recoloured, elbows at her sides, forearms level and
+  hands open to either side (a beat must lift a level forearm, not only a raised one);
 - `together`: the astronaut with both hands clasped in front of her (folded: arms must stay still);
 - `no_arms`: the astronaut as photographed (arms cut off by the frame);
 - `hopper_no_arms`: Grace Hopper as photographed (arms cut off).
@@ -29,7 +31,7 @@ from numpy.typing import NDArray
 Point = tuple[float, float]
 Arm = tuple[Point, Point, Point]  # shoulder, elbow, wrist in the source photo's pixels
 
-PHOTOS_WITH_HANDS = ("waving", "mixed", "hopper")
+PHOTOS_WITH_HANDS = ("waving", "mixed", "hopper", "hopper_level")
 PHOTOS_WITHOUT_ARMS = ("no_arms", "hopper_no_arms", "together")
 
 
@@ -63,6 +65,10 @@ def make_photos() -> dict[str, NDArray[np.uint8]]:
         "hopper": _compose(hop, 180, 872, 700, [((110, 440), (40, 620), (-60, 500)),
                                                  ((440, 445), (520, 625), (620, 500))],
                            skin_at=(250, 300), sleeve_at=(60, 550), limb=70, hand=60),
+        "hopper_level": _compose(
+            _recolour(hop[:, ::-1], hue_shift=-6, saturation=0.9, brightness=1.08), 180, 872, 760,
+            [((110, 440), (70, 640), (-50, 610)), ((440, 445), (480, 645), (600, 615))],
+            skin_at=(262, 300), sleeve_at=(452, 550), limb=72, hand=62),
         "together": _compose(ast, 100, 712, 640, [((95, 255), (70, 450), (170, 420)),
                                                     ((325, 265), (350, 460), (260, 430))],
                              skin_at=(210, 150), sleeve_at=(40, 320), limb=60, hand=56),

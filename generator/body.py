@@ -8,17 +8,19 @@ coarse field like the head and camera ones, it runs on whatever engine executes 
 - Shoulders: a soft blob around each visible shoulder, on the person only, rises (breath, shrug);
   a free arm rises with its shoulder.
 - A free arm: the whole arm (a soft capsule along shoulder-elbow-wrist-fingertip) sways about
-  the shoulder, and the forearm and hand rotate about the elbow for a beat, the hand rising. Each
-  field is a small rigid rotation inside its capsule that fades to nothing over about a face
-  height outside it, and never reaches a head: the background beside a moving hand stretches
-  instead of tearing, and faces keep their own warps. Each field's travel is eased into a
-  fraction of its fade (`FOLD_SAFE`), so however large the plan's angle, the warp never folds.
+  the shoulder (a small rigid rotation), and for a beat the forearm and hand lift straight up in
+  the picture, hinged at the elbow, by the beat times the forearm's length (a beat
+  is a vertical stroke of the hand whichever way the forearm points). Each field is whole inside
+  its capsule, fades to nothing over about a face height outside it (the hand's lift also eases
+  in along the forearm from the elbow), and never reaches a head: the background beside a moving
+  hand stretches instead of tearing, and faces keep their own warps. Each field's travel is eased into a
+  fraction of its fade (`FOLD_SAFE`), so however large the plan's beat, the warp never folds.
 - An arm stays still (no field at all) unless the pose model sees its shoulder, elbow and wrist
   (`MIN_VISIBILITY`), the elbow and wrist lie inside the photo away from its edges (not cut off),
   the wrist is on its own side of the body and apart from the other hand (not folded, not holding
   something with both hands), away from the face (not holding a phone, not a chin on a hand), on
-  the person mask (not behind or holding an object the mask leaves out), and the forearm is long
-  enough to rotate visibly (not pointing at the camera). `arm_state` says which rule held it.
+  the person mask near the wrist (not behind or holding an object the mask leaves out), and the
+  forearm is long enough to move visibly (not pointing at the camera). `arm_state` says which rule held it.
 - Smile: mouth corners up and out, cheeks up, as smooth bumps around the mesh's corner and cheek
   points.
 """
@@ -126,7 +128,7 @@ class _PersonFields:
 
     shoulders: list[NDArray[np.float32] | None]  # per face height of rise, left, right
     arms: list[NDArray[np.float32] | None]  # per radian of sway, left, right
-    hands: list[NDArray[np.float32] | None]  # per radian of beat, left, right
+    hands: list[NDArray[np.float32] | None]  # per forearm length of lift, left, right
     smile: NDArray[np.float32] | None  # at smile = 1
     #: The largest value each arm (SWAY_SAFE) and hand (FOLD_SAFE) field takes, per side.
     arm_limit: tuple[float, float] = (0.0, 0.0)
@@ -193,7 +195,7 @@ class BodyRig:
         fade = LIMB_FADE * fh
         for side in range(2):
             s, e, w, tip = (LEFT_SHOULDER + side, LEFT_ELBOW + side, LEFT_WRIST + side, LEFT_INDEX + side)
-            hand_at = self._sample_person(pose.points[w])
+            hand_at = self._sample_person(pose.points[w], LIMB_RADIUS * fh)
             state = arm_state(pose, side, face, width, height, hand_at)
             states.append(state)
             free = state == "free"
@@ -214,11 +216,13 @@ class BodyRig:
             sway = (arm * self.not_head)[..., None] * _rotation(self.xy, shoulder)
             fields.arms[side] = sway.astype(np.float32)
             arm_limit[side] = SWAY_SAFE * fade / max(float(np.linalg.norm(sway, axis=-1).max()), 1e-6)
-            # Beat: forearm and hand about the elbow, turned so the hand rises.
+            # Beat: forearm and hand lift straight up in the picture, hinged at the elbow, by the
+            # forearm's length per unit of the plan's beat (a level forearm turned that many radians).
             fore = _capsule(self.xy, [elbow, wrist, tip_point], LIMB_RADIUS * fh, LIMB_FADE * fh)
             fore *= _beyond(self.xy, elbow, wrist, 0.5 * fade)
-            sign = -1.0 if wrist[0] - elbow[0] > 0 else 1.0
-            beat = (fore * self.not_head)[..., None] * _rotation(self.xy, elbow) * sign
+            lift = np.zeros(self.xy.shape)
+            lift[..., 1] = -float(np.linalg.norm(wrist - elbow))
+            beat = (fore * self.not_head)[..., None] * lift
             fields.hands[side] = beat.astype(np.float32)
             hand_limit[side] = FOLD_SAFE * fade / max(float(np.linalg.norm(beat, axis=-1).max()), 1e-6)
         for side in range(2):
@@ -249,10 +253,12 @@ class BodyRig:
         along = (wrist - elbow) / max(float(np.linalg.norm(wrist - elbow)), 1e-6)
         return wrist + along * 0.5 * fh
 
-    def _sample_person(self, point: NDArray[np.float32]) -> float:
-        """The person mask at the grid cell nearest a point."""
+    def _sample_person(self, point: NDArray[np.float32], radius: float) -> float:
+        """The person mask's largest value within `radius` of a point (at least the nearest cell):
+        a hand is a capsule radius across, and the coarse cells along its outline are half off it."""
         d = np.linalg.norm(self.xy - point.astype(np.float64), axis=-1)
-        return float(self.person.reshape(-1)[int(np.argmin(d))])
+        near = d <= max(radius, float(d.min()))
+        return float(self.person[near].max())
 
     def _smile(self, face: FaceAnalysis, fh: float) -> NDArray[np.float32]:
         """Corners up and out, cheeks up, at smile = 1."""

@@ -72,8 +72,10 @@ STYLE_PARAMS: dict[Style, StyleParams] = {
     "serious": StyleParams(0.7, 1.0, 1.2, 0.45, 0.0, (3.0, 7.0), 0.15, 0.8, 0.45, 0.7),
     "cheerful": StyleParams(1.2, 1.15, 0.9, 1.2, 0.6, (2.0, 5.0), 0.3, 1.2, 0.3, 1.2),
 }
-#: Radians: forearm rise of a full hand beat at natural style and motion 1, and the upper arm's sway.
-BEAT_ANGLE = 0.36
+#: A full hand beat at natural style and motion 1: the hand lifts this many forearm lengths (the
+#: rise of a level forearm turned by this many radians; the body rig eases large lifts below the
+#: fold limit), and the upper arm's sway, radians.
+BEAT_ANGLE = 0.6
 SWAY_ANGLE = 0.02
 #: Shoulder rise per breath and per stress, fraction of face height.
 SHOULDER_BREATH = 0.012
@@ -86,7 +88,7 @@ class Gestures:
 
     shoulders: NDArray[np.float32]  # (n, 2): left, right shoulder rise, fraction of face height
     arms: NDArray[np.float32]  # (n, 2): upper-arm sway about the shoulder, radians, left, right
-    hands: NDArray[np.float32]  # (n, 2): forearm rise about the elbow (a beat), radians, left, right
+    hands: NDArray[np.float32]  # (n, 2): hand lift of a beat, forearm lengths, left, right
     smile: NDArray[np.float32]  # [0, 1]: mouth corners and cheeks raised
 
 
@@ -342,7 +344,7 @@ def _gestures(
         impulses[i, lead] = size
         impulses[i, 1 - lead] = size * rng.uniform(0.4, 0.8)
     for k in range(2):
-        hands[:, k] = _centred_train(impulses[:, k], fps, 0.6)
+        hands[:, k] = _centred_train(impulses[:, k], fps, 0.8)
         arms[:, k] = _noise(rng, n, fps, 1.6 * style.tempo)
     hands *= BEAT_ANGLE * style.gesture * motion
     # The upper arms sway slowly, and lift a little with their hand's beat.

@@ -139,6 +139,30 @@ def test_the_body_warp_never_folds_and_leaves_the_head_alone(
         assert moved < 0.03 * rgb.shape[0]  # only the shoulders rise a little
 
 
+def test_a_hand_beat_lifts_each_free_hand_straight_up_whichever_way_its_forearm_points(
+    photos: dict[str, np.ndarray], analyses: dict[str, ImageAnalysis], english_track: SpeechTrack
+) -> None:
+    """Raised, low and level forearms alike: at a beat's peak the wrist rises, by at least 2 % of
+    the picture's height, 1.6 times as far as it moves sideways (a beat reads as a vertical stroke)."""
+    plan = plan_motion({0: english_track}, english_track.n_frames, FPS, seed=1, style="natural")
+    gestures = plan.faces[0].gestures
+    assert gestures is not None
+    for name in PHOTOS_WITH_HANDS:
+        rgb, analysis = photos[name], analyses[name]
+        scene = scene_for(rgb, analysis)
+        body = analysis.usable_faces[0].body
+        assert body is not None
+        g = scene.grid
+        for side in range(2):
+            i = int(np.argmax(gestures.hands[:, side]))
+            field = np.zeros((g.gh, g.gw, 2), np.float32)
+            scene.bodies.add(field, plan.faces, i)
+            d = np.hypot(*np.moveaxis(g.xy - body.points[LEFT_WRIST + side], -1, 0))
+            dx, dy = field[np.unravel_index(np.argmin(d), d.shape)]
+            assert dy < -0.02 * rgb.shape[0], (name, side)
+            assert abs(dx) < 0.6 * abs(dy), (name, side)  # the upper arm's sway moves it sideways a little
+
+
 def test_a_stored_analysis_keeps_the_pose_and_an_older_one_still_renders(
     photos: dict[str, np.ndarray], analyses: dict[str, ImageAnalysis]
 ) -> None:
