@@ -35,7 +35,7 @@ from bot.intake import (
 from bot.jobs import enqueue, show_position
 from bot.request import PhotoRef, Track, UnreadableRequest, render_job, track_from
 from bot.runtime import Runtime, runtime, utcnow
-from bot.styles import caption_style, choice_for, style_label
+from bot.styles import caption_style, style_label, with_photo_style
 from bot.texts import t
 from storage import JobSpec, Media, media
 
@@ -233,9 +233,7 @@ async def submit(
     (a refusal, or the database out of reach) the acknowledgement is edited to say so.
     """
     request_id = request_id or message.message_id
-    # Read before the acknowledgement: once it is out, only `enqueue` may meet a database failure,
-    # which it turns into the truth told in the acknowledgement.
-    choice = await choice_for(rt, who.user_id, photo.style)
+    choice = with_photo_style(who.choice, photo.style)
     status = await message.get_bot().send_message(
         who.chat_id,
         t("queued_next", who.lang),

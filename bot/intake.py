@@ -16,7 +16,7 @@ import functools
 import io
 import math
 from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -27,6 +27,7 @@ from telegram.ext import ContextTypes
 from bot import voices
 from bot.faces import draw_numbered_faces
 from bot.runtime import Runtime, runtime, utcnow
+from bot.styles import StyleChoice, choice_of
 from bot.texts import language_of, t
 from generator import GeneratorError, ImageAnalysis
 from storage import Media, media, users
@@ -40,12 +41,14 @@ REASONS = ("MOUTH_NOT_VISIBLE", "FACE_TURNED_AWAY", "FACE_TOO_SMALL")
 
 @dataclass(frozen=True)
 class Speaker:
-    """Who sent an update, in which chat and language, with their TTS voice."""
+    """Who sent an update, in which chat and language, with their TTS voice and /style choice."""
 
     user_id: int
     chat_id: int
     lang: str
     voice: str
+    #: The /style choice, read with the user's row (no second read when a render is queued).
+    choice: StyleChoice = field(default_factory=StyleChoice)
 
 
 async def speaker(update: Update, context: ContextTypes.DEFAULT_TYPE) -> tuple[Speaker, bool]:
@@ -59,7 +62,7 @@ async def speaker(update: Update, context: ContextTypes.DEFAULT_TYPE) -> tuple[S
         row = await users.upsert_user(s, tg_user.id, language=lang, username=tg_user.username)
     # Before choosing one, English speakers get the configured voice, others their language's first.
     default = rt.settings.default_tts_voice if lang == "en" else voices.default_voice(lang).id
-    return Speaker(tg_user.id, chat.id, lang, row.voice or default), row.banned
+    return Speaker(tg_user.id, chat.id, lang, row.voice or default, choice_of(row)), row.banned
 
 
 MessageHandler = Callable[[Update, ContextTypes.DEFAULT_TYPE, Message, Speaker], Awaitable[None]]

@@ -68,7 +68,7 @@ from bot.request import PhotoRef, render_job, track_from
 from bot.runtime import Runtime, runtime, utcnow
 from bot.scene_sweeper import expire_idle_scenes
 from bot.scene_view import format_seconds, name_of, number_of, refresh_scene, scene_view, usable_indices
-from bot.styles import choice_for
+from bot.styles import remembered
 from bot.texts import t
 from bot.voices import resolve_voice
 from storage import Job, JobSpec, Scene, SceneStatus, scenes
@@ -430,7 +430,7 @@ async def _render(
         return
 
     target = scene.message_id or asked.message_id
-    choice = await choice_for(rt, scene.creator_id)  # the scene's creator's /style (bot/styles.py)
+    choice = await remembered(rt, scene.creator_id)  # the scene's creator's /style (bot/styles.py)
     status = await bot.send_message(
         scene.chat_id,
         t("queued_next", who.lang),

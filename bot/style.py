@@ -14,7 +14,7 @@ from telegram.ext import ContextTypes
 from bot.callbacks import motion_data, parse_motion, parse_style, style_data
 from bot.intake import speaker
 from bot.runtime import runtime
-from bot.styles import MOTION_STEPS, StyleChoice, choice_of, motion_label, remembered, style_label
+from bot.styles import MOTION_STEPS, StyleChoice, choice_of, motion_label, style_label
 from bot.texts import t
 from generator.types import STYLES
 from storage import users
@@ -27,10 +27,9 @@ async def style(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Shows the current style and motion with buttons to change them."""
     who, _ = await speaker(update, context)
     assert update.effective_message is not None
-    choice = await remembered(runtime(context), who.user_id)
     await update.effective_message.reply_text(
-        describe("style_menu", choice, who.lang),
-        reply_markup=keyboard(choice, who.lang),
+        describe("style_menu", who.choice, who.lang),
+        reply_markup=keyboard(who.choice, who.lang),
     )
 
 

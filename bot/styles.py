@@ -57,9 +57,8 @@ async def remembered(rt: Runtime, user_id: int) -> StyleChoice:
         return choice_of(await users.get_user(s, user_id))
 
 
-async def choice_for(rt: Runtime, user_id: int, photo_style: str | None = None) -> StyleChoice:
+def with_photo_style(choice: StyleChoice, photo_style: str | None) -> StyleChoice:
     """What a render uses: the user's remembered choice, its style replaced by the photo's keyword."""
-    choice = await remembered(rt, user_id)
     if photo_style in STYLES:
         return StyleChoice(photo_style, choice.motion)
     return choice
