@@ -121,12 +121,7 @@ def evaluate_video(path: Path | str, face: int | None = None) -> EvaluationRepor
     `face` picks a face by its left-to-right index on the first frame; None picks the largest
     usable one. Raises GeneratorError FACE_NOT_FOUND / NO_FACE when the first frame lacks it.
     """
-    frames = _decode_frames(Path(path))
-    first = next(frames, None)
-    if first is None:
-        raise GeneratorError(ErrorCode.NO_FACE, "the video has no frames")
-    fps, image = first
-    start = _pick_face(image, face)
+    fps, _, start, pictures = _open_video(Path(path), face)
     index = start.index
     box = start.box
     gaps: list[float] = []
@@ -134,7 +129,7 @@ def evaluate_video(path: Path | str, face: int | None = None) -> EvaluationRepor
     ears: list[float] = []
     centres: list[tuple[float, float]] = []
     angles: list[tuple[float, float, float]] = []
-    for rgb in _chain(image, (frame for _, frame in frames)):
+    for rgb in pictures:
         points = fit_mesh(rgb, box)
         if points is None:
             gaps.append(math.nan)
@@ -356,6 +351,21 @@ def _decode_frames(path: Path) -> Iterator[tuple[float, NDArray[np.uint8]]]:
             yield fps, np.asarray(frame.to_ndarray(format="rgb24"), dtype=np.uint8)
 
 
+def _open_video(
+    path: Path, face: int | None
+) -> tuple[float, NDArray[np.uint8], FaceAnalysis, Iterator[NDArray[np.uint8]]]:
+    """A video's frame rate, first frame, the face to follow on it, and every frame (the first too).
+
+    Raises GeneratorError NO_FACE for a video without frames, and as `_pick_face` does.
+    """
+    frames = _decode_frames(path)
+    first = next(frames, None)
+    if first is None:
+        raise GeneratorError(ErrorCode.NO_FACE, "the video has no frames")
+    fps, image = first
+    return fps, image, _pick_face(image, face), _chain(image, (frame for _, frame in frames))
+
+
 def _chain(first: NDArray[np.uint8], rest: Iterable[NDArray[np.uint8]]) -> Iterator[NDArray[np.uint8]]:
     yield first
     yield from rest
@@ -558,12 +568,7 @@ def evaluate_body(path: Path | str, face: int | None = None) -> BodyReport:
     from generator.analysis import detect_pose_in, pose_region, segment_person
     from generator.types import LEFT_ELBOW, LEFT_WRIST
 
-    frames = _decode_frames(Path(path))
-    first = next(frames, None)
-    if first is None:
-        raise GeneratorError(ErrorCode.NO_FACE, "the video has no frames")
-    fps, image = first
-    start = _pick_face(image, face)
+    fps, image, start, pictures = _open_video(Path(path), face)
     height, width = image.shape[:2]
     rows = np.flatnonzero((segment_person(image) >= 0.5).mean(axis=1) >= 0.01)
     body_height = float(rows[-1] - rows[0] + 1) if rows.size else float(height)
@@ -575,7 +580,7 @@ def evaluate_body(path: Path | str, face: int | None = None) -> BodyReport:
     brows: list[float] = []
     angles: list[tuple[float, float, float]] = []
     box = start.box
-    for k, rgb in enumerate(_chain(image, (frame for _, frame in frames))):
+    for k, rgb in enumerate(pictures):
         found = detect_pose_in(rgb, region) if region is not None else None
         if found is None:
             tracks.append(np.full((len(joints), 2), np.nan, np.float32))
