@@ -78,6 +78,10 @@ def build_application(settings: Settings, *, worker_only: bool = False) -> App:
         # max_retries: a 429 "retry after N" makes the bot wait N seconds and try again.
         .rate_limiter(AIORateLimiter(max_retries=3))
         .concurrent_updates(True)  # state lives in the database, not in handler order
+        # At shutdown PTB cancels the long poll and calls getUpdates once more to confirm the last
+        # update; the cancelled poll's connection may not be back in the pool yet, and with PTB's
+        # one connection that call timed out (PoolTimeout) and logged a traceback. Two connections.
+        .get_updates_connection_pool_size(2)
         .defaults(Defaults(do_quote=True))  # every answer is a reply to the message it answers
         .post_init(post_init)
         .post_stop(post_stop)
