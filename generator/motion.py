@@ -487,12 +487,21 @@ def _gaze(
 
 
 def _noise(rng: np.random.Generator, n: int, fps: int, seconds: float) -> NDArray[np.float64]:
-    """Smooth random motion with unit standard deviation and about `seconds` between turns."""
+    """Smooth random motion with about unit standard deviation and about `seconds` between turns.
+
+    Scaled by the clip's own spread, but never by less than the process's: a clip shorter than
+    one turn drifts part of a turn. (Scaling a 2 s clip to its own tiny spread blew a slow drift up
+    to head turns of 25 degrees and shifts of most of a face.)
+    """
+    sigma = seconds * fps / 2.0
     pad = int(3 * seconds * fps)
     raw = rng.standard_normal(n + 2 * pad)
-    smooth: NDArray[np.float64] = ndimage.gaussian_filter1d(raw, seconds * fps / 2.0)[pad : pad + n]
-    std = float(np.std(smooth)) if n > 1 else 0.0
-    return smooth / std if std > 1e-9 else smooth
+    smooth: NDArray[np.float64] = ndimage.gaussian_filter1d(raw, sigma)[pad : pad + n]
+    impulse = np.zeros(2 * pad + 1)
+    impulse[pad] = 1.0
+    process_std = float(np.linalg.norm(ndimage.gaussian_filter1d(impulse, sigma)))
+    std = max(float(np.std(smooth)) if n > 1 else 0.0, process_std)
+    return smooth / std
 
 
 def _kernel_train(impulses: NDArray[np.floating[Any]], fps: int, seconds: float) -> NDArray[np.float64]:

@@ -87,6 +87,17 @@ def test_head_motion_is_visible_but_subtle(english_track: SpeechTrack) -> None:
     assert np.abs(np.diff(face.head, axis=0)).max() < 1.0
 
 
+@pytest.mark.parametrize("seconds", [1.0, 2.0, 2.4, 3.0])
+def test_a_short_clip_moves_the_head_as_gently_as_a_long_one(seconds: float) -> None:
+    # A clip of a second or two used to scale its slow drift up to a full swing: heads turned 25
+    # degrees and slid most of a face's height within two seconds.
+    n = round(seconds * FPS)
+    for seed in range(20):
+        face = plan_motion({0: None}, n, FPS, seed=seed).faces[0]
+        assert np.abs(face.head).max() < 8.0, (seed, np.abs(face.head).max())
+        assert np.abs(face.shift).max() < 0.06, (seed, np.abs(face.shift).max())
+
+
 def test_speakers_nod_on_stressed_syllables(english_track: SpeechTrack) -> None:
     face = plan_motion({0: english_track}, english_track.n_frames, FPS, seed=2).faces[0]
 
