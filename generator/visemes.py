@@ -64,16 +64,11 @@ CLOSURE_HOLD = 0.08
 CLOSURE_MAX_LEVEL = 0.75
 #: A phrase-initial murmur sits this far (dB) above 1 kHz under the vowel that follows it.
 ONSET_HUM_DB = 20.0
-#: How much a spread vowel closes the jaw from a phoneme timeline (/i/: spread 0.9 -> jaw x 0.75).
-SPREAD_JAW_CLOSE = 0.7
-#: How far loudness opens the jaw for a sound of target jaw height h: OPEN_FLOOR + OPEN_SLOPE * h.
+#: From a phoneme timeline the jaw follows loudness, scaled by each sound's opening: OPEN_FLOOR +
+#: OPEN_SLOPE x its target jaw height, less SPREAD_JAW_CLOSE x its spread (see `_timeline_jaw`):
+#: /a/ 1.45, schwa 1.16, /u/ 1.02, /i/ 0.50 (loud /a/, schwa and /u/ open fully, /i/ half-way).
 OPEN_FLOOR, OPEN_SLOPE = 0.8, 0.72
-ROUND_JAW_CLOSE = 0.0
-#: Loudness to jaw from a phoneme timeline: level ** this.
-TIMELINE_LEVEL_POWER = 0.8
-#: How far a consonant pulls the jaw from the vowels' glide to its own height (see `_jaw_scale`).
-SONORANT_JAW_PULL = 1.0
-OBSTRUENT_JAW_PULL = 1.0
+SPREAD_JAW_CLOSE = 0.5
 #: How far (seconds) a timeline's lip closure may move to where the sound is least.
 CLOSURE_SNAP = 0.04
 #: How early the lips start rounding before a rounded sound, seconds.
@@ -188,28 +183,16 @@ _DIGRAPHS: dict[str, tuple[str, ...]] = {
 _STRIP = set("ˈˌːˑ-_'0123456789ʰ˞")
 
 
-#: First letters of vowels (Mandarin's apical and rhotic finals included) and of voiced
-#: sonorant consonants, as `_letters` leaves them; every other letter is an obstruent.
-_VOWEL_LETTERS = set("iɪyeɛæaɑɐʌɒəɚɜɤoɔʊuɯɨɿʅɻ")
-_SONORANT_LETTERS = set("nŋlrɹɾwjɥ")
-
-
-def _letters(phoneme: str) -> str:
-    """A phoneme without stress, length, tone, diacritics or Mandarin aspiration marks."""
-    text = unicodedata.normalize("NFD", phoneme)
-    text = "".join(ch for ch in text if ch not in _STRIP and not unicodedata.combining(ch))
-    if text.endswith("h") and len(text) > 1 and text[:-1] in {"p", "t", "k", "ts", "ts.", "tɕ", "tʂ"}:
-        text = text[:-1]  # espeak-ng writes Mandarin aspiration as a trailing h
-    return text
-
-
 def phoneme_visemes(phoneme: str) -> list[Viseme]:
     """The mouth targets of one phoneme, in order (two for a diphthong); empty for a pause.
 
     Stress, length, tone and aspiration marks are ignored; an unknown letter is a neutral,
     half-open mouth rather than an error, so new voices never break a render.
     """
-    text = _letters(phoneme)
+    text = unicodedata.normalize("NFD", phoneme)
+    text = "".join(ch for ch in text if ch not in _STRIP and not unicodedata.combining(ch))
+    if text.endswith("h") and len(text) > 1 and text[:-1] in {"p", "t", "k", "ts", "ts.", "tɕ", "tʂ"}:
+        text = text[:-1]  # espeak-ng writes Mandarin aspiration as a trailing h
     out: list[Viseme] = []
     i = 0
     while i < len(text):
@@ -266,7 +249,7 @@ def track_visemes(
         phonemes = None  # word edges alone (edge-tts without phonemes) say nothing about shapes
     if phonemes:
         targets = _phoneme_targets(phonemes, n_hops, hop_rate)
-        jaw = _timeline_jaw(phonemes, targets, energy, speech, hop_rate)
+        jaw = _timeline_jaw(targets, energy, speech)
         spread, rounded = targets[:, 1], targets[:, 2]
         pressed = _snap_closures(targets[:, 3], energy, hop_rate)
         lip_teeth, tongue = targets[:, 4], targets[:, 5]
@@ -335,60 +318,17 @@ def _phoneme_targets(phonemes: Sequence[PhonemeSpan], n_hops: int, hop_rate: int
     return out
 
 
-def _timeline_jaw(
-    phonemes: Sequence[PhonemeSpan], targets: FloatArray, energy: FloatArray, speech: FloatArray, hop_rate: int
-) -> FloatArray:
-    """The jaw per hop from a phoneme timeline: loudness, scaled by how far the sound opens it.
+def _timeline_jaw(targets: FloatArray, energy: FloatArray, speech: FloatArray) -> FloatArray:
+    """The jaw per hop from a phoneme timeline's targets: loudness, scaled by each sound's opening.
 
-    Loudness leads, as in the acoustic path. Each vowel scales it by its own height, and spread
-    vowels (/i/, /e/) are made with the jaw nearly shut however loud they are. Consonants ride on
-    the jaw's movement from vowel to vowel (see `_jaw_scale`).
+    Loudness leads, as in the acoustic path. In running speech the jaw undershoots the heights
+    sounds are made with in isolation (it has no time to reach them), so each sound's own height
+    only scales loudness, and loud open and mid vowels alike open the mouth fully. Spread vowels
+    (/i/, /e/) are the exception: the lips drawn back over a nearly shut jaw, however loud.
     """
-    scale = _jaw_scale(phonemes, targets, len(energy), hop_rate)
-    out: FloatArray = np.minimum(_level(energy, speech) ** TIMELINE_LEVEL_POWER * scale, 1.0)
-    return out
-
-
-def _opening(jaw: FloatArray, spread: FloatArray, rounded: FloatArray) -> FloatArray:
-    """How far a sound lets loudness open the jaw, from its target jaw height, spread and rounding."""
-    scaled: FloatArray = (
-        (OPEN_FLOOR + OPEN_SLOPE * jaw)
-        * (1.0 - SPREAD_JAW_CLOSE * spread)
-        * (1.0 - ROUND_JAW_CLOSE * rounded * (1.0 - jaw))
-    )
-    return scaled
-
-
-def _jaw_scale(phonemes: Sequence[PhonemeSpan], targets: FloatArray, n_hops: int, hop_rate: int) -> FloatArray:
-    """Per hop, how far loudness opens the jaw: the vowels' own heights, carried across consonants.
-
-    The jaw moves from vowel to vowel and consonants are made on top of that movement (Öhman):
-    between two vowels it glides from one height to the other, and a consonant pulls it only part
-    of the way to its own height: a voiced sonorant (n, l, ng, w, j, r) hardly at all, since it
-    sounds almost as loud as a vowel with the jaw where the vowels leave it; an obstruent (t, s, k)
-    further, though its quiet already keeps the mouth nearly shut.
-    """
-    own = _opening(targets[:, 0], targets[:, 1], targets[:, 2])
-    kind = np.zeros(n_hops, np.int8)  # 0 nothing, 1 vowel, 2 sonorant, 3 obstruent
-    for span in phonemes:
-        letters = _letters(span.phoneme)
-        if not letters or span.end <= span.start:
-            continue
-        i0 = max(0, math.floor(span.start * hop_rate + 0.5))
-        i1 = min(n_hops, max(i0 + 1, math.floor(span.end * hop_rate + 0.5)))
-        if letters[0] in _VOWEL_LETTERS:
-            kind[i0:i1] = 1
-        elif letters[0] in _SONORANT_LETTERS:
-            kind[i0:i1] = 2
-        else:
-            kind[i0:i1] = 3
-    vowel = np.flatnonzero(kind == 1)
-    if vowel.size == 0:
-        return own
-    carrier = np.interp(np.arange(n_hops), vowel, own[vowel])
-    pull = np.select([kind == 2, kind == 3], [SONORANT_JAW_PULL, OBSTRUENT_JAW_PULL], 1.0)
-    scale: FloatArray = carrier + pull * (own - carrier)
-    return scale
+    opening = (OPEN_FLOOR + OPEN_SLOPE * targets[:, 0]) * (1.0 - SPREAD_JAW_CLOSE * targets[:, 1])
+    jaw: FloatArray = np.minimum(_level(energy, speech) ** 0.8 * opening, 1.0)
+    return jaw
 
 
 def _snap_closures(pressed: FloatArray, energy: FloatArray, hop_rate: int) -> FloatArray:
@@ -398,7 +338,7 @@ def _snap_closures(pressed: FloatArray, energy: FloatArray, hop_rate: int) -> Fl
     meet. A timeline can be off by tens of milliseconds there: piper's is espeak-ng's timeline
     warped onto piper's voice, and a stop is timed from its burst.
     """
-    reach = round(CLOSURE_SNAP * hop_rate)
+    reach, after = round(CLOSURE_SNAP * hop_rate), max(1, round(0.03 * hop_rate))
     if reach < 1 or not pressed.any():
         return pressed
     n = len(pressed)
@@ -407,9 +347,12 @@ def _snap_closures(pressed: FloatArray, energy: FloatArray, hop_rate: int) -> Fl
     for (piece,) in ndimage.find_objects(labels)[:count]:
         a, b = int(piece.start), int(piece.stop)
         shifts = [k for k in range(-reach, reach + 1) if 0 <= a + k and b + k <= n]
-        quiet = [float(np.mean(energy[a + k : b + k])) for k in shifts]
-        # The least sound wins; ties (silence) keep the timeline's own place.
-        best = min(zip(quiet, [abs(k) for k in shifts], shifts, strict=True))[2]
+        # Quiet while shut, the sound starting as they part; ties keep the timeline's own place.
+        score = [
+            float(np.mean(energy[a + k : b + k]) - np.mean(energy[b + k : min(n, b + k + after)] if b + k < n else 0.0))
+            for k in shifts
+        ]
+        best = min(zip(score, [abs(k) for k in shifts], shifts, strict=True))[2]
         out[a + best : b + best] = 1.0
     return out
 
