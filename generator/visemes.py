@@ -346,15 +346,17 @@ def _snap_closures(pressed: FloatArray, energy: FloatArray, hop_rate: int) -> Fl
     labels, count = ndimage.label(pressed > 0.5)
     for (piece,) in ndimage.find_objects(labels)[:count]:
         a, b = int(piece.start), int(piece.stop)
-        shifts = [k for k in range(-reach, reach + 1) if 0 <= a + k and b + k <= n]
-        # Quiet while shut, the sound starting as they part; ties keep the timeline's own place.
-        score = [
-            float(np.mean(energy[a + k : b + k]) - np.mean(energy[b + k : min(n, b + k + after)] if b + k < n else 0.0))
-            for k in shifts
-        ]
-        best = min(zip(score, [abs(k) for k in shifts], shifts, strict=True))[2]
+        shifts = range(max(-reach, -a), min(reach, n - b) + 1)
+        # Ties (a closure in silence) keep the timeline's own place.
+        best = min(shifts, key=lambda k: (_closure_misfit(energy, a + k, b + k, after), abs(k)))
         out[a + best : b + best] = 1.0
     return out
+
+
+def _closure_misfit(energy: FloatArray, a: int, b: int, after: int) -> float:
+    """Sound while the lips are shut over hops [a, b), less the sound as they part (`after` hops)."""
+    release = energy[b : b + after]
+    return float(np.mean(energy[a:b])) - (float(np.mean(release)) if release.size else 0.0)
 
 
 # --- from the sound ------------------------------------------------------------------------------
