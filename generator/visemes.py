@@ -338,7 +338,7 @@ def _snap_closures(pressed: FloatArray, energy: FloatArray, hop_rate: int) -> Fl
     meet. A timeline can be off by tens of milliseconds there: piper's is espeak-ng's timeline
     warped onto piper's voice, and a stop is timed from its burst.
     """
-    reach, after = round(CLOSURE_SNAP * hop_rate), max(1, round(0.03 * hop_rate))
+    reach = round(CLOSURE_SNAP * hop_rate)
     if reach < 1 or not pressed.any():
         return pressed
     n = len(pressed)
@@ -347,16 +347,10 @@ def _snap_closures(pressed: FloatArray, energy: FloatArray, hop_rate: int) -> Fl
     for (piece,) in ndimage.find_objects(labels)[:count]:
         a, b = int(piece.start), int(piece.stop)
         shifts = range(max(-reach, -a), min(reach, n - b) + 1)
-        # Ties (a closure in silence) keep the timeline's own place.
-        best = min(shifts, key=lambda k: (_closure_misfit(energy, a + k, b + k, after), abs(k)))
+        # The quietest place wins; ties (a closure in silence) keep the timeline's own place.
+        best = min(shifts, key=lambda k: (float(np.mean(energy[a + k : b + k])), abs(k)))
         out[a + best : b + best] = 1.0
     return out
-
-
-def _closure_misfit(energy: FloatArray, a: int, b: int, after: int) -> float:
-    """Sound while the lips are shut over hops [a, b), less the sound as they part (`after` hops)."""
-    release = energy[b : b + after]
-    return float(np.mean(energy[a:b])) - (float(np.mean(release)) if release.size else 0.0)
 
 
 # --- from the sound ------------------------------------------------------------------------------
