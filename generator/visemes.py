@@ -65,10 +65,11 @@ CLOSURE_MAX_LEVEL = 0.75
 #: A phrase-initial murmur sits this far (dB) above 1 kHz under the vowel that follows it.
 ONSET_HUM_DB = 20.0
 #: From a phoneme timeline the jaw follows loudness, scaled by each sound's opening: OPEN_FLOOR +
-#: OPEN_SLOPE x its target jaw height, less SPREAD_JAW_CLOSE x its spread (see `_timeline_jaw`):
-#: /a/ 1.45, schwa 1.16, /u/ 1.02, /i/ 0.50 (loud /a/, schwa and /u/ open fully, /i/ half-way).
+#: OPEN_SLOPE x its target jaw height, less SPREAD_JAW_CLOSE x its spread and ROUND_JAW_CLOSE x
+#: its rounding if it is close (see `_timeline_jaw`): /a/ 1.44, schwa 1.16, /u/ 0.71, /i/ 0.50.
 OPEN_FLOOR, OPEN_SLOPE = 0.8, 0.72
 SPREAD_JAW_CLOSE = 0.5
+ROUND_JAW_CLOSE = 0.3
 #: How far (seconds) a timeline's lip closure may move to where the sound is least.
 CLOSURE_SNAP = 0.04
 #: How early the lips start rounding before a rounded sound, seconds.
@@ -323,10 +324,16 @@ def _timeline_jaw(targets: FloatArray, energy: FloatArray, speech: FloatArray) -
 
     Loudness leads, as in the acoustic path. In running speech the jaw undershoots the heights
     sounds are made with in isolation (it has no time to reach them), so each sound's own height
-    only scales loudness, and loud open and mid vowels alike open the mouth fully. Spread vowels
-    (/i/, /e/) are the exception: the lips drawn back over a nearly shut jaw, however loud.
+    only scales loudness, and loud open and mid vowels alike open the mouth wide. Close vowels
+    are the exception: spread ones (/i/, /e/) draw the lips back over a nearly shut jaw however
+    loud they are, rounded ones (/u/, ü, w) purse them over a half-shut one.
     """
-    opening = (OPEN_FLOOR + OPEN_SLOPE * targets[:, 0]) * (1.0 - SPREAD_JAW_CLOSE * targets[:, 1])
+    height, spread, rounded = targets[:, 0], targets[:, 1], targets[:, 2]
+    opening = (
+        (OPEN_FLOOR + OPEN_SLOPE * height)
+        * (1.0 - SPREAD_JAW_CLOSE * spread)
+        * (1.0 - ROUND_JAW_CLOSE * rounded * np.clip((0.5 - height) / 0.2, 0.0, 1.0))
+    )
     jaw: FloatArray = np.minimum(_level(energy, speech) ** 0.8 * opening, 1.0)
     return jaw
 

@@ -124,11 +124,15 @@ def test_timeline_jaw_follows_loudness_and_closes_for_spread_vowels() -> None:
         return [float(track.jaw[round((0.3 + 0.4 * k) * FPS)]) for k in range(len(sounds))]
 
     # Loud open and mid vowels open wide (the jaw undershoots mid heights in running speech), a
-    # quiet one far less, and a spread vowel stays nearly shut however loud.
-    loud_a, loud_schwa, quiet_a, loud_i = jaws(("a", 0.8), ("ə", 0.8), ("a", 0.3), ("i", 0.8))
+    # quiet one far less; a spread vowel stays nearly shut however loud, a rounded close one
+    # (/u/) half-way.
+    loud_a, loud_schwa, quiet_a, loud_i, loud_u = jaws(
+        ("a", 0.8), ("ə", 0.8), ("a", 0.3), ("i", 0.8), ("u", 0.8)
+    )
     assert loud_a > 0.9 and loud_schwa > 0.8
     assert quiet_a < loud_schwa - 0.2
     assert loud_i < 0.6 * loud_a
+    assert loud_i < loud_u < 0.8 * loud_a
 
 
 def test_lips_round_before_a_rounded_vowel_starts() -> None:
