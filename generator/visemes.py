@@ -64,8 +64,14 @@ CLOSURE_HOLD = 0.08
 CLOSURE_MAX_LEVEL = 0.75
 #: A phrase-initial murmur sits this far (dB) above 1 kHz under the vowel that follows it.
 ONSET_HUM_DB = 20.0
-#: How much a spread vowel closes the jaw from a phoneme timeline (/i/: spread 0.9 -> jaw x 0.75).
-SPREAD_JAW_CLOSE = 0.28
+#: From a phoneme timeline the jaw follows loudness, scaled by each sound's opening: OPEN_FLOOR +
+#: OPEN_SLOPE x its target jaw height, less SPREAD_JAW_CLOSE x its spread and ROUND_JAW_CLOSE x
+#: its rounding if it is close (see `_timeline_jaw`): /a/ 1.44, schwa 1.16, /u/ 0.71, /i/ 0.50.
+OPEN_FLOOR, OPEN_SLOPE = 0.8, 0.72
+SPREAD_JAW_CLOSE = 0.5
+ROUND_JAW_CLOSE = 0.3
+#: How far (seconds) a timeline's lip closure may move to where the sound is least.
+CLOSURE_SNAP = 0.04
 #: How early the lips start rounding before a rounded sound, seconds.
 ROUND_LEAD = 0.15
 
@@ -244,12 +250,10 @@ def track_visemes(
         phonemes = None  # word edges alone (edge-tts without phonemes) say nothing about shapes
     if phonemes:
         targets = _phoneme_targets(phonemes, n_hops, hop_rate)
-        # Loudness leads, as in the acoustic path; each sound's own jaw height scales it, and
-        # spread vowels (/i/, /e/) are made with the jaw nearly shut however loud they are.
-        jaw = _level(energy, speech) ** 0.8 * (0.35 + 0.72 * targets[:, 0])
-        jaw = np.minimum(jaw * (1.0 - SPREAD_JAW_CLOSE * targets[:, 1]), 1.0)
+        jaw = _timeline_jaw(targets, energy, speech)
         spread, rounded = targets[:, 1], targets[:, 2]
-        pressed, lip_teeth, tongue = targets[:, 3], targets[:, 4], targets[:, 5]
+        pressed = _snap_closures(targets[:, 3], energy, hop_rate)
+        lip_teeth, tongue = targets[:, 4], targets[:, 5]
     else:
         jaw, spread, rounded, pressed, lip_teeth = _acoustic_targets(
             audio, sample_rate, hop_rate, energy, speech
@@ -312,6 +316,47 @@ def _phoneme_targets(phonemes: Sequence[PhonemeSpan], n_hops: int, hop_rate: int
             if i0 >= n_hops:
                 continue
             out[i0:i1] = (shape.jaw, shape.spread, shape.round, shape.pressed, shape.lip_teeth, shape.tongue)
+    return out
+
+
+def _timeline_jaw(targets: FloatArray, energy: FloatArray, speech: FloatArray) -> FloatArray:
+    """The jaw per hop from a phoneme timeline's targets: loudness, scaled by each sound's opening.
+
+    Loudness leads, as in the acoustic path. In running speech the jaw undershoots the heights
+    sounds are made with in isolation (it has no time to reach them), so each sound's own height
+    only scales loudness, and loud open and mid vowels alike open the mouth wide. Close vowels
+    are the exception: spread ones (/i/, /e/) draw the lips back over a nearly shut jaw however
+    loud they are, rounded ones (/u/, ü, w) purse them over a half-shut one.
+    """
+    height, spread, rounded = targets[:, 0], targets[:, 1], targets[:, 2]
+    opening = (
+        (OPEN_FLOOR + OPEN_SLOPE * height)
+        * (1.0 - SPREAD_JAW_CLOSE * spread)
+        * (1.0 - ROUND_JAW_CLOSE * rounded * np.clip((0.5 - height) / 0.2, 0.0, 1.0))
+    )
+    jaw: FloatArray = np.minimum(_level(energy, speech) ** 0.8 * opening, 1.0)
+    return jaw
+
+
+def _snap_closures(pressed: FloatArray, energy: FloatArray, hop_rate: int) -> FloatArray:
+    """Each lip closure of a timeline moved (at most CLOSURE_SNAP) to where the sound is least.
+
+    With the lips shut the sound drops (a stop's silence, a nasal's hum), so that is where they
+    meet. A timeline can be off by tens of milliseconds there: piper's is espeak-ng's timeline
+    warped onto piper's voice, and a stop is timed from its burst.
+    """
+    reach = round(CLOSURE_SNAP * hop_rate)
+    if reach < 1 or not pressed.any():
+        return pressed
+    n = len(pressed)
+    out = np.zeros(n)
+    labels, count = ndimage.label(pressed > 0.5)
+    for (piece,) in ndimage.find_objects(labels)[:count]:
+        a, b = int(piece.start), int(piece.stop)
+        shifts = range(max(-reach, -a), min(reach, n - b) + 1)
+        # The quietest place wins; ties (a closure in silence) keep the timeline's own place.
+        best = min(shifts, key=lambda k: (float(np.mean(energy[a + k : b + k])), abs(k)))
+        out[a + best : b + best] = 1.0
     return out
 
 

@@ -143,24 +143,41 @@ def test_typed_text_shapes_the_mouth_by_its_phonemes(
     assert visemes.closures >= 8 and visemes.closure_rate >= 0.8, visemes.summary()
 
 
+#: Typed lines whose mouths must follow their sound. piper speaks the same recording every run;
+#: espeak-ng's Mandarin varies a little from call to call (a pitch flutter whose state no API
+#: resets), enough to move one line's r by 0.05, so Mandarin is judged over three lines.
+TYPED_LINES = {
+    "en": [ENGLISH_TEXT],
+    "zh": [MANDARIN_TEXT, "这家饭馆的菜很好吃，价格也不贵。", "他今天下午去图书馆看书了。"],
+}
+
+
 @pytest.mark.parametrize("language", ["en", "zh"])
 def test_typed_text_lips_follow_the_speech(
     language: str,
     astronaut_path: Path,  # noqa: F811
     tmp_path: Path,
 ) -> None:
-    text = {"en": ENGLISH_TEXT, "zh": MANDARIN_TEXT}[language]
-    speech = asyncio.run(
-        Synthesizer(use_edge=False, piper_variation=False).synthesize(text, language=language)
-    )
-    recording = tmp_path / f"typed{speech.suffix}"
-    recording.write_bytes(speech.data)
-    request = RenderRequest(astronaut_path, [AudioTrack(recording, phonemes=speech.phonemes)], max_side=480)
+    synthesizer = Synthesizer(use_edge=False, piper_variation=False)
+    reports = []
+    for k, text in enumerate(TYPED_LINES[language]):
+        speech = asyncio.run(synthesizer.synthesize(text, language=language))
+        recording = tmp_path / f"typed{k}{speech.suffix}"
+        recording.write_bytes(speech.data)
+        track = AudioTrack(recording, phonemes=speech.phonemes)
+        request = RenderRequest(astronaut_path, [track], max_side=480)
+        reports.append(evaluate_video(render(request, tmp_path / f"typed{k}.mp4").path))
+    summary = "\n".join(str(report.summary()) for report in reports)
 
-    report = evaluate_video(render(request, tmp_path / "typed.mp4").path)
-
-    assert report.lip_sync_r >= 0.6, report.summary()
-    assert abs(report.best_lag) <= 1, report.summary()
+    # Measured (three syntheses of each Mandarin line): English 0.73; Mandarin 0.63-0.67,
+    # 0.65-0.66 and 0.60-0.64 (before the typed jaw followed loudness: 0.58-0.59, 0.60-0.64 and
+    # 0.50-0.51), each 0.62-0.71 over speech frames alone. A mouth 200 ms late, one that only
+    # opens for talk and shuts for pauses, or a still one fails here.
+    assert np.mean([report.lip_sync_r for report in reports]) >= 0.6, summary
+    assert all(report.lip_sync_r >= 0.55 for report in reports), summary
+    assert all(abs(report.best_lag) <= 1 for report in reports), summary
+    # Syllable by syllable, not just open for talk and shut for pauses.
+    assert all(report.lip_sync_r_speech >= 0.5 for report in reports), summary
 
 
 #: Held-out lines for closures heard from the sound alone (the thresholds were set on others):
