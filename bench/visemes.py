@@ -15,9 +15,12 @@ away from every bilabial, per second of speech.
 Two splits: `dev` is what the closure detector was fitted on (`--fit`); `heldout` (the figures quoted in the
 README) has other sentences, other voice variants and other speeds. `--track-only` skips the
 render and reads closures straight from the viseme track (seconds instead of minutes; the
-rendered figures are the ones that count). `--misses` lists every bilabial the track leaves open
-and why: no dark stretch there, its stretch scored under the model's threshold, too loud, or the
-lips shut elsewhere in its stretch (outside the span and a frame either side).
+rendered figures are the ones that count); every row also has `track_r`/`track_lag`, the lip-sync
+r the track's gap would score as painted on the astronaut (`track_lip_sync`, ~0.02 under the
+render's), to compare closure strategies without rendering. `--misses` lists every bilabial
+the track leaves open and why: no dark stretch there, its stretch scored under the model's
+threshold, too loud, or the lips shut elsewhere in its stretch (outside the span and a frame
+either side).
 
     python bench/visemes.py [--split heldout|dev] [--track-only] [--misses] [--json]
     python bench/visemes.py --fit    # refits generator/closure_model.json on the dev split
