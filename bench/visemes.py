@@ -15,9 +15,12 @@ away from every bilabial, per second of speech.
 Two splits: `dev` is what the closure detector was fitted on (`--fit`); `heldout` (the figures quoted in the
 README) has other sentences, other voice variants and other speeds. `--track-only` skips the
 render and reads closures straight from the viseme track (seconds instead of minutes; the
-rendered figures are the ones that count). `--misses` lists every bilabial the track leaves open
-and why: no dark stretch there, its stretch scored under the model's threshold, too loud, or the
-lips shut elsewhere in its stretch (outside the span and a frame either side).
+rendered figures are the ones that count); every row also has `track_r`/`track_lag`, the lip-sync
+r the track's gap would score as painted on the astronaut (`track_lip_sync`, ~0.02 under the
+render's), to compare closure strategies without rendering. `--misses` lists every bilabial
+the track leaves open and why: no dark stretch there, its stretch scored under the model's
+threshold, too loud, or the lips shut elsewhere in its stretch (outside the span and a frame
+either side).
 
     python bench/visemes.py [--split heldout|dev] [--track-only] [--misses] [--json]
     python bench/visemes.py --fit    # refits generator/closure_model.json on the dev split
@@ -90,6 +93,14 @@ DEV_VOICES = [
     Voice("zh", "espeak-ng", "cmn+m6", 1.3),
     Voice("zh", "espeak-ng", "cmn+Annie", 1.05),
     Voice("zh", "espeak-ng", "cmn+klatt4", 0.9),
+    # More speakers and speeds for the bilabials next to other stops and nasals (none of them a
+    # held-out variant or speed): a fast and a slow male, a female, piper a little slower.
+    Voice("en", "piper", "joe", 0.92),
+    Voice("en", "espeak-ng", "en+m2", 1.2),
+    Voice("en", "espeak-ng", "en-us+m4", 0.85),
+    Voice("en", "espeak-ng", "en+linda", 1.1),
+    Voice("zh", "espeak-ng", "cmn+m2", 1.2),
+    Voice("zh", "espeak-ng", "cmn+linda", 0.95),
 ]
 HELDOUT_VOICES = [
     Voice("en", "piper", "joe", 0.85),
@@ -114,6 +125,15 @@ DEV_SETS = {
             "Mama, papa, baby Bob, mom.",
             "Pick up the bumper and the lamp.",
             "Both members came by boat.",
+            # bilabials after and before other stops, fricatives and nasals, within and across words
+            "His boss was busy at the bank.",
+            "Jack bought a big black bag.",
+            "Red boots, old books and a bad map.",
+            "Ask Rob to keep the cab by the pub.",
+            "Tom stopped the jumpy puppy.",
+            "Sam's lamb climbed up the steep bump.",
+            "Please put both maps back in the tube.",
+            "The club kept a bell, a bib and a robe.",
         ],
         "zh": [
             "爸爸抱宝宝。",
@@ -123,6 +143,12 @@ DEV_SETS = {
             "不忙，慢慢跑。",
             "报纸被风吹跑了。",
             "买本便宜的书。",
+            "妹妹骑白马去公园。",
+            "老板卖包子，不贵。",
+            "别忘了拿本子和笔。",
+            "他跑步跑得很慢。",
+            "马上帮我开门。",
+            "冰箱里面没有苹果。",
         ],
     },
     "no m/b/p": {
@@ -132,8 +158,18 @@ DEV_SETS = {
             "Lisa got a large red kite.",
             "Sit here and read the story.",
             "The kids ate the last cookie at noon.",
+            "Kate talked to Dan at dusk.",
+            "Nick got the red socks out, then sat down.",
         ],
-        "zh": ["他是老师。", "你去哪里？", "今天天气很好。", "谁在说话？", "学生都到齐了。"],
+        "zh": [
+            "他是老师。",
+            "你去哪里？",
+            "今天天气很好。",
+            "谁在说话？",
+            "学生都到齐了。",
+            "他的车开得很快。",
+            "谁在家里看电视？",
+        ],
     },
     "vowels": {
         "en": ["Keep the cheese, Pete.", "Lou, do you choose blue shoes?", "Ah, father calls, large cars."],
@@ -311,11 +347,35 @@ def missed_closures(clip: Clip, track: SpeechTrack) -> list[dict[str, object]]:
     return out
 
 
+def track_lip_sync(track: SpeechTrack, clip: Clip) -> tuple[float, int]:
+    """r at lag 0 and the best lag, as `generator.evaluate` scores a video, of the gap the track
+    asks for against the clip's loudness: a quick stand-in for the rendered figure, to compare
+    closure strategies. The gap is the astronaut's as `generator.render` paints it, in eye
+    distances: a resting gap (0.06) that narrows as the jaw opens, plus 0.24 x jaw_open ** 1.4,
+    shut on pressed frames (read off rendered held-out clips: it runs ~0.05 above the render's r,
+    whose face mesh adds its own noise)."""
+    from generator.evaluate import FLOOR_DB, MAX_LAG, _lagged_r
+
+    n = track.n_frames
+    samples = np.asarray(clip.audio, np.float64)
+    half = round(0.04 * clip.rate)
+    padded = np.concatenate([np.zeros(half), samples, np.zeros(half + clip.rate)])
+    power = np.concatenate([[0.0], np.cumsum(padded**2)])
+    centres = np.round((np.arange(n) + 0.5) / FPS * clip.rate).astype(int) + half
+    loudness = 10.0 * np.log10((power[centres + half] - power[centres - half]) / (2 * half) + 1e-10)
+    loudness = np.maximum(loudness, np.percentile(loudness, 95) - FLOOR_DB)
+    jaw = track.jaw_open.astype(np.float64)
+    gap = (0.06 * (1.0 - 0.5 * np.minimum(1.0, jaw / 0.6)) + 0.24 * jaw**1.4) * (1.0 - track.lips_pressed)
+    by_lag = {lag: _lagged_r(gap, loudness, lag) for lag in range(-MAX_LAG, MAX_LAG + 1)}
+    return round(by_lag[0], 3), max(by_lag, key=lambda k: (by_lag[k], -abs(k)))
+
+
 def measure(clip: Clip, folder: Path, photo: Path, track_only: bool) -> dict[str, object]:
     started = time.perf_counter()
     track = track_mouth(clip.audio, clip.rate, FPS)
     analysis_s = time.perf_counter() - started
     seen, total = track_closures(track, clip.spans)
+    track_r, track_lag = track_lip_sync(track, clip)
     row: dict[str, object] = {
         "language": clip.voice.language,
         "voice": clip.voice.label,
@@ -324,6 +384,8 @@ def measure(clip: Clip, folder: Path, photo: Path, track_only: bool) -> dict[str
         "analysis_s": round(analysis_s, 2),
         "track_closures": f"{seen}/{total}" if total else None,
         "false_closures_per_s": round(false_closures(track, clip.spans), 2),
+        "track_r": track_r,
+        "track_lag": track_lag,
     }
     if track_only:
         return row
@@ -359,11 +421,13 @@ def totals(rows: list[dict[str, object]], key: str) -> dict[str, str]:
 
 
 #: The network's size and weight decay, and the recall every language must keep at the threshold
-#: the model ships with, fitting without each dev voice in turn and testing on it. The margin over
-#: the issue's 80 % is for sentences the dev split lacks: held-out recall runs 5-10 points lower.
+#: the model ships with, fitting without each dev voice in turn and testing on it. The dev split's
+#: clusters (bilabials next to other stops and fricatives) are harder than its first sentences: at
+#: 0.95 the threshold fell to 0.2, closing the lips on 1.1 closure-free moments a second of its
+#: English (0.65 at 0.3, against the previous model's 0.86 on the same lines).
 HIDDEN = 16
 ALPHA = 1.0
-FIT_RECALL = 0.95
+FIT_RECALL = 0.9
 THRESHOLDS = (0.5, 0.4, 0.3, 0.2, 0.15, 0.1)
 
 

@@ -56,9 +56,16 @@ F3_ROUND = 2650.0
 MIN_CLOSURE = 0.07
 #: A closure candidate: energy above 1 kHz this far (dB) under the loudest of the 300 ms around it.
 CLOSURE_DARK_DB = 12.0
-#: How long the lips stay shut for a closure heard from the sound alone, seconds: two video
-#: frames, around the closure's quietest moment (see `_closures`).
-CLOSURE_HOLD = 0.08
+#: How long the lips stay shut for a closure heard from the sound alone, seconds: one video frame
+#: around the closure's quietest moment (see `_closures`), two in a dark stretch at least
+#: CLOSURE_LONG long. A short stop's silence reads as loud as the syllables either side of it to
+#: a listener (and to `generator.evaluate`, over 80 ms): every frame more the lips stay shut there
+#: pulls the mouth out of step with the sound (two frames everywhere: `bench/visemes.py`'s track r
+#: 0.51-0.65 on the dev m/b/p lines against 0.61-0.71, for 2 % more bilabials closed). A long stretch
+#: (a cluster like "mp b", a pause before a p) is quiet long enough to hold two.
+CLOSURE_HOLD = 0.04
+CLOSURE_HOLD_LONG = 0.08
+CLOSURE_LONG = 0.16
 #: A dark stretch closes the lips only where it is quieter than this (speech-band loudness,
 #: [0, 1]): a nasal hums at about 0.6, vowels reach 1.
 CLOSURE_MAX_LEVEL = 0.75
@@ -283,6 +290,11 @@ def track_visemes(
         frames = np.flatnonzero(labels[piece[0]] == k) + piece[0].start
         if not pressed_f[frames].any():
             pressed_f[frames[np.argmax(covered[frames])]] = 1.0
+        if not phonemes and len(frames) > 2 and pressed_f[frames].sum() < 2:
+            # A closure held for two frames' worth of sound (CLOSURE_HOLD_LONG) that straddles
+            # three frames shows on the two it covers most, not only the middle one.
+            ranked = frames[np.argsort(-covered[frames], kind="stable")]
+            pressed_f[ranked[:2]] = 1.0
     jaw_f = jaw_f * (1.0 - pressed_f)
     return VisemeTrack(
         jaw=np.clip(jaw_f, 0.0, 1.0).astype(np.float32),
@@ -728,7 +740,8 @@ def _closures(
         # closure and a stop's silence is short against the 80 ms a listener hears loudness
         # over, so a mouth held shut over all of it reads as out of step with the sound. Before
         # a phrase that opens with p or b, the pause is the closure.
-        hold = round(CLOSURE_HOLD * hop_rate)
+        long_stretch = b - a >= round(CLOSURE_LONG * hop_rate)
+        hold = round((CLOSURE_HOLD_LONG if long_stretch else CLOSURE_HOLD) * hop_rate)
         if b - a <= hold:
             start = a
         elif float(np.mean(speech[a:b])) >= 0.5:

@@ -13,7 +13,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.visemes import HELDOUT_SETS, HELDOUT_VOICES, Clip, build_clip, false_closures, track_closures
+from bench.visemes import (
+    HELDOUT_SETS,
+    HELDOUT_VOICES,
+    Clip,
+    build_clip,
+    false_closures,
+    track_closures,
+    track_lip_sync,
+)
 from generator import render
 from generator.evaluate import LabelledSpan, VisemeReport, evaluate_video, evaluate_visemes
 from generator.intake import SAMPLE_RATE
@@ -259,14 +267,14 @@ def test_voice_notes_close_the_lips_on_most_held_out_bilabials(
             k, n = track_closures(track_mouth(clip.audio, clip.rate, FPS), clip.spans)
             seen, total = seen + k, total + n
 
-    # Measured on the track: English 169 of 220 (77 %), Mandarin 90 of 96 (94 %); before the
-    # fitted score 121 of 220 and 42 of 96. The 80 % holds for Mandarin, not yet for
-    # English: closures held longer reach it (81 %) but pull lip sync under 0.6 on these lines.
+    # Measured on the track: English 175 of 220 (80 %), Mandarin 85 of 92 (92 %); the score
+    # fitted on the first dev split 173 of 220 and 87 of 92, before any fitted score 121 of 220
+    # and 42 of 96.
     assert total >= 90
     assert seen / total >= least_seen, f"{seen}/{total} bilabials closed the lips"
 
 
-@pytest.mark.parametrize(("language", "most_per_second"), [("en", 2.0), ("zh", 1.0)])
+@pytest.mark.parametrize(("language", "most_per_second"), [("en", 2.2), ("zh", 1.0)])
 def test_voice_notes_rarely_close_the_lips_without_a_bilabial(
     language: str, most_per_second: float, held_out_notes: list[Clip]
 ) -> None:
@@ -276,9 +284,27 @@ def test_voice_notes_rarely_close_the_lips_without_a_bilabial(
         if clip.voice.language == language and clip.set_name == "no m/b/p"
     ]
 
-    # Measured per voice: English 0.3-1.7 a second, Mandarin 0-0.8 (the rule-based closures
-    # before the fitted score: 0.8-1.8 and 0-0.7, with far fewer bilabials closed).
+    # Measured per voice: English 0.6-2.0 a second (1.2 over all five), Mandarin 0-0.2; the
+    # score fitted on the first dev split 0.3-2.2 (1.3) and 0-0.8. The bar: no worse than that.
     assert rates and max(rates) <= most_per_second, rates
+
+
+@pytest.mark.parametrize("language", ["en", "zh"])
+def test_voice_note_closures_leave_the_mouth_in_step_with_the_sound(
+    language: str, held_out_notes: list[Clip]
+) -> None:
+    # Every frame the lips stay shut on a stop that still sounds loud (a listener hears loudness
+    # over ~80 ms) moves the mouth away from the sound: closures are one frame in a short stop,
+    # two in a long dark stretch. Gap as the astronaut is painted against the clip's loudness.
+    figures = [
+        (clip.voice.label, *track_lip_sync(track_mouth(clip.audio, clip.rate, FPS), clip))
+        for clip in held_out_notes
+        if clip.voice.language == language and clip.set_name == "m/b/p"
+    ]
+
+    # Measured: r 0.62-0.69 English, 0.56-0.69 Mandarin (the render reads 0.02-0.03 higher), best
+    # lag 0; with two-frame closures everywhere (the previous track): 0.51-0.64.
+    assert figures and all(r >= 0.53 and abs(lag) <= 1 for _, r, lag in figures), figures
 
 
 def test_the_shipped_closure_score_reads_the_features_the_detector_makes() -> None:
