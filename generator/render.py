@@ -10,8 +10,9 @@ photo and two small composites:
    triangulation, computed once per face as a sparse matrix: a frame costs one mat-vec on a coarse
    grid, a blur, a two-step inversion (the field is forward, a remap needs it backward) and one
    `cv2.remap` of the crop.
-2. The mouth interior (cavity, upper teeth, tongue) is painted inside the warped inner-lip polygon
-   when the mouth opens further than in the photo; a blink shades the closed eye with lid skin.
+2. The mouth interior (cavity, upper and lower teeth, tongue) is painted inside the warped inner-lip
+   outline when the mouth opens further than in the photo, softened and grained like the photo round
+   it; a blink shades the closed eye with lid skin.
 3. Global, over the whole frame: head translation and roll, neck and shoulders, breathing and the
    camera's drift are a handful of smooth fields (weighted by the person mask and by distance from
    the head) on a coarse grid, combined per frame and upsampled into one remap. The background only
@@ -29,7 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 import cv2
@@ -260,6 +261,7 @@ class _TeethRow:
     light: float  # how much light the row gets
     fade: tuple[float, float]  # where it fades into the dark by the corners (fraction of half the opening)
     highlight: bool  # whether the central incisors catch a highlight
+    sides_only: bool = False  # only out by the corners (beside a photo's own teeth)
 
 
 def _f32(*values: float) -> NDArray[np.float32]:
@@ -510,6 +512,7 @@ class FaceRig:
         """
         self.gap0 = float(np.linalg.norm(p[lm.UPPER_LIP_INNER_MID] - p[lm.LOWER_LIP_INNER_MID]))
         self.photo_teeth = self.gap0 / max(self.mouth_w, 1.0) > PHOTO_TEETH
+        self.photo_teeth_len = 0.0
         if not self.photo_teeth:
             return np.zeros((0, 2))
         upper = p[list(lm.LIPS_INNER_UPPER[2:-2])]
@@ -518,6 +521,7 @@ class FaceRig:
         order = np.argsort(lo_s)
         below = np.interp(upper @ self.ex, lo_s[order], lo_t[order]) - upper @ self.ey
         depth = np.minimum(np.clip(below, 0.0, None) * 0.85, 0.16 * self.mouth_w)
+        self.photo_teeth_len = float(np.max(depth))
         # How far down the opening each point sits: when the mouth closes they close with it.
         self.teeth_fraction = np.clip(depth / np.maximum(below, 1e-3), 0.0, 1.0)
         return np.asarray(upper + depth[:, None] * self.ey, dtype=np.float64)
@@ -652,9 +656,9 @@ class FaceRig:
         cast = self.skin_rgb / max(float(self.skin_rgb.mean()), 1.0)
         teeth = np.array([232.0, 226.0, 212.0]) * light * (0.88 + 0.12 * cast)
         if self.photo_teeth and len(shown) > 8:
-            bright = shown[
-                (shown.mean(axis=1) > np.percentile(shown.mean(axis=1), 70)) & (np.ptp(shown, axis=1) < 60)
-            ]
+            # Bright and not red (lips, gums): yellowed or warm-lit teeth count too.
+            tint = np.ptp(shown, axis=1) / np.maximum(shown.max(axis=1), 1.0)
+            bright = shown[(shown.mean(axis=1) > np.percentile(shown.mean(axis=1), 70)) & (tint < 0.42)]
             if len(bright) > 4:
                 teeth = np.median(bright, axis=0)
         self.teeth_rgb = teeth
@@ -852,7 +856,7 @@ class FaceRig:
         depth = np.clip(np.minimum(below_upper, above_lower) / (0.5 * opening), 0.0, 1.0)
         back = _smoothstep(0.0, 0.9, depth) * (1.0 - 0.5 * across**2)
         flesh = 0.55 * lip + 0.45 * np.array([140.0, 45.0, 50.0], np.float32)  # a wet, dark red
-        rim, deep = flesh * 0.3, flesh * 0.15
+        rim, deep = flesh * 0.32, flesh * 0.07
         colour = rim + (deep - rim) * back[..., None]
 
         # Tongue: a dome resting behind the lower teeth, visible once the jaw is well open; its top
@@ -885,12 +889,21 @@ class FaceRig:
         rows: list[tuple[NDArray[np.float32], NDArray[np.float32], float, _TeethRow]] = []
         if show_lo > 0.05:
             rows.append((above_lower, s_lo, LOWER_TEETH * w * show_lo, LOWER_ROW))
-        # Upper teeth: hang from the upper lip (none painted where the photo shows its own).
-        if not self.photo_teeth:
-            s_up_mid = float((moved[lm.UPPER_LIP_INNER_MID] - self.mouth_c) @ self.ex)
+        # Upper teeth: hang from the upper lip. Where the photo shows its own, they only carry them
+        # on beside its teeth's ends, out to the corners (what pursed lips bring into the opening).
+        s_up_mid = float((moved[lm.UPPER_LIP_INNER_MID] - self.mouth_c) @ self.ex)
+        s_up = np.abs(s_coord - s_up_mid) / self.face_w
+        if self.photo_teeth:
+            lip_line = _chaikin(moved[list(lm.LIPS_INNER_UPPER[1:-1])])
+            lip_s, lip_t = (lip_line - self.mouth_c) @ self.ex, (lip_line - self.mouth_c) @ self.ey
+            o_lip = np.argsort(lip_s)
+            below_lip = t_coord - np.interp(s_coord, lip_s[o_lip], lip_t[o_lip])
+            rows.append(
+                (below_lip, s_up, self.photo_teeth_len, replace(UPPER_ROW, fade=(0.85, 1.0), sides_only=True))
+            )
+        else:
             # A tongue tip (th) pushes up to their edge, so less of them shows.
-            up_len = UPPER_TEETH * w * (1.0 - 0.65 * tongue_out)
-            rows.append((below_upper, np.abs(s_coord - s_up_mid) / self.face_w, up_len, UPPER_ROW))
+            rows.append((below_upper, s_up, UPPER_TEETH * w * (1.0 - 0.65 * tongue_out), UPPER_ROW))
         for dist, s_row, length, row in rows:
             if length < 0.5:
                 continue
@@ -902,6 +915,8 @@ class FaceRig:
             long = length * row.lengths[k] * (1.0 - row.notch[k] * (1.0 - np.sqrt(1.0 - corner**2)))
             long *= 1.0 - 0.15 * across**2
             band = (1.0 - _smoothstep(-aa, aa, dist - long)) * (1.0 - _smoothstep(*row.fade, across))
+            if row.sides_only:
+                band *= _smoothstep(0.55, 0.75, across)
             if float(band.max(initial=0.0)) < 0.01:
                 continue
             # Each tooth rounded (lighter in the middle), a dark hairline between neighbours.
