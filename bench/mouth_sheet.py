@@ -28,20 +28,29 @@ from skimage import data
 from bot.tts import Synthesizer
 from generator import analyze, render
 from generator import landmarks as lm
-from generator.analysis import fit_mesh
+from generator.analysis import analyze_image, fit_mesh
 from generator.types import AudioTrack, RenderRequest
 
 TILE = (240, 180)
 
 
 def deeper_skin(image: np.ndarray) -> np.ndarray:
-    """The photo with skin-coloured pixels (YCrCb skin range, softened) darkened to a deep brown."""
+    """The photo with its skin and lips darkened to a deep brown; teeth and eye whites left alone.
+
+    Skin: the face mesh's oval (its highlights included) and skin-coloured pixels (YCrCb range)
+    beyond it (neck, ears), less the mouth opening and the eyes.
+    """
     ycc = cv2.cvtColor(image, cv2.COLOR_RGB2YCrCb).astype(np.float32)
     cr, cb = ycc[..., 1], ycc[..., 2]
-    skin = ((cr > 138) & (cr < 180) & (cb > 80) & (cb < 130)).astype(np.float32)
-    skin = cv2.GaussianBlur(skin, (0, 0), 2.0)[..., None]
+    skin = ((cr > 138) & (cr < 180) & (cb > 80) & (cb < 130)).astype(np.uint8)
+    for face in analyze_image(image).faces:
+        pts = face.landmarks[:, :2]
+        cv2.fillPoly(skin, [np.round(pts[list(lm.FACE_OVAL)]).astype(np.int32)], (1,))
+        for part in (lm.LIPS_INNER, lm.RIGHT_EYE, lm.LEFT_EYE):
+            cv2.fillPoly(skin, [np.round(pts[list(part)]).astype(np.int32)], (0,))
+    soft = cv2.GaussianBlur(skin.astype(np.float32), (0, 0), 1.5)[..., None]
     tone = np.array([0.42, 0.33, 0.28], np.float32)
-    return np.clip(image * (1.0 + (tone - 1.0) * skin), 0, 255).astype(np.uint8)
+    return np.clip(image * (1.0 + (tone - 1.0) * soft), 0, 255).astype(np.uint8)
 
 
 def main(target: Path) -> None:

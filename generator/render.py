@@ -952,9 +952,10 @@ class FaceRig:
         shift = np.clip(np.round(moved[lm.UPPER_LIP_INNER_MID] - self.upper_mid0), -pad, pad).astype(int)
         y0, x0 = pad + lo[1] - shift[1], pad + lo[0] - shift[0]
         grain = self.grain[y0 : y0 + ph, x0 : x0 + pw]
-        # Grain scales with brightness, as a photo's does (the dark cavity is quieter).
+        # Grain grows with brightness, as a photo's does (the dark cavity is quieter); gently, since
+        # the face mesh re-detected on frames jitters on strong grain in the mouth.
         luma = colour.mean(axis=2)
-        amount = 0.2 + 0.5 * np.clip(luma / self.skin_luma, 0.0, 1.2)
+        amount = 0.2 + 0.25 * np.clip(luma / self.skin_luma, 0.0, 1.2)
         return np.asarray(colour + (grain * amount)[..., None], dtype=np.float32)
 
     def _seal_lips(self, moved: NDArray[np.float64], press: float) -> Overlay | None:
