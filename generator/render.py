@@ -820,7 +820,7 @@ class FaceRig:
         upper = _chaikin(upper_pts)
         poly_pts = _chaikin(np.vstack([moved[list(lm.LIPS_INNER_LOWER)], upper_pts]), closed=True)
         # Never sharper than the photo round it: a hard edge at 1080p reads as a cut-out.
-        feather = max(0.7, 0.012 * self.mouth_w, 1.6 * self.softness)
+        feather = max(0.5, 0.012 * self.mouth_w, 1.6 * self.softness)
         pad = 3 + int(2 * feather)
         lo = np.maximum(np.floor(poly_pts.min(axis=0) - pad).astype(int), 0)
         hi = np.minimum(np.ceil(poly_pts.max(axis=0) + pad).astype(int), self.size)
@@ -856,7 +856,7 @@ class FaceRig:
         depth = np.clip(np.minimum(below_upper, above_lower) / (0.5 * opening), 0.0, 1.0)
         back = _smoothstep(0.0, 0.9, depth) * (1.0 - 0.5 * across**2)
         flesh = 0.55 * lip + 0.45 * np.array([140.0, 45.0, 50.0], np.float32)  # a wet, dark red
-        rim, deep = flesh * 0.32, flesh * 0.07
+        rim, deep = flesh * 0.32, flesh * 0.11
         colour = rim + (deep - rim) * back[..., None]
 
         # Tongue: a dome resting behind the lower teeth, visible once the jaw is well open; its top
