@@ -68,8 +68,9 @@ def main(target: Path) -> None:
                 return 0.5 * (p.start + p.end)
         return 0.0
 
-    cols = [("rest", 0.0), ("/ɑ/", when("ɑː")), ("/i/", when("iː")), ("/u/", when("uː"))]
-    cols += [("m/b", when("b")), ("f", when("f")), ("ð", when("ð"))]
+    # Labels in ASCII: PIL's default font has no IPA (ɑ is "a:", ð is "dh").
+    cols = [("rest", 0.0), ("/a:/", when("ɑː")), ("/i:/", when("iː")), ("/u:/", when("uː"))]
+    cols += [("m/b", when("b")), ("f", when("f")), ("dh", when("ð"))]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
