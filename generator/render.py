@@ -10,8 +10,9 @@ photo and two small composites:
    triangulation, computed once per face as a sparse matrix: a frame costs one mat-vec on a coarse
    grid, a blur, a two-step inversion (the field is forward, a remap needs it backward) and one
    `cv2.remap` of the crop.
-2. The mouth interior (cavity, upper teeth, tongue) is painted inside the warped inner-lip polygon
-   when the mouth opens further than in the photo; a blink shades the closed eye with lid skin.
+2. The mouth interior (cavity, upper and lower teeth, tongue) is painted inside the warped inner-lip
+   outline when the mouth opens further than in the photo, softened and grained like the photo round
+   it; a blink shades the closed eye with lid skin.
 3. Global, over the whole frame: head translation and roll, neck and shoulders, breathing and the
    camera's drift are a handful of smooth fields (weighted by the person mask and by distance from
    the head) on a coarse grid, combined per frame and upsampled into one remap. The background only
@@ -29,7 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 import cv2
@@ -249,6 +250,87 @@ def _unit(v: NDArray[np.float64]) -> NDArray[np.float64]:
     return v / max(float(np.linalg.norm(v)), 1e-6)
 
 
+@dataclass(frozen=True)
+class _TeethRow:
+    """One row of teeth as seen from the front, from the midline outwards, per tooth."""
+
+    edges: NDArray[np.float32]  # where each tooth ends (fractions of the face's width)
+    lengths: NDArray[np.float32]  # each tooth's length, relative to the central incisor's
+    rounding: NDArray[np.float32]  # how much of its biting edge is rounded off at the corners
+    notch: NDArray[np.float32]  # how far those corners recede (fraction of its length)
+    light: float  # how much light the row gets
+    fade: tuple[float, float]  # where it fades into the dark by the corners (fraction of half the opening)
+    highlight: bool  # whether the central incisors catch a highlight
+    sides_only: bool = False  # only out by the corners (beside a photo's own teeth)
+
+
+def _f32(*values: float) -> NDArray[np.float32]:
+    return np.array(values, np.float32)
+
+
+#: Central and lateral incisors, canine, two premolars and a molar each side; the arch turns the
+#: side teeth away from the camera, so they look narrower than they are.
+UPPER_ROW = _TeethRow(
+    edges=_f32(0.0, 0.058, 0.1, 0.134, 0.158, 0.176, 0.192),
+    lengths=_f32(1.0, 0.86, 0.95, 0.8, 0.74, 0.68),
+    rounding=_f32(0.3, 0.5, 1.0, 0.6, 0.6, 0.6),
+    notch=_f32(0.08, 0.14, 0.22, 0.15, 0.15, 0.15),
+    light=1.0,
+    fade=(0.5, 0.8),
+    highlight=True,
+)
+#: The lower incisors are narrower; the whole row sits in the shadow of the upper one.
+LOWER_ROW = _TeethRow(
+    edges=_f32(0.0, 0.036, 0.074, 0.104, 0.13, 0.15, 0.168),
+    lengths=_f32(1.0, 1.0, 0.95, 0.86, 0.8, 0.76),
+    rounding=_f32(0.3, 0.35, 1.0, 0.6, 0.6, 0.6),
+    notch=_f32(0.06, 0.08, 0.2, 0.15, 0.15, 0.15),
+    light=0.85,
+    fade=(0.3, 0.65),
+    highlight=False,
+)
+
+
+def _chaikin(points: NDArray[np.float64], rounds: int = 2, closed: bool = False) -> NDArray[np.float64]:
+    """A polyline's corners cut off (Chaikin): a smooth curve near the points; an open one keeps its ends."""
+    for _ in range(rounds):
+        cur = points if closed else points[:-1]
+        nxt = np.roll(points, -1, axis=0) if closed else points[1:]
+        cut = np.empty((2 * len(cur), 2), np.float64)
+        cut[0::2] = 0.75 * cur + 0.25 * nxt
+        cut[1::2] = 0.25 * cur + 0.75 * nxt
+        points = cut if closed else np.vstack([points[:1], cut, points[-1:]])
+    return points
+
+
+def _softness_and_grain(patch: NDArray[np.uint8]) -> tuple[float, float]:
+    """A photo patch's blur (Gaussian sigma, pixels) and fine grain (std of its finest detail).
+
+    Blur: the ratio of gradient to Laplacian grows in proportion to it (about 0.35 for a sharp
+    photo, 1.35 for one blurred by sigma 1). Grain: the median deviation of what a sigma-1 blur
+    removes, so edges (lips, wrinkles) barely count.
+    """
+    if patch.shape[0] < 8 or patch.shape[1] < 8:
+        return 0.0, 0.0
+    gray = cv2.cvtColor(np.ascontiguousarray(patch), cv2.COLOR_RGB2GRAY).astype(np.float32)
+    gx = cv2.Sobel(gray, cv2.CV_32F, 1, 0, ksize=3) / 8.0
+    gy = cv2.Sobel(gray, cv2.CV_32F, 0, 1, ksize=3) / 8.0
+    lap = cv2.Laplacian(gray, cv2.CV_32F, ksize=1)
+    ratio = float(np.sqrt(np.mean(gx**2 + gy**2) / max(float(np.mean(lap**2)), 1e-6)))
+    fine = gray - cv2.GaussianBlur(gray, (0, 0), 1.0)
+    grain = 1.4826 * float(np.median(np.abs(fine - np.median(fine))))
+    return float(np.clip(ratio - 0.35, 0.0, 4.0)), grain
+
+
+def _grain_texture(shape: tuple[int, int], grain: float, softness: float) -> NDArray[np.float32]:
+    """Fixed noise with a photo's grain: blurred like the photo, its finest detail `grain` strong."""
+    noise = np.random.default_rng(7).standard_normal(shape).astype(np.float32)
+    if softness > 0.3:
+        noise = np.asarray(cv2.GaussianBlur(noise, (0, 0), softness), dtype=np.float32)
+    fine = float(np.std(noise - cv2.GaussianBlur(noise, (0, 0), 1.0)))
+    return np.asarray(noise * (grain / max(fine, 1e-6)), dtype=np.float32)
+
+
 class _Grid:
     """A coarse grid of square cells over a w x h area, with one spare cell around it.
 
@@ -430,6 +512,7 @@ class FaceRig:
         """
         self.gap0 = float(np.linalg.norm(p[lm.UPPER_LIP_INNER_MID] - p[lm.LOWER_LIP_INNER_MID]))
         self.photo_teeth = self.gap0 / max(self.mouth_w, 1.0) > PHOTO_TEETH
+        self.photo_teeth_len = 0.0
         if not self.photo_teeth:
             return np.zeros((0, 2))
         upper = p[list(lm.LIPS_INNER_UPPER[2:-2])]
@@ -438,6 +521,7 @@ class FaceRig:
         order = np.argsort(lo_s)
         below = np.interp(upper @ self.ex, lo_s[order], lo_t[order]) - upper @ self.ey
         depth = np.minimum(np.clip(below, 0.0, None) * 0.85, 0.16 * self.mouth_w)
+        self.photo_teeth_len = float(np.max(depth))
         # How far down the opening each point sits: when the mouth closes they close with it.
         self.teeth_fraction = np.clip(depth / np.maximum(below, 1e-3), 0.0, 1.0)
         return np.asarray(upper + depth[:, None] * self.ey, dtype=np.float64)
@@ -567,17 +651,33 @@ class FaceRig:
         shown = crop[inner > 0].astype(np.float32)
         # Otherwise ivory, a little dimmer in a dim photo (teeth are never as dark as dark skin).
         light = float(np.clip(np.percentile(crop.mean(axis=2), 95) / 230.0, 0.75, 1.0))
-        # The photo's colour cast tints them as it tints everything else (a warm photo, warm teeth).
+        # The photo's colour cast tints them a little (a warm photo, warm teeth), much less than
+        # it tints skin: enamel is nearly grey, and tinted like skin it reads as tan.
         cast = self.skin_rgb / max(float(self.skin_rgb.mean()), 1.0)
-        teeth = np.array([238.0, 228.0, 205.0]) * light * (0.75 + 0.25 * cast)
+        teeth = np.array([232.0, 226.0, 212.0]) * light * (0.88 + 0.12 * cast)
         if self.photo_teeth and len(shown) > 8:
-            bright = shown[
-                (shown.mean(axis=1) > np.percentile(shown.mean(axis=1), 70)) & (np.ptp(shown, axis=1) < 60)
-            ]
+            # Bright and not red (lips, gums): yellowed or warm-lit teeth count too.
+            tint = np.ptp(shown, axis=1) / np.maximum(shown.max(axis=1), 1.0)
+            bright = shown[(shown.mean(axis=1) > np.percentile(shown.mean(axis=1), 70)) & (tint < 0.42)]
             if len(bright) > 4:
                 teeth = np.median(bright, axis=0)
         self.teeth_rgb = teeth
         self.light = light
+        # How soft and how grainy the photo is round the mouth: paint sharper or cleaner than the
+        # skin around it looks pasted on, most at 1080p where a small photo was scaled up.
+        mw = self.mouth_w
+        c = self.mouth_c
+        ys = slice(max(0, int(c[1] - 0.8 * mw)), max(1, int(c[1] + 0.8 * mw)))
+        xs = slice(max(0, int(c[0] - mw)), max(1, int(c[0] + mw)))
+        self.softness, grain = _softness_and_grain(crop[ys, xs])
+        self.skin_luma = max(float(self.skin_rgb.mean()), 1.0)
+        # A fixed grain pattern (the photo's own amplitude and blur) that rides with the mouth.
+        self.grain_pad = int(0.6 * mw) + 2
+        self.grain = _grain_texture(
+            (crop.shape[0] + 2 * self.grain_pad, crop.shape[1] + 2 * self.grain_pad), grain, self.softness
+        )
+        #: The photo's upper-lip middle: where the painted teeth and grain are anchored.
+        self.upper_mid0 = p[lm.UPPER_LIP_INNER_MID].copy()
 
     def _eyes_setup(self, image: NDArray[np.uint8], p: NDArray[np.float64]) -> None:
         """Samples each eye's lid skin (above and below the eye) and lash colour, for closed eyes."""
@@ -632,7 +732,7 @@ class FaceRig:
         rest *= 1.0 - 0.5 * min(1.0, jaw / 0.6)  # stays monotonic: rest < 0.36 mouth widths
         gap = max(0.0, (rest + open_px) * (1.0 - press))
         # f, v: the lower lip rises to the upper teeth, leaving only the teeth's edge in between.
-        gap += (min(gap, TUCK_GAP * self.mouth_w) - gap) * tuck
+        gap += (TUCK_GAP * self.mouth_w - gap) * tuck
         delta = gap - self.gap0
         if delta >= 0:
             # Opening: the jaw drops the lower lip, the upper lip lifts a little, teeth ride with it.
@@ -698,30 +798,37 @@ class FaceRig:
         return FaceFrame(back, tuple(o for o in overlays if o is not None), remember)
 
     def _paint_mouth(self, moved: NDArray[np.float64], gap: float, m: FaceMotion, i: int) -> Overlay | None:
-        """Paints the cavity, upper and lower teeth and tongue inside the warped lips when they part.
+        """Paints the cavity, tongue and upper and lower teeth inside the warped lips when they part.
 
         Only the opening beyond the photo's own is new. A photo that shows its upper teeth keeps
         them (they moved with the upper lip) and only the space below them is painted. The upper
-        teeth hang a fixed length from the upper lip and the lower teeth rise from the lower lip,
-        so the dark gap between them grows and shrinks with the jaw, as a real bite does; rounded
-        lips cover the lower teeth, spread ones bare them.
+        teeth hang from the upper lip and the lower teeth rise from the lower lip, tooth by tooth,
+        so the dark gap between them grows and shrinks with the jaw, as a real bite does; the upper
+        row overlaps the lower one, so a nearly closed mouth shows upper teeth only. Rounded lips
+        cover the lower teeth, spread ones and a wide jaw bare them. The paint is softened and
+        given grain to match the photo round it.
         """
         extra = gap - self.gap0
         strength = float(_smoothstep(0.01 * self.mouth_w, 0.05 * self.mouth_w, np.array(extra)))
         if strength <= 0.01 or gap < 1.0:
             return None
-        lower = moved[list(lm.LIPS_INNER_LOWER)]  # right corner -> left corner
-        # The photo's own teeth edge (left -> right) when it shows teeth, else the upper inner lip.
-        upper = moved[self.n_mesh :] if self.photo_teeth else moved[list(lm.LIPS_INNER_UPPER[1:-1])]
-        poly_pts = np.vstack([lower, upper])
-        lo = np.maximum(np.floor(poly_pts.min(axis=0) - 3).astype(int), 0)
-        hi = np.minimum(np.ceil(poly_pts.max(axis=0) + 3).astype(int), self.size)
+        # The outline through the mesh points, its corners rounded off: at 1080p a polygon's
+        # straight sides and kinks show.
+        lower = _chaikin(moved[list(lm.LIPS_INNER_LOWER)])  # image left -> right
+        # The photo's own teeth edge (right -> left) when it shows teeth, else the upper inner lip.
+        upper_pts = moved[self.n_mesh :] if self.photo_teeth else moved[list(lm.LIPS_INNER_UPPER[1:-1])]
+        upper = _chaikin(upper_pts)
+        poly_pts = _chaikin(np.vstack([moved[list(lm.LIPS_INNER_LOWER)], upper_pts]), closed=True)
+        # Never sharper than the photo round it: a hard edge at 1080p reads as a cut-out.
+        feather = max(0.5, 0.012 * self.mouth_w, 1.6 * self.softness)
+        pad = 3 + int(2 * feather)
+        lo = np.maximum(np.floor(poly_pts.min(axis=0) - pad).astype(int), 0)
+        hi = np.minimum(np.ceil(poly_pts.max(axis=0) + pad).astype(int), self.size)
         if np.any(hi - lo < 3):
             return None
         pw, ph = hi - lo
         mask = np.zeros((ph, pw), np.float32)
         cv2.fillPoly(mask, [np.round((poly_pts - lo) * 8).astype(np.int32)], (1.0,), cv2.LINE_AA, shift=3)
-        feather = max(0.5, 0.012 * self.mouth_w)
         # Blur, then keep the inner part: soft edges that stay inside the lips (no smear at corners).
         mask = _smoothstep(0.1, 0.65, np.asarray(cv2.GaussianBlur(mask, (0, 0), feather), dtype=np.float32))
 
@@ -735,67 +842,121 @@ class FaceRig:
         below_upper = t_coord - np.interp(s_coord, up_s[o_up], up_t[o_up])
         above_lower = np.interp(s_coord, lo_s[o_lo], lo_t[o_lo]) - t_coord
         half_w = 0.5 * float(np.ptp(lo_s)) + 1e-3
-        across = np.clip(np.abs(s_coord) / half_w, 0.0, 1.0)
+        mid_s = 0.5 * (float(lo_s.min()) + float(lo_s.max()))
+        across = np.clip(np.abs(s_coord - mid_s) / half_w, 0.0, 1.0)
         opening = max(float(np.max(lo_t)) - float(np.min(up_t)), 1.0)
         w = self.mouth_w
+        aa = 0.7  # pixels: the anti-aliased width of edges inside the paint
         rnd, tongue_out = float(m.lip_round[i]), float(m.tongue[i])
         spread = max(0.0, float(m.lip_width[i]) + rnd)
-
-        # Cavity: the lip colour in deep shadow, darkest at the back of the throat (the middle),
-        # lighter towards the corners where the cheeks catch light.
         lip = self.lip_rgb.astype(np.float32)
-        depth = np.clip(np.minimum(below_upper, above_lower) / (0.5 * opening), 0.0, 1.0)
-        shade = 0.38 - 0.14 * depth * (1.0 - across) + 0.1 * across**2
-        cavity = 0.6 * lip + 0.4 * np.array([120.0, 50.0, 55.0], np.float32)  # a dark red, never black
-        colour = cavity[None, None, :] * shade[..., None]
 
-        # Tongue: a soft hump resting behind the lower teeth, visible once the jaw is well open;
-        # for th and l its tip rises to the teeth in the middle.
-        tongue_h = (0.3 + 0.55 * tongue_out) * opening
-        tongue = (1.0 - _smoothstep(0.5 * tongue_h, tongue_h, above_lower)) * (
-            1.0 - _smoothstep(0.35 - 0.1 * tongue_out, 0.75, across)
-        )
+        # Cavity: the lips' inner side in their own shadow at the rim, nearly black at the back of
+        # the throat (the middle of the opening); the cheeks by the corners catch a little light.
+        depth = np.clip(np.minimum(below_upper, above_lower) / (0.5 * opening), 0.0, 1.0)
+        back = _smoothstep(0.0, 0.9, depth) * (1.0 - 0.5 * across**2)
+        flesh = 0.55 * lip + 0.45 * np.array([140.0, 45.0, 50.0], np.float32)  # a wet, dark red
+        rim, deep = flesh * 0.32, flesh * 0.11
+        colour = rim + (deep - rim) * back[..., None]
+
+        # Tongue: a dome resting behind the lower teeth, visible once the jaw is well open; its top
+        # catches the light, a groove runs down its middle; for th and l its tip rises to the teeth.
+        tongue_h = (0.4 + 0.45 * tongue_out) * opening
+        lo_mid = moved[lm.LOWER_LIP_INNER_MID] - self.mouth_c
+        s_lo_mid = float(lo_mid @ self.ex)
+        rise = float(lo_mid @ self.ey) - t_coord  # height above the lower lip's middle
+        dome_x = np.clip((s_coord - s_lo_mid) / ((0.75 - 0.15 * tongue_out) * half_w), -1.0, 1.0)
+        dome = tongue_h * np.sqrt(1.0 - dome_x**2)
+        edge = max(1.0, 0.15 * tongue_h)
+        tongue = (1.0 - _smoothstep(-edge, 0.0, rise - dome)) * (1.0 - _smoothstep(0.75, 1.0, np.abs(dome_x)))
         tongue *= max(float(_smoothstep(0.1 * w, 0.2 * w, np.array(gap))), tongue_out)
         if float(tongue.max(initial=0.0)) > 0.01:
-            tcol = 0.4 * lip + 0.6 * np.array([196.0, 104.0, 108.0], np.float32) * (0.7 + 0.3 * self.light)
-            tshade = 0.6 + 0.4 * np.clip(above_lower / max(tongue_h, 1.0), 0.0, 1.0) * (1.0 - 0.5 * across)
+            tcol = 0.5 * lip + 0.5 * np.array([170.0, 84.0, 88.0], np.float32) * (0.7 + 0.3 * self.light)
+            from_top = np.clip((dome - rise) / max(tongue_h, 1.0), 0.0, 1.0)
+            lit = np.exp(-(((from_top - 0.2) / 0.45) ** 2))
+            groove = np.exp(-(((s_coord - s_lo_mid) / max(0.035 * w, 0.7)) ** 2)) * (1.0 - from_top)
+            tshade = (0.35 + 0.25 * lit + 0.3 * tongue_out - 0.08 * groove) * (1.0 - 0.4 * dome_x**2)
             a = tongue[..., None]
-            colour = colour * (1.0 - a) + tcol[None, None, :] * tshade[..., None] * a
+            colour = colour * (1.0 - a) + tcol * tshade[..., None] * a
 
-        # Teeth, with a soft dark line between neighbours so they read as teeth, not a white band.
         teeth_col = self.teeth_rgb.astype(np.float32)
-        seams = 1.0 - 0.1 * np.clip(1.0 - np.abs(np.sin(np.pi * s_coord / (0.16 * w))) * 8.0, 0.0, 1.0)
-        # Upper teeth: from the upper lip down a fixed length (less where the photo shows its own).
-        lip_edge = moved[list(lm.LIPS_INNER_UPPER[1:-1])]
-        lip_s, lip_t = (lip_edge - self.mouth_c) @ self.ex, (lip_edge - self.mouth_c) @ self.ey
-        o_lip = np.argsort(lip_s)
-        below_lip = t_coord - np.interp(s_coord, lip_s[o_lip], lip_t[o_lip])
-        upper_h = UPPER_TEETH * w
-        arch = 1.0 - 0.35 * across**2  # side teeth turn away and look shorter
-        teeth_up = (1.0 - _smoothstep(upper_h * arch - 0.015 * w, upper_h * arch, below_lip)) * (
-            1.0 - _smoothstep(0.45, 0.75, across)
-        )
-        # Lower teeth: rise from the lower lip; bared by spread lips and an open jaw, covered by
-        # rounded lips; their tongue-side edge is in shadow.
-        lower_h = LOWER_TEETH * w * (0.45 + 0.55 * min(1.0, spread + 0.5)) * (1.0 - 0.8 * rnd)
-        teeth_lo = (1.0 - _smoothstep(lower_h * arch - 0.012 * w, lower_h * arch, above_lower)) * (
-            1.0 - _smoothstep(0.35, 0.62, across)
-        )
-        teeth_lo *= 1.0 - tongue_out
-        for band, dist_edge, height, light in (
-            (teeth_up, below_lip, upper_h, 1.0),
-            (teeth_lo, above_lower, lower_h, 0.82),
-        ):
-            if height < 0.5 or float(band.max(initial=0.0)) < 0.01:
+        # Lower teeth: rise from the lower lip and ride with the jaw; the lip covers most of them
+        # until the jaw opens wide or the lips spread; rounded lips and a tongue tip cover them.
+        s_lo = np.abs(s_coord - s_lo_mid) / self.face_w
+        show_lo = (
+            0.25 + 0.35 * float(_smoothstep(0.1 * w, 0.3 * w, np.array(gap))) + 0.4 * min(1.0, spread)
+        ) * ((1.0 - 0.8 * rnd) * (1.0 - tongue_out))
+        rows: list[tuple[NDArray[np.float32], NDArray[np.float32], float, _TeethRow]] = []
+        if show_lo > 0.05:
+            rows.append((above_lower, s_lo, LOWER_TEETH * w * show_lo, LOWER_ROW))
+        # Upper teeth: hang from the upper lip. Where the photo shows its own, they only carry them
+        # on beside its teeth's ends, out to the corners (what pursed lips bring into the opening).
+        s_up_mid = float((moved[lm.UPPER_LIP_INNER_MID] - self.mouth_c) @ self.ex)
+        s_up = np.abs(s_coord - s_up_mid) / self.face_w
+        if self.photo_teeth:
+            lip_line = _chaikin(moved[list(lm.LIPS_INNER_UPPER[1:-1])])
+            lip_s, lip_t = (lip_line - self.mouth_c) @ self.ex, (lip_line - self.mouth_c) @ self.ey
+            o_lip = np.argsort(lip_s)
+            below_lip = t_coord - np.interp(s_coord, lip_s[o_lip], lip_t[o_lip])
+            rows.append(
+                (below_lip, s_up, self.photo_teeth_len, replace(UPPER_ROW, fade=(0.85, 1.0), sides_only=True))
+            )
+        else:
+            # A tongue tip (th) pushes up to their edge, so less of them shows.
+            rows.append((below_upper, s_up, UPPER_TEETH * w * (1.0 - 0.65 * tongue_out), UPPER_ROW))
+        for dist, s_row, length, row in rows:
+            if length < 0.5:
                 continue
-            edge = np.clip(dist_edge / max(height, 1.0), 0.0, 1.0)
-            # The dental arch curves away from the camera: side teeth sit deeper in shadow.
-            tshade = light * (1.0 - 0.45 * across**2) * (1.0 - 0.12 * edge) * seams
+            k_f = np.interp(s_row, row.edges, np.arange(len(row.edges), dtype=np.float32))
+            k = np.minimum(k_f.astype(np.int32), len(row.lengths) - 1)
+            u = k_f - k  # across the tooth: 0 and 1 at its neighbours
+            # The biting edge: rounded tooth corners leave small notches between neighbours.
+            corner = np.clip((np.abs(2.0 * u - 1.0) - (1.0 - row.rounding[k])) / row.rounding[k], 0.0, 1.0)
+            long = length * row.lengths[k] * (1.0 - row.notch[k] * (1.0 - np.sqrt(1.0 - corner**2)))
+            long *= 1.0 - 0.15 * across**2
+            band = (1.0 - _smoothstep(-aa, aa, dist - long)) * (1.0 - _smoothstep(*row.fade, across))
+            if row.sides_only:
+                band *= _smoothstep(0.55, 0.75, across)
+            if float(band.max(initial=0.0)) < 0.01:
+                continue
+            # Each tooth rounded (lighter in the middle), a dark hairline between neighbours.
+            width_px = np.maximum((row.edges[k + 1] - row.edges[k]) * self.face_w, 1.0)
+            between = np.minimum(u, 1.0 - u) * width_px
+            seam = np.exp(-((between / max(0.5, 0.05 * float(width_px.max()))) ** 2))
+            along = np.clip(dist / max(length, 1.0), 0.0, 1.0)  # from the lip to the biting edge
+            tshade = (0.9 + 0.1 * np.sin(np.pi * u)) * (1.0 - 0.22 * seam)
+            # The arch curves away: side teeth sit deeper in the cheeks' shadow; the lip shades
+            # the root end; the biting edge is a little translucent (the cavity shows through).
+            tshade *= row.light * (1.0 - 0.45 * across**2) * (0.7 + 0.3 * _smoothstep(0.0, 0.4, along))
+            tooth = teeth_col * tshade[..., None]
+            if row.highlight:
+                glint = np.exp(-(((u - 0.4) / 0.22) ** 2) - ((along - 0.45) / 0.3) ** 2) * (k == 0)
+                tooth += (255.0 - tooth) * (0.18 * glint)[..., None]
+            clear = (0.12 * _smoothstep(0.7, 1.0, dist / np.maximum(long, 1.0)))[..., None]
+            tooth = tooth * (1.0 - clear) + colour * clear
             a = band[..., None]
-            colour = colour * (1.0 - a) + teeth_col[None, None, :] * tshade[..., None] * a
+            colour = colour * (1.0 - a) + tooth * a
 
+        colour = self._match_photo(colour, lo, moved)
         alpha = (mask * strength)[..., None]
         return Overlay((lo[0], lo[1], hi[0], hi[1]), (Layer(colour, alpha),))
+
+    def _match_photo(
+        self, colour: NDArray[np.float32], lo: NDArray[np.int_], moved: NDArray[np.float64]
+    ) -> NDArray[np.float32]:
+        """Paint softened to the photo's own blur and given its grain, riding with the upper lip."""
+        if self.softness > 0.3:
+            colour = np.asarray(cv2.GaussianBlur(colour, (0, 0), self.softness), dtype=np.float32)
+        ph, pw = colour.shape[:2]
+        pad = self.grain_pad
+        shift = np.clip(np.round(moved[lm.UPPER_LIP_INNER_MID] - self.upper_mid0), -pad, pad).astype(int)
+        y0, x0 = pad + lo[1] - shift[1], pad + lo[0] - shift[0]
+        grain = self.grain[y0 : y0 + ph, x0 : x0 + pw]
+        # Grain grows with brightness, as a photo's does (the dark cavity is quieter); gently, since
+        # the face mesh re-detected on frames jitters on strong grain in the mouth.
+        luma = colour.mean(axis=2)
+        amount = 0.2 + 0.25 * np.clip(luma / self.skin_luma, 0.0, 1.2)
+        return np.asarray(colour + (grain * amount)[..., None], dtype=np.float32)
 
     def _seal_lips(self, moved: NDArray[np.float64], press: float) -> Overlay | None:
         """Lips pressed (m, b, p): whatever is left of the opening becomes lip, with a dark seam.

@@ -264,3 +264,123 @@ def test_shoulders_and_chest_rise_and_fall_with_breathing_while_the_wall_stays(
     spectrum = np.abs(np.fft.rfft(rise))
     freqs = np.fft.rfftfreq(len(rise), d=5 / FPS)
     assert 0.1 <= freqs[1:][np.argmax(spectrum[1:])] <= 0.5  # at a breathing pace: one every 2-10 s
+
+
+# --- the painted mouth, as a viewer looks at it ----------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def closed_mouth_1024() -> tuple[np.ndarray, ImageAnalysis, np.ndarray]:
+    """Grace Hopper (lips closed in the photo) scaled up to 1024 px: a mouth about 120 px wide."""
+    from bench.people import hopper
+
+    photo = hopper()
+    scale = 1024 / max(photo.shape[:2])
+    size = (round(photo.shape[1] * scale) // 2 * 2, round(photo.shape[0] * scale) // 2 * 2)
+    image = cv2.resize(photo, size, interpolation=cv2.INTER_CUBIC)
+    return image, analyze_image(image), segment_person(image)
+
+
+def posed_mouth(
+    photo: tuple[np.ndarray, ImageAnalysis, np.ndarray], **pose: float
+) -> tuple[np.ndarray, np.ndarray, FaceRig]:
+    """One frame with the face held in `pose`, its mesh points where the rig moved them, the rig."""
+    image, analysis, mask = photo
+    plan = posed_plan(1, talking=1.0, **pose)
+    frame = next(iter(render_frames(image, analysis, plan, mask)))
+    rig = FaceRig(image, analysis.faces[0], mask)
+    d, _ = rig.displacements(plan.faces[0], 0)
+    return frame, rig.points[: rig.n_mesh] + d[: rig.n_mesh] + rig.origin, rig
+
+
+def teeth_runs(
+    frame: np.ndarray, top: np.ndarray, bottom: np.ndarray, tint: float = 0.3
+) -> list[tuple[int, int]]:
+    """Stretches of tooth-coloured pixels (bright, nearly grey) from `top` down to `bottom`."""
+    n = int(np.linalg.norm(bottom - top)) + 1
+    pixels = np.array(
+        [frame[round(y), round(x) - 1 : round(x) + 2].mean(axis=0) for x, y in np.linspace(top, bottom, n)]
+    )
+    luma = pixels.mean(axis=1)
+    grey = np.ptp(pixels, axis=1) / np.maximum(pixels.max(axis=1), 1.0) < tint
+    tooth = (luma > 0.6 * luma.max()) & grey
+    dark = luma < 0.3 * luma.max()
+    runs: list[tuple[int, int]] = []
+    for k in np.flatnonzero(tooth):
+        if runs and not dark[runs[-1][1] : k].any():
+            runs[-1] = (runs[-1][0], int(k))
+        else:
+            runs.append((int(k), int(k)))
+    return runs
+
+
+def test_lower_teeth_show_when_the_jaw_is_wide_open_and_not_when_nearly_closed(
+    closed_mouth_1024: tuple[np.ndarray, ImageAnalysis, np.ndarray],
+) -> None:
+    """Down the middle of the mouth: upper teeth only when nearly closed (they overlap the lower
+    ones); wide open, upper teeth, a dark gap, lower teeth; the gap grows with the jaw."""
+    gaps = []
+    for jaw, rows in ((0.3, 1), (0.7, 2), (1.0, 2)):
+        frame, moved, rig = posed_mouth(closed_mouth_1024, jaw_open=jaw)
+        runs = teeth_runs(frame, moved[lm.UPPER_LIP_INNER_MID], moved[lm.LOWER_LIP_INNER_MID])
+        assert len(runs) == rows, (jaw, runs)
+        if rows == 2:
+            gaps.append(runs[1][0] - runs[0][1])
+    assert gaps[1] > gaps[0] + 0.05 * rig.mouth_w  # the lower row rides down with the jaw
+
+
+def test_the_open_mouth_darkens_toward_the_back_and_has_the_photo_s_grain(
+    closed_mouth_1024: tuple[np.ndarray, ImageAnalysis, np.ndarray],
+) -> None:
+    frame, moved, rig = posed_mouth(closed_mouth_1024, jaw_open=1.0)
+    luma = frame.astype(np.float32).mean(axis=2)
+    middle = 0.5 * (moved[lm.UPPER_LIP_INNER_MID] + moved[lm.LOWER_LIP_INNER_MID])
+    left, right = moved[lm.MOUTH_INNER_CORNER_RIGHT], moved[lm.MOUTH_INNER_CORNER_LEFT]
+    row = np.array([luma[round(middle[1]), round(x)] for x in np.linspace(left[0], right[0], 21)])
+    back, sides = row[9:12].mean(), np.concatenate([row[2:5], row[16:19]]).mean()
+    assert back < 0.5 * sides, row  # the throat is darkest; the cheeks by the corners catch light
+    assert back < 30
+
+    # Not a flat fill: the cavity has fine grain, as the skin round it does (scaled by brightness).
+    def grain(patch: np.ndarray) -> float:
+        fine = patch - cv2.GaussianBlur(patch, (0, 0), 1.0)
+        return float(1.4826 * np.median(np.abs(fine - np.median(fine))))
+
+    r = round(0.06 * rig.mouth_w)
+    y, x = round(middle[1]), round(middle[0])
+    cavity = luma[y - r : y + r, x - 2 * r : x + 2 * r]
+    chin_y = round(moved[lm.LOWER_LIP_OUTER_MID][1] + 0.25 * rig.mouth_w)
+    skin = luma[chin_y : chin_y + 2 * r, x - 2 * r : x + 2 * r]
+    assert 0.15 * grain(skin) < grain(cavity) < grain(skin)
+
+
+def test_painted_teeth_take_the_colour_of_the_photo_s_own(
+    astronaut: tuple[np.ndarray, ImageAnalysis, np.ndarray],
+) -> None:
+    """The astronaut shows her upper teeth; the lower ones painted for a wide /a/ match them, and
+    follow them when they are yellower."""
+    image, analysis, mask = astronaut
+    points = analysis.faces[0].landmarks[:, :2]
+    inside = np.zeros(image.shape[:2], np.uint8)
+    cv2.fillPoly(inside, [np.round(points[list(lm.LIPS_INNER)]).astype(np.int32)], (1,))
+    yellowed = image.copy()
+    yellowed[inside > 0] = np.clip(image[inside > 0] * np.array([1.0, 0.93, 0.7]), 0, 255).astype(np.uint8)
+
+    def lower_teeth(photo: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The painted lower teeth's colour, and the photo's own teeth's."""
+        frame, moved, _ = posed_mouth((photo, analysis, mask), jaw_open=1.0, lip_width=0.4)
+        top, bottom = moved[lm.UPPER_LIP_INNER_MID], moved[lm.LOWER_LIP_INNER_MID]
+        runs = teeth_runs(frame, top, bottom, tint=0.45)  # yellowed teeth are less grey
+        assert len(runs) == 2, runs  # her own upper teeth, painted lower ones
+        line = np.linspace(top, bottom, int(np.linalg.norm(bottom - top)) + 1)
+        row = np.array([frame[round(y), round(x)] for x, y in line[runs[1][0] : runs[1][1] + 1]], float)
+        painted = row[np.argmax(row.sum(axis=1))]  # the brightest: clear of the lip's edge
+        own = photo[inside > 0].astype(float)
+        own = own[own.mean(axis=1) > np.percentile(own.mean(axis=1), 70)]
+        return painted, np.median(own, axis=0)
+
+    for photo in (image, yellowed):
+        painted, own = lower_teeth(photo)
+        # Same hue (blue against red within 0.06), a little dimmer: the lower row is in shadow.
+        assert abs(painted[2] / painted[0] - own[2] / own[0]) < 0.06, (painted, own)
+        assert 0.45 * own.mean() < painted.mean() <= own.mean()
