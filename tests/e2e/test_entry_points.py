@@ -88,7 +88,7 @@ async def test_a_rejected_token_never_reaches_the_terminal(
 
 #: Put first on the demo's sys.path: any attempt to open a network connection is written to
 #: $NETWORK_LOG and refused, so the test sees it even if the demo would survive the refusal.
-NO_NETWORK = '''
+NO_NETWORK = """
 import os, socket
 
 def _refuse(*args, **kwargs):
@@ -107,7 +107,7 @@ socket.socket.connect = _connect_local_only
 socket.socket.connect_ex = _connect_local_only
 socket.getaddrinfo = _refuse
 socket.create_connection = _refuse
-'''
+"""
 
 
 def test_make_demo_renders_a_talking_clip_with_no_token_and_no_network(tmp_path: Path) -> None:

@@ -320,8 +320,13 @@ async def test_every_hostile_input_gets_a_specific_reply_and_the_service_survive
         for case in firsts:
             user = fake.user(next(next_user), "Mallory", _lang_code(case.lang))
             message = send_as(
-                fake, user, case.send, case.data(),
-                file_name=case.file_name, mime_type=case.mime_type, text=case.text
+                fake,
+                user,
+                case.send,
+                case.data(),
+                file_name=case.file_name,
+                mime_type=case.mime_type,
+                text=case.text,
             )
             sent[(user["id"], message["message_id"])] = case
 
@@ -344,8 +349,13 @@ async def test_every_hostile_input_gets_a_specific_reply_and_the_service_survive
         for user, batch in batches:
             for case in batch:
                 message = send_as(
-                    fake, user, case.send, case.data(),
-                    file_name=case.file_name, mime_type=case.mime_type, text=case.text
+                    fake,
+                    user,
+                    case.send,
+                    case.data(),
+                    file_name=case.file_name,
+                    mime_type=case.mime_type,
+                    text=case.text,
                 )
                 sent[(user["id"], message["message_id"])] = case
 

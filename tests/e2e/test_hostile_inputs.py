@@ -442,8 +442,13 @@ async def test_hostile_input_gets_a_specific_reply_in_the_users_language(
         fake.send_photo(user, None, astronaut_portrait())
         assert (await _answer(fake, chat_id, case.lang)).params["text"] == t("one_face", case.lang)
     sent = send_as(
-        fake, user, case.send, case.data() if case.data is not None else b"",
-        file_name=case.file_name, mime_type=case.mime_type, text=case.text
+        fake,
+        user,
+        case.send,
+        case.data() if case.data is not None else b"",
+        file_name=case.file_name,
+        mime_type=case.mime_type,
+        text=case.text,
     )
     answer = await _answer(fake, chat_id, case.lang) if case.reply != "text_cut" else None
     if case.reply == "text_cut":

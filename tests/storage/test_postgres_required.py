@@ -19,10 +19,21 @@ def test_a_postgres_test_fails_loudly_when_postgres_cannot_be_reached(tmp_path: 
     env["TEST_DATABASE_URL"] = f"postgresql+asyncpg://postgres@127.0.0.1:{port}/test"
     proc = subprocess.run(
         [
-            sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", str(REPO),
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--rootdir",
+            str(REPO),
             "tests/storage/test_users.py::test_upsert_keeps_fields_it_is_not_given[postgres]",
         ],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 1, out[-3000:]
