@@ -814,11 +814,12 @@ class FaceRig:
             return None
         # The outline through the mesh points, its corners rounded off: at 1080p a polygon's
         # straight sides and kinks show.
-        lower = _chaikin(moved[list(lm.LIPS_INNER_LOWER)])  # image left -> right
+        lower_pts = moved[list(lm.LIPS_INNER_LOWER)]  # image left -> right
+        lower = _chaikin(lower_pts)
         # The photo's own teeth edge (right -> left) when it shows teeth, else the upper inner lip.
         upper_pts = moved[self.n_mesh :] if self.photo_teeth else moved[list(lm.LIPS_INNER_UPPER[1:-1])]
         upper = _chaikin(upper_pts)
-        poly_pts = _chaikin(np.vstack([moved[list(lm.LIPS_INNER_LOWER)], upper_pts]), closed=True)
+        poly_pts = _chaikin(np.vstack([lower_pts, upper_pts]), closed=True)
         # Never sharper than the photo round it: a hard edge at 1080p reads as a cut-out.
         feather = max(0.5, 0.012 * self.mouth_w, 1.6 * self.softness)
         pad = 3 + int(2 * feather)
@@ -836,11 +837,10 @@ class FaceRig:
         rel_x, rel_y = xs - self.mouth_c[0], ys - self.mouth_c[1]
         s_coord = rel_x * self.ex[0] + rel_y * self.ex[1]
         t_coord = rel_x * self.ey[0] + rel_y * self.ey[1]
-        up_s, up_t = (upper - self.mouth_c) @ self.ex, (upper - self.mouth_c) @ self.ey
+        below_upper = t_coord - self._line_height(upper, s_coord)
+        above_lower = self._line_height(lower, s_coord) - t_coord
         lo_s, lo_t = (lower - self.mouth_c) @ self.ex, (lower - self.mouth_c) @ self.ey
-        o_up, o_lo = np.argsort(up_s), np.argsort(lo_s)
-        below_upper = t_coord - np.interp(s_coord, up_s[o_up], up_t[o_up])
-        above_lower = np.interp(s_coord, lo_s[o_lo], lo_t[o_lo]) - t_coord
+        up_t = (upper - self.mouth_c) @ self.ey
         half_w = 0.5 * float(np.ptp(lo_s)) + 1e-3
         mid_s = 0.5 * (float(lo_s.min()) + float(lo_s.max()))
         across = np.clip(np.abs(s_coord - mid_s) / half_w, 0.0, 1.0)
@@ -895,9 +895,7 @@ class FaceRig:
         s_up = np.abs(s_coord - s_up_mid) / self.face_w
         if self.photo_teeth:
             lip_line = _chaikin(moved[list(lm.LIPS_INNER_UPPER[1:-1])])
-            lip_s, lip_t = (lip_line - self.mouth_c) @ self.ex, (lip_line - self.mouth_c) @ self.ey
-            o_lip = np.argsort(lip_s)
-            below_lip = t_coord - np.interp(s_coord, lip_s[o_lip], lip_t[o_lip])
+            below_lip = t_coord - self._line_height(lip_line, s_coord)
             rows.append(
                 (below_lip, s_up, self.photo_teeth_len, replace(UPPER_ROW, fade=(0.85, 1.0), sides_only=True))
             )
@@ -940,6 +938,12 @@ class FaceRig:
         colour = self._match_photo(colour, lo, moved)
         alpha = (mask * strength)[..., None]
         return Overlay((lo[0], lo[1], hi[0], hi[1]), (Layer(colour, alpha),))
+
+    def _line_height(self, line: NDArray[np.float64], s_coord: NDArray[np.float32]) -> NDArray[np.float64]:
+        """Where a lip line is (down the mouth, from its centre) at each point across the mouth."""
+        s, t = (line - self.mouth_c) @ self.ex, (line - self.mouth_c) @ self.ey
+        order = np.argsort(s)
+        return np.asarray(np.interp(s_coord, s[order], t[order]), dtype=np.float64)
 
     def _match_photo(
         self, colour: NDArray[np.float32], lo: NDArray[np.int_], moved: NDArray[np.float64]
