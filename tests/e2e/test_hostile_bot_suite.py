@@ -75,6 +75,18 @@ class BotCase:
     mime_type: str = "application/octet-stream"
     text: str = ""
 
+    def send_by(self, fake: FakeBotApi, user: dict[str, Any]) -> dict[str, Any]:
+        """Sends this case to the bot as `user`, the way it says (`tests.e2e.media.send_as`)."""
+        return send_as(
+            fake,
+            user,
+            self.send,
+            self.data(),
+            file_name=self.file_name,
+            mime_type=self.mime_type,
+            text=self.text,
+        )
+
 
 def _photo_replies(expect: frozenset[str]) -> frozenset[str]:
     return frozenset(code for code in expect if code != OK) | (FACELESS if OK in expect else frozenset())
@@ -319,15 +331,7 @@ async def test_every_hostile_input_gets_a_specific_reply_and_the_service_survive
         firsts = [c for c in CASES if c.send == "photo-file"]
         for case in firsts:
             user = fake.user(next(next_user), "Mallory", _lang_code(case.lang))
-            message = send_as(
-                fake,
-                user,
-                case.send,
-                case.data(),
-                file_name=case.file_name,
-                mime_type=case.mime_type,
-                text=case.text,
-            )
+            message = case.send_by(fake, user)
             sent[(user["id"], message["message_id"])] = case
 
         # 2. Recordings and texts follow a good photo: a few per user, users batched by language.
@@ -348,15 +352,7 @@ async def test_every_hostile_input_gets_a_specific_reply_and_the_service_survive
             assert ready[key].params["text"] == t("one_face", lang)
         for user, batch in batches:
             for case in batch:
-                message = send_as(
-                    fake,
-                    user,
-                    case.send,
-                    case.data(),
-                    file_name=case.file_name,
-                    mime_type=case.mime_type,
-                    text=case.text,
-                )
+                message = case.send_by(fake, user)
                 sent[(user["id"], message["message_id"])] = case
 
         # 3. Every message answered with a catalog text of its own, in the sender's language.
