@@ -37,6 +37,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 from scipy import sparse
+from scipy.sparse.linalg import spsolve
 from scipy.spatial import Delaunay
 
 from generator import landmarks as lm
@@ -450,7 +451,7 @@ class FaceRig:
         self.blur = 0.6  # cells: rounds off the triangulation's creases, keeps thin lips intact
         self.keep = self._keep_weights(person_mask, local)
 
-        self.bases = self._bases(local, z)
+        self.bases = self._bases(local, z, ring_local)
         # The photo's teeth ride with the upper lip (the jaw carries the lower teeth out of sight).
         n_teeth = len(teeth_points)
         for name, basis in self.bases.items():
@@ -526,8 +527,11 @@ class FaceRig:
         self.teeth_fraction = np.clip(depth / np.maximum(below, 1e-3), 0.0, 1.0)
         return np.asarray(upper + depth[:, None] * self.ey, dtype=np.float64)
 
-    def _bases(self, p: NDArray[np.float64], z: NDArray[np.float64]) -> dict[str, NDArray[np.float64]]:
-        """Per-control displacement (n_mesh, 2) per unit of each motion parameter."""
+    def _bases(
+        self, p: NDArray[np.float64], z: NDArray[np.float64], ring: NDArray[np.float64]
+    ) -> dict[str, NDArray[np.float64]]:
+        """Per-control displacement (n_mesh, 2) per unit of each motion parameter (`ring`: the
+        fixed anchors round the face, in the same coordinates as `p`)."""
         ex, ey = self.ex, self.ey
         mouth_c = 0.5 * (p[lm.UPPER_LIP_INNER_MID] + p[lm.LOWER_LIP_INNER_MID])
         self.mouth_c = mouth_c
@@ -536,27 +540,45 @@ class FaceRig:
         chin_t = float((p[lm.CHIN] - mouth_c) @ ey)
         t = (rel @ ey) / max(chin_t, 1.0)
 
-        lower = _smoothstep(-0.05, 0.35, t) * (1.0 - _smoothstep(0.5, 1.05, np.abs(s)))
-        upper = np.zeros(len(p))
-        lower_lip = set(lm.LIPS_INNER_LOWER[1:-1]) | set(lm.LIPS_OUTER_LOWER[1:-1])
-        upper_lip = set(lm.LIPS_INNER_UPPER[1:-1]) | set(lm.LIPS_OUTER_UPPER[1:-1])
         corners = [
             lm.MOUTH_CORNER_LEFT,
             lm.MOUTH_CORNER_RIGHT,
             lm.MOUTH_INNER_CORNER_LEFT,
             lm.MOUTH_INNER_CORNER_RIGHT,
         ]
+        lower_band, upper_band = self._lip_bands(p, corners)
         # Lips part most in the middle and less towards the corners, so the opening is a lens,
-        # not a box (the corners are tied to the cheeks).
+        # not a box (the corners are tied to the cheeks). Each lip moves as a band: its outer
+        # edge and the red between follow its inner edge, so it keeps its shape and thickness.
         taper = 1.0 - 0.5 * np.clip(np.abs(rel @ ex) / (0.5 * self.mouth_w), 0.0, 1.0) ** 2
-        lower[list(lower_lip)] = taper[list(lower_lip)] ** 2
-        lower[list(upper_lip)] = 0.0
-        upper[list(upper_lip)] = taper[list(upper_lip)]
+        fixed, lower = np.zeros(len(p), bool), np.zeros(len(p))
+        fixed[lower_band] = True
+        lower[lower_band] = taper[lower_band] ** 2
+        fixed[upper_band] = True
+        fixed[corners] = True
         lower[corners] = 0.45
         # The inner corners, where the lips meet, drop least: the opening narrows to a point
         # there instead of ending in a straight dark side.
         lower[[lm.MOUTH_INNER_CORNER_LEFT, lm.MOUTH_INNER_CORNER_RIGHT]] = 0.12
-        upper[corners] = 0.0
+        # The jaw's edge carries the chin down with it (less towards the ears); the nose tip and
+        # all above it stay. The skin in between (chin, cheeks beside the corners) stretches as
+        # evenly as the mesh allows, so no strip of it is smeared.
+        nose_t = float((p[lm.NOSE_TIP] - mouth_c) @ ey)
+        still = (rel @ ey) <= nose_t
+        jaw = list(lm.JAW)
+        fixed[jaw] = True
+        lower[jaw] = (_smoothstep(-0.05, 0.35, t) * (1.0 - _smoothstep(0.5, 1.05, np.abs(s))))[jaw]
+        fixed |= still
+        lower[still] = 0.0
+        lower = _harmonic(p, fixed, lower, ring)
+        # The upper lip lifts as a band; the skin up to the nose tip gives way gradually.
+        fixed_up, upper = still.copy(), np.zeros(len(p))
+        fixed_up[upper_band] = True
+        upper[upper_band] = taper[upper_band]
+        below = ((rel @ ey) >= 0.0) & ~upper_band
+        fixed_up[below | lower_band] = True
+        fixed_up[corners + jaw] = True
+        upper = _harmonic(p, fixed_up, upper, ring)
 
         # The lips' own width change fades out over the cheeks, faster upwards (the eyes never follow).
         dist = np.hypot((rel @ ex) / self.mouth_w, (rel @ ey) / (0.6 * self.mouth_w))
@@ -603,6 +625,33 @@ class FaceRig:
         bases["yaw"] = -depth[:, None] * ex  # per sin(yaw)
         bases["pitch"] = depth[:, None] * ey  # per sin(pitch)
         return bases
+
+    def _lip_bands(
+        self, p: NDArray[np.float64], corners: list[int]
+    ) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
+        """Which mesh points lie on the lower lip and which on the upper (their red, between the
+        inner and outer lip lines, both lines included; the corners in neither)."""
+        rel = p - self.mouth_c
+        s, t = rel @ self.ex, rel @ self.ey
+
+        def line(ids: tuple[int, ...]) -> NDArray[np.float64]:
+            order = np.argsort(s[list(ids)])
+            return np.asarray(np.interp(s, s[list(ids)][order], t[list(ids)][order]), dtype=np.float64)
+
+        # Between the lips' inner lines: a closed mouth's lines meet, and the mesh points of each
+        # lip lie on its own side of their middle.
+        middle = 0.5 * (line(lm.LIPS_INNER_UPPER) + line(lm.LIPS_INNER_LOWER))
+        tol = 0.02 * self.mouth_w
+        ends = s[corners]
+        across = (s > ends.min()) & (s < ends.max())
+        lower = across & (t >= middle) & (t <= line(lm.LIPS_OUTER_LOWER) + tol)
+        upper = across & (t < middle) & (t >= line(lm.LIPS_OUTER_UPPER) - tol)
+        upper_ids = list(set(lm.LIPS_INNER_UPPER) | set(lm.LIPS_OUTER_UPPER))
+        lower_ids = list(set(lm.LIPS_INNER_LOWER) | set(lm.LIPS_OUTER_LOWER))
+        lower[upper_ids], upper[upper_ids] = False, True
+        lower[lower_ids], upper[lower_ids] = True, False
+        lower[corners] = upper[corners] = False
+        return lower, upper
 
     def _blink_basis(
         self,
@@ -735,8 +784,9 @@ class FaceRig:
         gap += (TUCK_GAP * self.mouth_w - gap) * tuck
         delta = gap - self.gap0
         if delta >= 0:
-            # Opening: the jaw drops the lower lip, the upper lip lifts a little, teeth ride with it.
-            d = b["lower"] * (0.72 * delta) + b["upper"] * (0.28 * delta)
+            # Opening: the jaw drops the lower lip, the upper lip lifts a little, teeth ride with it
+            # (the lip lifts whole, so the short skin above it takes up its travel: kept small).
+            d = b["lower"] * (0.8 * delta) + b["upper"] * (0.2 * delta)
         else:
             # Closing past the photo's mouth: the jaw does nearly all of it (the upper lip would
             # drag the nose), and the photo's teeth are squeezed in between, never crossed.
@@ -1070,6 +1120,40 @@ def _border_points(w: int, h: int, step: float) -> NDArray[np.float64]:
     left = np.stack([np.full_like(ys, -0.5), ys], axis=1)
     right = np.stack([np.full_like(ys, w - 0.5), ys], axis=1)
     return np.vstack([top, bottom, left, right])
+
+
+def _harmonic(
+    points: NDArray[np.float64],
+    fixed: NDArray[np.bool_],
+    values: NDArray[np.float64],
+    anchors: NDArray[np.float64],
+) -> NDArray[np.float64]:
+    """`values` kept where `fixed`, and everywhere else as smooth as the points allow between them.
+
+    A Laplace equation on the edges of the points' Delaunay triangulation (each edge weighted by
+    its inverse length): each free point ends up the weighted mean of its neighbours, so the
+    change from one fixed value to another is spread over all the points between. `anchors`
+    (fixed at 0) join the triangulation; only the points' values are returned.
+    """
+    every = np.vstack([points, anchors])
+    n = len(every)
+    keep = np.concatenate([fixed, np.ones(len(anchors), bool)])
+    value = np.concatenate([values, np.zeros(len(anchors))])
+    simplices = Delaunay(every).simplices
+    edges = np.vstack([simplices[:, [0, 1]], simplices[:, [1, 2]], simplices[:, [2, 0]]])
+    edges = np.unique(np.sort(edges, axis=1), axis=0)
+    length = np.linalg.norm(every[edges[:, 0]] - every[edges[:, 1]], axis=1)
+    w = 1.0 / np.maximum(length, 0.5)
+    adjacency = sparse.coo_matrix((w, (edges[:, 0], edges[:, 1])), shape=(n, n)).tocsr()
+    adjacency = adjacency + adjacency.T
+    laplacian = sparse.diags(np.asarray(adjacency.sum(axis=1)).ravel()) - adjacency
+    free = np.flatnonzero(~keep)
+    out = value.copy()
+    if len(free):
+        system = laplacian[free][:, free].tocsc()
+        rhs = -(laplacian[free][:, np.flatnonzero(keep)] @ value[keep])
+        out[free] = spsolve(system, rhs)
+    return np.asarray(out[: len(points)], dtype=np.float64)
 
 
 def _barycentric_matrix(controls: NDArray[np.float64], targets: NDArray[np.float32]) -> sparse.csr_matrix:

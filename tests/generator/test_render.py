@@ -12,7 +12,7 @@ from generator import landmarks as lm
 from generator.analysis import analyze_image, segment_person
 from generator.engine import Engine
 from generator.motion import FaceMotion, MotionPlan, plan_motion
-from generator.render import REUSE, CpuRigEngine, FaceRig, render_frames
+from generator.render import REUSE, CpuRigEngine, FaceRig, _chaikin, render_frames
 from generator.speech import silent_track
 from generator.types import ImageAnalysis
 
@@ -384,3 +384,80 @@ def test_painted_teeth_take_the_colour_of_the_photo_s_own(
         # Same hue (blue against red within 0.06), a little dimmer: the lower row is in shadow.
         assert abs(painted[2] / painted[0] - own[2] / own[0]) < 0.06, (painted, own)
         assert 0.45 * own.mean() < painted.mean() <= own.mean()
+
+
+def lip_lines(
+    points: np.ndarray, inner_ids: tuple[int, ...], outer_ids: tuple[int, ...], fractions: tuple[float, ...]
+) -> list[np.ndarray]:
+    """Lines along a lip, each a fraction of the way from its inner line to its outer one."""
+    inner, outer = points[list(inner_ids)], points[list(outer_ids)]
+    return [_chaikin(inner + f * (outer - inner), rounds=3) for f in fractions]
+
+
+def marker_rows(frame: np.ndarray, channel: int, columns: np.ndarray) -> np.ndarray:
+    """Per column, the mean row of a pure-colour marker's pixels (pure in `channel`); NaN if none."""
+    f = frame.astype(np.int32)
+    hit = (f[..., channel] - np.delete(f, channel, axis=2).max(axis=2)) > 90
+    rows = np.full(len(columns), np.nan)
+    for k, x in enumerate(columns):
+        ys = np.flatnonzero(hit[:, x])
+        if len(ys):
+            rows[k] = ys.mean()
+    return rows
+
+
+@pytest.mark.parametrize(
+    ("inner_ids", "outer_ids"),
+    [(lm.LIPS_INNER_LOWER, lm.LIPS_OUTER_LOWER), (lm.LIPS_INNER_UPPER[::-1], lm.LIPS_OUTER_UPPER[::-1])],
+    ids=["lower", "upper"],
+)
+def test_a_closed_mouth_opened_wide_keeps_its_lips_whole(
+    inner_ids: tuple[int, ...],
+    outer_ids: tuple[int, ...],
+    closed_mouth_1024: tuple[np.ndarray, ImageAnalysis, np.ndarray],
+) -> None:
+    """Grace Hopper's closed lips, opened to /a/: each lip moves as a whole, its red band as thick
+    as in the photo, not dragged into a thin line. Measured with two lines drawn on the photo's
+    lip (green half-way out from where the lips meet, blue by its outer edge): across
+    the middle of the mouth both still show on the frame, as far apart as on the photo."""
+    image, analysis, mask = closed_mouth_1024
+    points = analysis.faces[0].landmarks[:, :2]
+    marked = image.copy()
+    lines = lip_lines(points, inner_ids, outer_ids, (0.5, 0.95))
+    for line, colour in zip(lines, ((0, 255, 0), (0, 0, 255)), strict=True):
+        cv2.polylines(marked, [np.round(line * 8).astype(np.int32)], False, colour, 2, cv2.LINE_8, shift=3)
+    frame, _, rig = posed_mouth((marked, analysis, mask), jaw_open=1.0)
+    middle = points[lm.UPPER_LIP_INNER_MID, 0]
+    span = np.linspace(middle - 0.3 * rig.mouth_w, middle + 0.3 * rig.mouth_w, 25)
+    columns = np.round(span).astype(int)
+    was = marker_rows(marked, 2, columns) - marker_rows(marked, 1, columns)
+    now = marker_rows(frame, 2, columns) - marker_rows(frame, 1, columns)
+    seen = np.isfinite(now)
+    assert seen.mean() > 0.9, now  # neither line hidden under the painted opening
+    ratio = float(np.median(now[seen] / was[seen]))
+    assert 0.8 < ratio < 1.25, (ratio, now / was)
+
+
+def test_no_streaks_beside_the_corners_of_a_mouth_opened_wide(
+    closed_mouth_1024: tuple[np.ndarray, ImageAnalysis, np.ndarray],
+) -> None:
+    """Beside the corners of Grace Hopper's mouth opened to /a/, the skin keeps its wrinkles:
+    stretched into vertical streaks, it would lose its detail up and down (the change from one
+    row to the next) while keeping it across."""
+    image, analysis, _ = closed_mouth_1024
+    frame, _, rig = posed_mouth(closed_mouth_1024, jaw_open=1.0)
+    points = analysis.faces[0].landmarks[:, :2]
+    w = rig.mouth_w
+
+    def detail(picture: np.ndarray, corner: np.ndarray, side: float) -> float:
+        """Vertical over horizontal detail in a patch beside and below a corner."""
+        x0 = round(corner[0] + side * 0.1 * w - (0.3 * w if side < 0 else 0))
+        y0 = round(corner[1] - 0.1 * w)
+        gray = cv2.cvtColor(picture, cv2.COLOR_RGB2GRAY).astype(np.float64)
+        patch = gray[y0 : y0 + round(0.5 * w), x0 : x0 + round(0.3 * w)]
+        return float(np.abs(np.diff(patch, axis=0)).mean() / np.abs(np.diff(patch, axis=1)).mean())
+
+    for corner_id, side in ((lm.MOUTH_CORNER_RIGHT, -1.0), (lm.MOUTH_CORNER_LEFT, 1.0)):
+        corner = points[corner_id]
+        before, after = detail(image, corner, side), detail(frame, corner, side)
+        assert after > 0.65 * before, (corner_id, before, after)
