@@ -889,6 +889,13 @@ class FaceRig:
         t_coord = rel_x * self.ey[0] + rel_y * self.ey[1]
         below_upper = t_coord - self._line_height(upper, s_coord)
         above_lower = self._line_height(lower, s_coord) - t_coord
+        if self.photo_teeth:
+            # Paint only where the opening below the photo's teeth grew. Beside their ends (the
+            # photo's own dark corners, where rounded lips draw in) it did not: painted there, the
+            # cavity would wrap the teeth in a thin dark horseshoe.
+            grown = self._line_height(lower, s_coord) - self._line_height(upper, s_coord)
+            own = self._own_opening(moved, s_coord)
+            mask = mask * _smoothstep(0.01 * self.mouth_w, 0.04 * self.mouth_w, grown - own)
         lo_s, lo_t = (lower - self.mouth_c) @ self.ex, (lower - self.mouth_c) @ self.ey
         up_t = (upper - self.mouth_c) @ self.ey
         half_w = 0.5 * float(np.ptp(lo_s)) + 1e-3
@@ -988,6 +995,17 @@ class FaceRig:
         colour = self._match_photo(colour, lo, moved)
         alpha = (mask * strength)[..., None]
         return Overlay((lo[0], lo[1], hi[0], hi[1]), (Layer(colour, alpha),))
+
+    def _own_opening(self, moved: NDArray[np.float64], s_coord: NDArray[np.float32]) -> NDArray[np.float64]:
+        """The photo's own opening below its teeth (never less than 0) at each point across the
+        mouth, carried to where the lower lip's points moved (lips that draw in take it along)."""
+        ids = list(lm.LIPS_INNER_LOWER)
+        edge = self.points[self.n_mesh :]
+        was = self.points[ids]
+        own = (was - self.mouth_c) @ self.ey - self._line_height(edge, (was - self.mouth_c) @ self.ex)
+        now_s = (moved[ids] - self.mouth_c) @ self.ex
+        order = np.argsort(now_s)
+        return np.asarray(np.interp(s_coord, now_s[order], np.maximum(own, 0.0)[order]), dtype=np.float64)
 
     def _line_height(self, line: NDArray[np.float64], s_coord: NDArray[np.float32]) -> NDArray[np.float64]:
         """Where a lip line is (down the mouth, from its centre) at each point across the mouth."""
