@@ -461,3 +461,33 @@ def test_no_streaks_beside_the_corners_of_a_mouth_opened_wide(
         corner = points[corner_id]
         before, after = detail(image, corner, side), detail(frame, corner, side)
         assert after > 0.65 * before, (corner_id, before, after)
+
+
+def test_rounded_lips_do_not_outline_the_photo_s_teeth_in_dark(
+    astronaut: tuple[np.ndarray, ImageAnalysis, np.ndarray],
+) -> None:
+    """The astronaut smiles with her teeth showing; for /o/ the lips round and the jaw half opens.
+    Beside the ends of her teeth (the inner quarter-width by each corner of the opening) the frame
+    is about as dark as the photo was there: the painted cavity does not wrap her teeth in a thin
+    dark horseshoe."""
+    image, analysis, _ = astronaut
+    points = analysis.faces[0].landmarks[:, :2]
+    frame, moved, rig = posed_mouth(astronaut, jaw_open=0.55, lip_width=-0.8, lip_round=0.8)
+    opening = np.zeros(image.shape[:2], np.uint8)
+    cv2.fillPoly(opening, [np.round(points[list(lm.LIPS_INNER)]).astype(np.int32)], (1,))
+    teeth_luma = float(np.percentile(image.astype(np.float64).mean(axis=2)[opening > 0], 90))
+
+    def dark_beside_ends(picture: np.ndarray, pts: np.ndarray) -> list[float]:
+        luma = picture.astype(np.float64).mean(axis=2)
+        inside = np.zeros(luma.shape, np.uint8)
+        cv2.fillPoly(inside, [np.round(pts[list(lm.LIPS_INNER)]).astype(np.int32)], (1,))
+        xs = np.arange(luma.shape[1])
+        shares = []
+        for corner, inward in ((lm.MOUTH_INNER_CORNER_RIGHT, 1.0), (lm.MOUTH_INNER_CORNER_LEFT, -1.0)):
+            offset = inward * (xs - pts[corner, 0])
+            region = (inside > 0) & ((offset >= 0) & (offset <= 0.25 * rig.mouth_w))[None, :]
+            shares.append(float(((luma < 0.35 * teeth_luma) & region).sum() / max(int(region.sum()), 1)))
+        return shares
+
+    for was, now in zip(dark_beside_ends(image, points), dark_beside_ends(frame, moved), strict=True):
+        assert now <= was + 0.1, (was, now)
