@@ -893,9 +893,8 @@ class FaceRig:
             # Paint only where the opening below the photo's teeth grew. Beside their ends (the
             # photo's own dark corners, where rounded lips draw in) it did not: painted there, the
             # cavity would wrap the teeth in a thin dark horseshoe.
-            grown = self._line_height(lower, s_coord) - self._line_height(upper, s_coord)
-            own = self._own_opening(moved, s_coord)
-            mask = mask * _smoothstep(0.01 * self.mouth_w, 0.04 * self.mouth_w, grown - own)
+            grown = above_lower + below_upper - self._own_opening(moved, s_coord)
+            mask = mask * _smoothstep(0.01 * self.mouth_w, 0.04 * self.mouth_w, grown)
         lo_s, lo_t = (lower - self.mouth_c) @ self.ex, (lower - self.mouth_c) @ self.ey
         up_t = (upper - self.mouth_c) @ self.ey
         half_w = 0.5 * float(np.ptp(lo_s)) + 1e-3
