@@ -1163,8 +1163,10 @@ def _harmonic(
     w = 1.0 / np.maximum(length, 0.5)
     adjacency = sparse.coo_matrix((w, (edges[:, 0], edges[:, 1])), shape=(n, n)).tocsr()
     adjacency = adjacency + adjacency.T
-    laplacian = sparse.diags(np.asarray(adjacency.sum(axis=1)).ravel()) - adjacency
-    free = np.flatnonzero(~keep)
+    degree = np.asarray(adjacency.sum(axis=1)).ravel()
+    laplacian = sparse.diags(degree) - adjacency
+    # A point the triangulation left out (one lying on another) keeps its value: no neighbours.
+    free = np.flatnonzero(~keep & (degree > 0))
     out = value.copy()
     if len(free):
         system = laplacian[free][:, free].tocsc()

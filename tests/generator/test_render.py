@@ -491,3 +491,25 @@ def test_rounded_lips_do_not_outline_the_photo_s_teeth_in_dark(
 
     for was, now in zip(dark_beside_ends(image, points), dark_beside_ends(frame, moved), strict=True):
         assert now <= was + 0.1, (was, now)
+
+
+def test_jaw_weights_spread_evenly_between_fixed_points_and_survive_duplicates() -> None:
+    """The rig's smooth weights: half-way between a fixed 0 and a fixed 1 is about a half, and a
+    point lying exactly on another (the triangulation leaves it out) keeps its value, no NaN."""
+    from generator.render import _harmonic
+
+    xs, ys = np.meshgrid(np.arange(5.0), np.arange(5.0))
+    points = np.column_stack([xs.ravel(), ys.ravel()])
+    points = np.vstack([points, points[12]])  # a duplicate of the middle point, free
+    fixed = np.zeros(len(points), bool)
+    values = np.zeros(len(points))
+    fixed[points[:, 0] == 0] = True
+    fixed[points[:, 0] == 4] = True
+    values[points[:, 0] == 4] = 1.0
+    anchors = np.array([[-10.0, -10.0], [14.0, -10.0], [14.0, 14.0], [-10.0, 14.0]])
+
+    out = _harmonic(points, fixed, values, anchors)
+
+    assert np.all(np.isfinite(out))
+    assert 0.3 < out[12] < 0.7  # the middle column
+    assert np.all(np.diff(out[10:15]) > 0)  # rising from the fixed 0 to the fixed 1
