@@ -199,8 +199,14 @@ class VideoEncoder:
         self._sound = sound
         self._closed = False
 
-    def write(self, frame: NDArray[np.uint8]) -> None:
-        """Encodes one RGB uint8 frame (H, W, 3) and the sound that plays during it."""
+    def write(self, frame: NDArray[np.uint8], reference: bool = False) -> None:
+        """Encodes one RGB uint8 frame (H, W, 3) and the sound that plays during it.
+
+        `reference`: a frame that differs from both its neighbours for an instant (the lips meeting
+        for one frame) is coded as a P-frame, which keeps its own picture; as a B-frame, x264
+        would code it mostly as a blend of the open-mouthed frames either side, and the closure
+        would not show.
+        """
         if frame.shape[0] < self.height or frame.shape[1] < self.width or frame.shape[2] != 3:
             raise ValueError(f"frame of shape {frame.shape} does not fit {self.width}x{self.height}")
         rgb = np.ascontiguousarray(frame[: self.height, : self.width], dtype=np.uint8)
@@ -212,6 +218,8 @@ class VideoEncoder:
         video_frame.color_range = _RANGE_LIMITED
         video_frame.pts = self.frames
         video_frame.time_base = Fraction(1, self.fps)
+        if reference:
+            video_frame.pict_type = av.video.frame.PictureType.P
         self._container.mux(self._video.encode(video_frame))
         self.frames += 1
         # Keep the sound interleaved with the picture: everything up to the end of this frame.

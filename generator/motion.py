@@ -133,6 +133,13 @@ class MotionPlan:
     camera: NDArray[np.float32]  # (n, 3): dx, dy (fraction of the image's shorter side), zoom (relative)
     parallax: float  # the person moves (1 + parallax) times as far as the background
 
+    def lip_closures(self) -> frozenset[int]:
+        """Frames on which some face's lips are pressed shut (m, b, p)."""
+        pressed = np.zeros(self.n_frames, bool)
+        for face in self.faces:
+            pressed |= face.lips_pressed > 0.5
+        return frozenset(np.flatnonzero(pressed).tolist())
+
 
 def plan_motion(
     face_tracks: Mapping[int, SpeechTrack | None],

@@ -108,7 +108,15 @@ def render(
     # Frames drawn on a GPU are encoded there too when it can (NVENC); a CPU engine keeps x264.
     on_gpu = bool(getattr(drawer, "on_gpu", False))
     thumbnail = encode_video(
-        frames, soundtrack, Path(output), frame.shape, request.fps, n_frames, report, hardware=on_gpu
+        frames,
+        soundtrack,
+        Path(output),
+        frame.shape,
+        request.fps,
+        n_frames,
+        report,
+        hardware=on_gpu,
+        reference=plan.lip_closures(),
     )
     report(1.0)
 
@@ -347,15 +355,19 @@ def encode_video(
     n_frames: int,
     report: _Progress,
     hardware: bool = False,
+    reference: frozenset[int] = frozenset(),
 ) -> bytes:
-    """Streams frames into the MP4 with its soundtrack; returns a JPEG thumbnail of the first frame."""
+    """Streams frames into the MP4 with its soundtrack; returns a JPEG thumbnail of the first frame.
+
+    Frames in `reference` (where lips meet) are coded as P-frames (`VideoEncoder.write`).
+    """
     thumbnail = b""
     every = max(1, n_frames // 40)
     with VideoEncoder(output, shape[1], shape[0], fps, soundtrack, SAMPLE_RATE, hardware=hardware) as encoder:
         for i, frame in enumerate(_ahead(frames)):
             if i == 0:
                 thumbnail = make_thumbnail(frame)
-            encoder.write(frame)
+            encoder.write(frame, reference=i in reference)
             if i % every == 0:
                 report(0.2 + 0.79 * (i + 1) / n_frames)
     return thumbnail

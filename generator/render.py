@@ -80,6 +80,8 @@ WIDE_OPEN = 0.28
 SMILE_OPEN = 0.1
 #: A photographed mouth open wider than this (gap / width) shows its own upper teeth.
 PHOTO_TEETH = 0.06
+#: How far pressed lips push into each other, fraction of the mouth's width.
+PRESS_SQUEEZE = 0.03
 #: A face whose control points all moved less than this (pixels) since its last drawn crop reuses it.
 REUSE_PX = 0.25
 #: Cells across the face height of the local deformation grid.
@@ -780,6 +782,9 @@ class FaceRig:
         # down for /i/ and opens wide for /a/, instead of adding every vowel onto its smile.
         rest *= 1.0 - 0.5 * min(1.0, jaw / 0.6)  # stays monotonic: rest < 0.36 mouth widths
         gap = max(0.0, (rest + open_px) * (1.0 - press))
+        # Pressed (m, b, p), the lips do not just touch: they press into each other and the red
+        # of both narrows a little.
+        gap -= PRESS_SQUEEZE * self.mouth_w * max(0.0, 2.0 * press - 1.0)
         # f, v: the lower lip rises to the upper teeth, leaving only the teeth's edge in between.
         gap += (TUCK_GAP * self.mouth_w - gap) * tuck
         delta = gap - self.gap0

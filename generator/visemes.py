@@ -745,10 +745,14 @@ def _closures(
         if b - a <= hold:
             start = a
         elif float(np.mean(speech[a:b])) >= 0.5:
-            # Around the stretch's quietest moment (energy over 80 ms, as a listener hears a
-            # syllable's loudness): the lips meet where the sound is least.
-            quiet = ndimage.uniform_filter1d(energy, round(0.08 * hop_rate), mode="nearest")[a:b]
-            start = min(max(a, a + int(np.argmin(quiet)) - hold // 2), b - hold)
+            # Around the quietest moment (energy over 80 ms, as a listener hears a syllable's
+            # loudness) of the stretch's second half: the lips meet where the sound is least. The
+            # second half, since a stretch scores as a bilabial mostly by how it ends (its release,
+            # where F2 heads): in "black bag" or "stopped" the silence of another stop (k, t) runs
+            # on into the b or p, and the lips shut late in it.
+            half = (a + b) // 2
+            quiet = ndimage.uniform_filter1d(energy, round(0.08 * hop_rate), mode="nearest")[half:b]
+            start = min(max(a, half + int(np.argmin(quiet)) - hold // 2), b - hold)
         elif speech[b : b + round(0.03 * hop_rate)].any():
             start = b - hold  # shut at the end of the pause, opened by the phrase's first sound
         else:

@@ -174,3 +174,35 @@ def test_the_same_frames_always_encode_to_the_same_stream(tmp_path: Path, astron
         with av.open(str(path)) as container:
             streams.append([bytes(packet) for packet in container.demux(video=0)])
     assert all(stream == streams[0] for stream in streams[1:])
+
+
+def test_a_mouth_shut_for_one_frame_is_coded_as_its_own_picture(
+    tmp_path: Path, astronaut_rgb: np.ndarray
+) -> None:
+    # Lips that meet for one frame between open ones (an m, b or p): as a B-frame, x264 codes that
+    # frame mostly from its open-mouthed neighbours; flagged, it is a P-frame, closer to what was
+    # drawn (measured: 7.4-7.8 vs 8.1-8.8 mean error on the mouth, over six frame positions).
+    small = cv2.resize(astronaut_rgb, (256, 256), interpolation=cv2.INTER_AREA)
+    shut = 6  # a B-frame position in x264's fixed pattern
+    pictures = []
+    for i in range(25):
+        picture = small.copy()
+        if i != shut:
+            cv2.ellipse(picture, (128, 160), (18, 8), 0, 0, 360, (40, 10, 15), -1, cv2.LINE_AA)
+        move = np.float32([[1, 0, 2 * np.sin(i / 5)], [0, 1, 1.5 * np.cos(i / 7)]])
+        pictures.append(cv2.warpAffine(picture, move, (256, 256), borderMode=cv2.BORDER_REFLECT101))
+    mouth = (slice(148, 173), slice(106, 151))
+    errors, types = [], []
+    for flagged in (False, True):
+        path = tmp_path / f"flagged{flagged}.mp4"
+        with VideoEncoder(path, 256, 256, FPS, np.zeros(16000, np.float32), 16000) as encoder:
+            for i, picture in enumerate(pictures):
+                encoder.write(picture, reference=flagged and i == shut)
+        with av.open(str(path)) as container:
+            decoded = list(container.decode(video=0))
+        types.append(decoded[shut].pict_type)
+        drawn = pictures[shut][mouth].astype(int)
+        errors.append(np.abs(decoded[shut].to_ndarray(format="rgb24")[mouth].astype(int) - drawn).mean())
+
+    assert types == [av.video.frame.PictureType.B, av.video.frame.PictureType.P]
+    assert errors[1] < errors[0], errors
