@@ -57,7 +57,7 @@ F3_ROUND = 2650.0
 #: The recording's close vowels: this percentile of its vowel nuclei's F1 (see `_close_f1_offset`),
 #: and the most (Hz) F1_ROUND rises where they sit above F1_CLOSE. The 20th reaches mid vowels in
 #: lines with few close vowels and rounds their schwas: on the dev split's ordinary lines the lips
-#: rounded 0.215 on average over unrounded vowels (0.169 before, 0.177 at the 10th).
+#: rounded 0.215 on average over sounds made with unrounded lips (0.169 before, 0.177 at the 10th).
 CLOSE_F1_PERCENTILE = 10.0
 CLOSE_F1_MAX_OFFSET = 60.0
 #: A vowel nucleus quieter than the speaker's loud syllables (see `_nuclei`): at least this loud
