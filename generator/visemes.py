@@ -9,7 +9,9 @@ teeth (f, v), the tongue tip showing (th, l), and how far the teeth part. Two so
 - **The recording alone** (voice notes), language-independent: the jaw follows loudness scaled by
   the first formant (F1 rises as the jaw drops: /a/ opens about twice as far as /i/); spread and
   rounding follow the second formant (high F2: spread front vowels; low F2 with low F1: rounded
-  back vowels); LPC formants come from `librosa.lpc`. Closures start as dark stretches (the
+  back vowels), read on vowel nuclei (voiced, and loud or the loudest sound of their syllable),
+  with "close" judged against the recording's own close vowels; LPC formants come from
+  `librosa.lpc`. Closures start as dark stretches (the
   sound above 1 kHz drops away: a stop's silence, a nasal's hum); a small network shipped in
   `closure_model.json` (fitted by `bench/visemes.py --fit`) tells m, b and p from t, d, k, g
   and n by the release, the murmur's colour, F2 and mean-normalised MFCCs (`librosa.feature`).
@@ -52,6 +54,18 @@ F2_SPREAD = 1900.0
 F2_ROUND = 1950.0
 F1_ROUND = 470.0
 F3_ROUND = 2650.0
+#: The recording's close vowels: this percentile of its vowel nuclei's F1 (see `_close_f1_offset`),
+#: and the most (Hz) F1_ROUND rises where they sit above F1_CLOSE. The 20th reaches mid vowels in
+#: lines with few close vowels and rounds their schwas: on the dev split's ordinary lines the lips
+#: rounded 0.215 on average over sounds made with unrounded lips (0.169 before, 0.177 at the 10th).
+CLOSE_F1_PERCENTILE = 10.0
+CLOSE_F1_MAX_OFFSET = 60.0
+#: A vowel nucleus quieter than the speaker's loud syllables (see `_nuclei`): at least this loud
+#: ([0, 1] of them), and within NUCLEUS_DROP of the loudest voiced hop NUCLEUS_REACH (seconds)
+#: either side.
+NUCLEUS_FLOOR = 0.25
+NUCLEUS_DROP = 0.12
+NUCLEUS_REACH = 0.1
 #: Shortest lip closure for a bilabial from a phoneme timeline, seconds.
 MIN_CLOSURE = 0.07
 #: A closure candidate: energy above 1 kHz this far (dB) under the loudest of the 300 ms around it.
@@ -434,13 +448,20 @@ def _acoustic_targets(
     low = spec[(freqs >= 80) & (freqs < 500)].sum(axis=0) + 1e-10
     mid = spec[(freqs >= 1000) & (freqs < 4000)].sum(axis=0) + 1e-10
     high = spec[(freqs >= 4000) & (freqs < 8000)].sum(axis=0) + 1e-10
-    vowel = speech & voiced_lpc & (level > 0.6)
+    # Vowel nuclei, where the formants say what the lips do. The voice's harmonics must outweigh
+    # the hiss above 4 kHz, but only just: a breathy voice's /i/ carries nearly as much noise up
+    # there as voice under 1.2 kHz (espeak-ng's klatt voices, `linda`).
+    voice_band = spec[(freqs >= 80) & (freqs < 1200)].sum(axis=0) + 1e-10
+    vowel = _nuclei(level, speech, (voice_band > high) & np.isfinite(f2n), hop_rate)
+    # Close is judged against this voice's own close vowels (the jaw's opening is not: a voice's
+    # F1 still rises as its jaw drops).
+    close_f1 = F1_ROUND + _close_f1_offset(f1n, vowel)
     openness = np.clip((f1n - F1_CLOSE) / (F1_OPEN - F1_CLOSE), 0.0, 1.0)
     # High F2 with a low F1 is a spread front vowel (/i/, /e/). A close vowel with a lower F2 is
     # rounded: /u/ and /o/, Mandarin u and ü (American English fronts /u/ to F2 ~1600 Hz, still
     # well under /i/'s ~2300 Hz). Open vowels (/a/) are never rounded, whatever their F2.
     front = np.clip((f2n - F2_SPREAD) / 250.0, 0.0, 1.0)
-    close = np.clip((F1_ROUND - f1n) / 120.0, 0.0, 1.0)
+    close = np.clip((close_f1 - f1n) / 120.0, 0.0, 1.0)
     # Rounding lengthens the vocal tract and lowers F3 too (/u/ ~2300 Hz, /i/ ~3000 Hz): the cue
     # that survives a fronted /u/.
     # An F3 hugging F2 is one broad peak split in two by the LPC fit, not a third formant.
@@ -468,6 +489,41 @@ def _acoustic_targets(
     lip_teeth = (hiss > 0.5) & weak & (10.0 * np.log10(high / mid) < 3.0)
     lip_teeth = ndimage.binary_opening(lip_teeth, np.ones(4, bool)).astype(np.float64) * 0.8
     return jaw, spread, rounded, pressed, lip_teeth
+
+
+def _nuclei(level: FloatArray, speech: FloatArray, voiced: FloatArray, hop_rate: int) -> FloatArray:
+    """Vowel hops: voiced speech near this speaker's loud syllables, or the loudest voiced sound
+    around it (within NUCLEUS_DROP of the loudest voiced hop NUCLEUS_REACH either side).
+
+    l, z and n are quieter than the vowels next to them and would read as rounded or front vowels
+    of their own. Some vowels are quiet too: espeak-ng's klatt voices say /u/ some 15 dB under
+    their /a/ (a level of 0.4-0.5), so a vowel is also the loudest voiced sound of its syllable.
+    """
+    voiced_speech = speech & voiced
+    loudest = ndimage.maximum_filter1d(
+        np.where(voiced_speech, level, 0.0), size=2 * round(NUCLEUS_REACH * hop_rate) + 1, mode="nearest"
+    )
+    local = (level > NUCLEUS_FLOOR) & (level >= loudest - NUCLEUS_DROP)
+    out: FloatArray = voiced_speech & ((level > 0.6) | local)
+    return out
+
+
+def _close_f1_offset(f1: FloatArray, vowel: FloatArray) -> float:
+    """How far (Hz, at most CLOSE_F1_MAX_OFFSET) this recording's close vowels sit above F1_CLOSE.
+
+    F1 says how close a vowel is, but where a close vowel's F1 sits varies by voice beyond what
+    the speaker scale takes out: LPC reads F1 high on a high or breathy voice, and espeak-ng's
+    klatt voices make /i/ and /u/ with F1 near 380-400 Hz (320 Hz or less in its other voices).
+    The low end of the recording's own vowel F1s (CLOSE_F1_PERCENTILE) is its close vowels; F1
+    under which a back vowel reads as rounded (F1_ROUND) rises by as much as they sit above
+    F1_CLOSE, so such a voice's /u/ still reads as close. Never downwards: a low F1 is close
+    already. Capped, because a recording with few close vowels has a higher low end of its own.
+    """
+    values = f1[vowel & np.isfinite(f1)]
+    if values.size < 10:
+        return 0.0
+    low = float(np.percentile(values, CLOSE_F1_PERCENTILE))
+    return float(np.clip(low - F1_CLOSE, 0.0, CLOSE_F1_MAX_OFFSET))
 
 
 def _level(energy: FloatArray, speech: FloatArray) -> FloatArray:
