@@ -205,7 +205,7 @@ class VideoEncoder:
         `reference`: a frame that differs from both its neighbours for an instant (the lips meeting
         for one frame) is coded as a P-frame, which keeps its own picture; as a B-frame, x264
         would code it mostly as a blend of the open-mouthed frames either side, and the closure
-        would not show.
+        would not show. (h264_nvenc ignores the flag and picks its own frame types.)
         """
         if frame.shape[0] < self.height or frame.shape[1] < self.width or frame.shape[2] != 3:
             raise ValueError(f"frame of shape {frame.shape} does not fit {self.width}x{self.height}")
