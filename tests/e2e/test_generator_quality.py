@@ -183,8 +183,9 @@ def test_typed_text_lips_follow_the_speech(
     assert all(report.lip_sync_r_speech >= 0.5 for report in reports), summary
 
 
-#: Held-out lines for closures heard from the sound alone (the thresholds were set on others):
-#: m/b/p-heavy lines, and lines with no m, b or p at all (every closure there is a false one).
+#: Lines for closures heard from the sound alone (among `bench/visemes.py`'s dev sentences, which
+#: the closure score was fitted on): m/b/p-heavy lines, and lines with no m, b or p at all (every
+#: closure there is a false one).
 CLOSURE_LINES = {
     "en": (
         ["Bob made a bubble map.", "Put the pen by my bed, Ben.", "A puppy bumped the empty tub."],
@@ -230,14 +231,15 @@ def _sound_only_closures(language: str, texts: list[str]) -> tuple[int, int, int
     return bilabials, seen, false, seconds
 
 
-@pytest.mark.parametrize(("language", "least_seen"), [("en", 0.6), ("zh", 0.4)])
+@pytest.mark.parametrize(("language", "least_seen"), [("en", 0.8), ("zh", 0.8)])
 def test_voice_note_closes_the_lips_on_many_bilabials_and_rarely_elsewhere(
     language: str, least_seen: float
 ) -> None:
-    # Measured on these lines, each tracked on its own from the sound: piper English 0.75-0.86
-    # (piper varies from run to run), espeak-ng Mandarin 0.47; false closures 0.5-1.2 per second,
-    # most of them the lips resting shut just before a phrase. The issue's 80 % holds from the
-    # sound alone only for piper English; with a phoneme timeline (typed text) it holds for both.
+    # Measured on these lines, each tracked on its own from the sound (2026-12-02): English 19 of 21
+    # (0.90), Mandarin 17 of 19 (0.89); false closures 0.7 a second in both. These lines are among
+    # the closure score's dev sentences, so this guards the shipped score and its use against
+    # regressions; the held-out figures are `tests/generator/test_visemes.py`'s. (An earlier,
+    # rule-based build: English 0.75-0.86, Mandarin 0.47.)
     bilabials, seen, _, _ = _sound_only_closures(language, CLOSURE_LINES[language][0])
     _, _, false, seconds = _sound_only_closures(language, CLOSURE_LINES[language][1])
 
