@@ -637,8 +637,7 @@ class FaceRig:
         s, t = rel @ self.ex, rel @ self.ey
 
         def line(ids: tuple[int, ...]) -> NDArray[np.float64]:
-            order = np.argsort(s[list(ids)])
-            return np.asarray(np.interp(s, s[list(ids)][order], t[list(ids)][order]), dtype=np.float64)
+            return self._line_height(p[list(ids)], s)
 
         # Between the lips' inner lines: a closed mouth's lines meet, and the mesh points of each
         # lip lie on its own side of their middle.
@@ -1011,7 +1010,9 @@ class FaceRig:
         order = np.argsort(now_s)
         return np.asarray(np.interp(s_coord, now_s[order], np.maximum(own, 0.0)[order]), dtype=np.float64)
 
-    def _line_height(self, line: NDArray[np.float64], s_coord: NDArray[np.float32]) -> NDArray[np.float64]:
+    def _line_height(
+        self, line: NDArray[np.float64], s_coord: NDArray[np.floating[Any]]
+    ) -> NDArray[np.float64]:
         """Where a lip line is (down the mouth, from its centre) at each point across the mouth."""
         s, t = (line - self.mouth_c) @ self.ex, (line - self.mouth_c) @ self.ey
         order = np.argsort(s)
