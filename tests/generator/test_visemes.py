@@ -160,20 +160,25 @@ def test_lips_round_before_a_rounded_vowel_starts() -> None:
 # --- rendered clips, from the sound alone ----------------------------------------------------------
 
 
+def vowel_note(voice: str, path: Path) -> tuple[Path, list[tuple[float, float, str]]]:
+    """The voice's spread, round and open sentences as one OGG/Opus voice note, and their spans."""
+    parts = []
+    rate = 0
+    for label, texts in SENTENCES[voice.split("+")[0]].items():
+        for text in texts:
+            samples, rate = synthesize_mandarin(text, voice=voice)
+            parts.append((label, samples))
+    audio, spans = sentences(parts, rate)
+    return write_audio(path, audio, rate, codec="libopus", container="ogg"), spans
+
+
 @pytest.fixture(scope="module")
 def vowel_clips(tmp_path_factory: pytest.TempPathFactory, astronaut_path: Path) -> dict[str, VisemeReport]:
     """Per voice: the astronaut saying the spread, round and open sentences, evaluated."""
     folder = tmp_path_factory.mktemp("visemes")
     reports = {}
     for voice in RENDERED_VOICES:
-        parts = []
-        rate = 0
-        for label, texts in SENTENCES[voice.split("+")[0]].items():
-            for text in texts:
-                samples, rate = synthesize_mandarin(text, voice=voice)
-                parts.append((label, samples))
-        audio, spans = sentences(parts, rate)
-        recording = write_audio(folder / f"{voice}.ogg", audio, rate, codec="libopus", container="ogg")
+        recording, spans = vowel_note(voice, folder / f"{voice}.ogg")
         result = render(
             RenderRequest(astronaut_path, [AudioTrack(recording)], max_side=512), folder / f"{voice}.mp4"
         )
@@ -201,14 +206,7 @@ def test_a_klatt_voice_purses_the_lips_for_u_and_spreads_them_for_i(voice: str, 
     # espeak-ng's klatt source says /u/ some 15 dB under its /a/, with F1 near 400 Hz: next to
     # the /a/ lines the track once took it for neither a vowel nor a close one and left the lips
     # unrounded (lip_round 0.02-0.04 over the /u/ lines, against 0.83 in the plain en-us voice).
-    parts = []
-    rate = 0
-    for label, texts in SENTENCES[voice.split("+")[0]].items():
-        for text in texts:
-            samples, rate = synthesize_mandarin(text, voice=voice)
-            parts.append((label, samples))
-    audio, spans = sentences(parts, rate)
-    note = write_audio(tmp_path / "note.ogg", audio, rate, codec="libopus", container="ogg")
+    note, spans = vowel_note(voice, tmp_path / "note.ogg")
     samples, _ = load_audio(note)  # as a voice note reaches the generator: 16 kHz
 
     track = track_mouth(samples, SAMPLE_RATE, FPS)
